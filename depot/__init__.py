@@ -1,0 +1,1 @@
+"""depot package (built by a later issue)."""

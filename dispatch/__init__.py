@@ -1,0 +1,48 @@
+"""Township Rescue Hub: the app factory.
+
+`create_app` loads settings, binds the extensions and calls each package's `init_app`; it never
+connects to MQTT nor starts the scheduler (the `run` and `worker` commands do, once).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+
+from dispatch.core import auth, i18n, realtime
+from dispatch.core.db import db
+from dispatch.core.keys import stored_secret
+from dispatch.core.settings import ROOT, Settings, load_settings
+
+
+def create_app(overrides: dict[str, dict[str, Any]] | None = None,
+               settings: Settings | None = None) -> Flask:
+    """Build the hub's Flask app from settings (plus overrides, used by tests)."""
+    settings = settings or load_settings(overrides)
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["NODE_MODULES"] = ROOT / "node_modules"
+    secret = settings.web.secret_key or stored_secret(settings.data_dir, "secret_key")
+    app.config.update(
+        SECRET_KEY=secret,
+        SESSION_COOKIE_NAME="rescuehub_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.web.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.web.session_ttl_s),
+        MAX_CONTENT_LENGTH=settings.ingest.max_payload_bytes + 65536,
+        JSON_SORT_KEYS=False,
+    )
+    db.init_app(app)
+    i18n.init_app(app)
+    auth.init_app(app)
+    realtime.init_app(app)
+
+    from dispatch import views
+    from dispatch.core import views as core_views
+
+    core_views.init_app(app)
+    views.init_app(app)
+    return app

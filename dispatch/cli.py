@@ -1,0 +1,373 @@
+"""The `rescuehub` command (DESIGN §5): exit 0 on success, 2 on bad usage or settings, 1 on any
+other failure, always with one line saying what to do."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from functools import wraps
+
+import click
+
+from dispatch.core.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("rescuehub")
+
+
+class Failure(click.ClickException):
+    """A failure with exit status 1 and one line of advice."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        click.echo(f"rescuehub: {self.message}", err=True)
+
+
+class BadSettings(Failure):
+    exit_code = 2
+
+
+def _settings() -> Settings:
+    ctx = click.get_current_context()
+    if "settings" not in ctx.meta:
+        try:
+            ctx.meta["settings"] = load_settings()
+        except SettingsError as exc:
+            raise BadSettings(str(exc)) from None
+    return ctx.meta["settings"]
+
+
+def guarded(func: Callable) -> Callable:
+    """Turn the hub's known errors into one-line messages with the right exit status."""
+
+    @wraps(func)
+    def run(*args, **kwargs):
+        from dispatch.core.broker import BrokerError
+        from dispatch.core.errors import HubError
+
+        try:
+            return func(*args, **kwargs)
+        except SettingsError as exc:
+            raise BadSettings(str(exc)) from None
+        except (HubError, BrokerError) as exc:
+            raise Failure(str(getattr(exc, "message", exc))) from None
+
+    return run
+
+
+def _app(settings: Settings):
+    from dispatch import create_app
+    from dispatch.core.db import check_connection, db
+
+    app = create_app(settings=settings)
+    with app.app_context():
+        check_connection(db.engine)
+    return app
+
+
+def _configure_logging(settings: Settings, to_file: bool) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if to_file:
+        logs = settings.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logs / "hub.log", encoding="utf-8"))
+    logging.basicConfig(level=settings.log.level.upper(), handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Township Rescue Hub: floods and landslides, one hub for the township emergency office."""
+
+
+# --- schema and accounts ----------------------------------------------------------------------
+
+def _init(app) -> tuple[str, str] | None:
+    from dispatch.core import auth, schema
+    from dispatch.core.db import db
+
+    with app.app_context():
+        before = schema.current(db.engine)
+        click.echo(f"[1/2] schema: {before or 'empty'} -> {schema.head()} …")
+        schema.upgrade(db.engine)
+        click.echo("[2/2] accounts …")
+        with db.transaction() as s:
+            return auth.ensure_first_commander(s)
+
+
+def _print_first_commander(created: tuple[str, str] | None) -> None:
+    if created:
+        name, password = created
+        click.echo("")
+        click.secho("  First sign-in / 首次登录", bold=True)
+        click.echo(f"    user name / 用户名: {name}")
+        click.echo(f"    one-time password / 一次性密码: {password}")
+        click.echo("    (shown once; you will choose your own password after signing in)")
+        click.echo("")
+
+
+@main.command()
+@guarded
+def init() -> None:
+    """Create or upgrade the database schema (and the first commander)."""
+    settings = _settings()
+    _configure_logging(settings, to_file=False)
+    _print_first_commander(_init(_app(settings)))
+    click.echo("schema up to date")
+
+
+@main.group()
+def user() -> None:
+    """Manage people who sign in."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True,
+              type=click.Choice(["commander", "dispatcher", "team_leader", "keeper", "viewer"]))
+@click.option("--display-name", default="", help="Name shown on pages.")
+@guarded
+def user_add(name: str, role: str, display_name: str) -> None:
+    """Add a person; prints a one-time password."""
+    from dispatch.core import auth
+    from dispatch.core.db import db
+
+    app = _app(_settings())
+    with app.app_context(), db.transaction() as s:
+        _, password = auth.create_user(s, name, role, actor="cli", display_name=display_name)
+    click.echo(f"user {name} ({role}) created")
+    click.echo(f"one-time password: {password}")
+
+
+@main.group()
+def gateway() -> None:
+    """Manage sensor gateways."""
+
+
+@gateway.command("add")
+@click.argument("gateway_id")
+@click.option("--name", default="", help="A readable name, e.g. the site.")
+@guarded
+def gateway_add(gateway_id: str, name: str) -> None:
+    """Register a gateway; prints its MQTT password and HTTP token once."""
+    from dispatch.core import auth
+    from dispatch.core.broker import hash_mqtt_password, signal_running_broker, write_broker_files
+    from dispatch.core.db import db
+    from dispatch.core.runtime import broker_accounts, broker_dir
+
+    settings = _settings()
+    app = _app(settings)
+    with app.app_context():
+        with db.transaction() as s:
+            _, password, token = auth.create_gateway(s, gateway_id, actor="cli", name=name,
+                                                     mqtt_hash=hash_mqtt_password)
+        reloaded = False
+        if settings.mqtt.managed:
+            write_broker_files(broker_dir(settings), broker_accounts(settings))
+            reloaded = signal_running_broker(broker_dir(settings))
+    endpoint = settings.mqtt_endpoint
+    click.echo(f"gateway {gateway_id} registered")
+    click.echo(f"  MQTT     {endpoint.host}:{endpoint.port}  user {gateway_id}")
+    click.echo(f"  password {password}")
+    click.echo(f"  topics   rescuehub/v1/readings/{gateway_id}, rescuehub/v1/status/{gateway_id}")
+    click.echo(f"  HTTP     Authorization: Bearer {token}")
+    click.echo("  (shown once: store them in the gateway now)")
+    if settings.mqtt.managed:
+        click.echo("  broker reloaded" if reloaded else
+                   "  the managed broker is not running; it will know the gateway when it starts")
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+@guarded
+def audit_verify() -> None:
+    """Check the audit chain; names every changed, deleted or reordered entry."""
+    from dispatch.core import audit as trail
+    from dispatch.core.db import db
+
+    app = _app(_settings())
+    with app.app_context():
+        def progress(n: int) -> None:
+            if n % 10000 == 0:
+                click.echo(f"  {n} entries checked …", err=True)
+
+        verdict = trail.verify(db.session, progress=progress)
+    if verdict.ok:
+        click.echo(f"audit chain intact: {verdict.entries} entries")
+        return
+    for brk in verdict.breaks:
+        click.echo(f"entry {brk.seq}: {brk.problem}")
+    raise Failure(f"audit chain broken at {len(verdict.breaks)} place(s) after checking "
+                  f"{verdict.entries} entries: restore the database from a backup and "
+                  "investigate who changed it")
+
+
+@main.command("check-config")
+@click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
+@guarded
+def check_config(as_json: bool) -> None:
+    """Validate the settings and print them (secrets masked)."""
+    settings = _settings()
+    values = settings.as_dict()
+    for section, key in (("web", "secret_key"), ("mqtt", "password"), ("database", "url")):
+        if values[section][key] and key != "url":
+            values[section][key] = "***"
+    if "@" in values["database"]["url"]:
+        values["database"]["url"] = "***masked***"
+    if as_json:
+        click.echo(json.dumps(values, indent=2))
+        return
+    for section, items in values.items():
+        for key, value in items.items():
+            click.echo(f"{section}.{key} = {value!r}")
+    click.echo("settings OK")
+
+
+# --- serving ----------------------------------------------------------------------------------
+
+def _start_broker(settings: Settings, app):
+    from dispatch.core.broker import write_broker_files
+    from dispatch.core.runtime import broker_accounts, broker_dir, managed_broker
+
+    with app.app_context():
+        write_broker_files(broker_dir(settings), broker_accounts(settings))
+    broker = managed_broker(settings)
+    broker.start()
+    broker.supervise()
+    return broker
+
+
+def _check_web_port(host: str, port: int) -> None:
+    if not _port_free(host, port):
+        raise Failure(f"web port {host}:{port} is in use: stop what uses it, or pass --port "
+                      "(setting web.port, RESCUEHUB_WEB_PORT)")
+
+
+def _serve(settings: Settings, host: str, port: int, with_background: bool) -> None:
+    from dispatch import create_app
+    from dispatch.core.runtime import Background
+    from dispatch.core.server import HubServer
+    from dispatch.jobs import SCHEDULE
+
+    def start(app):
+        if with_background:
+            Background(app, SCHEDULE).start()
+
+    def stop(app):
+        background = app.extensions.get("rescuehub.background")
+        if background is not None:
+            background.stop()
+
+    HubServer(lambda: create_app(settings=settings), host=host, port=port,
+              threads=settings.web.threads, on_worker_start=start, on_worker_stop=stop).run()
+
+
+def _banner(settings: Settings, host: str, port: int) -> None:
+    endpoint = settings.mqtt_endpoint
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
+    click.echo(f"Township Rescue Hub on http://{shown}:{port}/  (data: {settings.data_dir})")
+    kind = "managed mosquitto" if settings.mqtt.managed else "external broker"
+    click.echo(f"MQTT: {kind} at {endpoint.host}:{endpoint.port}")
+
+
+def _host_port(settings: Settings, host: str | None, port: int | None) -> tuple[str, int]:
+    host = host or settings.web.host
+    port = port if port is not None else settings.web.port
+    if not 1 <= port <= 65535:
+        raise BadSettings(f"--port must be 1-65535, got {port}")
+    return host, port
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (web.host).")
+@click.option("--port", type=int, default=None, help="Port to listen on (web.port).")
+@guarded
+def run(host: str | None, port: int | None) -> None:
+    """Run everything in one process: web, Socket.IO, MQTT ingest, scheduler, managed broker."""
+    settings = _settings()
+    host, port = _host_port(settings, host, port)
+    _configure_logging(settings, to_file=True)
+    app = _app(settings)
+    created = _init(app)
+    _check_web_port(host, port)
+    broker = _start_broker(settings, app) if settings.mqtt.managed else None
+    _banner(settings, host, port)
+    _print_first_commander(created)
+    try:
+        _serve(settings, host, port, with_background=True)
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (web.host).")
+@click.option("--port", type=int, default=None, help="Port to listen on (web.port).")
+@guarded
+def web(host: str | None, port: int | None) -> None:
+    """Serve web and Socket.IO only (scale-out: several of these, one `worker`)."""
+    from dispatch.core import schema
+    from dispatch.core.db import db
+
+    settings = _settings()
+    host, port = _host_port(settings, host, port)
+    _configure_logging(settings, to_file=True)
+    app = _app(settings)
+    with app.app_context():
+        if schema.current(db.engine) != schema.head():
+            raise Failure("the database schema is not up to date: run `rescuehub init` first")
+    _check_web_port(host, port)
+    _banner(settings, host, port)
+    _serve(settings, host, port, with_background=False)
+
+
+@main.command()
+@guarded
+def worker() -> None:
+    """Own the MQTT subscription and the scheduler (exactly one per deployment)."""
+    from prometheus_client import start_http_server
+
+    from dispatch.core import metrics
+    from dispatch.core.runtime import Background
+    from dispatch.jobs import SCHEDULE
+
+    settings = _settings()
+    _configure_logging(settings, to_file=True)
+    app = _app(settings)
+    created = _init(app)
+    _print_first_commander(created)
+    broker = _start_broker(settings, app) if settings.mqtt.managed else None
+    if settings.worker.metrics_port:
+        start_http_server(settings.worker.metrics_port, addr="127.0.0.1",
+                          registry=metrics.registry)
+    background = Background(app, SCHEDULE)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    background.start()
+    click.echo("worker running; Ctrl-C stops it")
+    try:
+        stopping.wait()
+    finally:
+        background.stop()
+        if broker is not None:
+            broker.stop()

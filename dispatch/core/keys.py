@@ -1,0 +1,30 @@
+"""Secrets the hub generates once and keeps in the data directory when settings leave them empty."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def stored_secret(data_dir: Path, name: str, nbytes: int = 32) -> str:
+    """Read data_dir/secrets/<name>, creating it (mode 0600) with a random value the first time."""
+    folder = data_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / name
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = secrets.token_urlsafe(nbytes)
+    tmp = folder / f".{name}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    try:
+        os.link(tmp, path)  # fails if another process won the race: use theirs
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()

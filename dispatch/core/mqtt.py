@@ -1,0 +1,129 @@
+"""The hub's own MQTT connection: one client, owned by the one process that runs background work.
+
+A stable client id with an MQTT 5 persistent session (clean_start False plus a session expiry:
+without the expiry the broker drops the session at once, NOTES.md), subscriptions made in
+`on_connect` so a reconnect restores them, and a retained online status with a last will on
+`rescuehub/v1/hub/status`. Callbacks never block and never raise: handlers are expected to hand
+work to a queue; an exception is logged with its traceback and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from dispatch.core import metrics
+
+log = logging.getLogger(__name__)
+
+HUB_STATUS_TOPIC = "rescuehub/v1/hub/status"
+
+Handler = Callable[[paho.MQTTMessage], None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A topic filter and the handler its messages go to."""
+
+    topic: str
+    qos: int
+    handler: Handler
+
+
+def _status(online: bool) -> bytes:
+    body = {"online": online, "ts": datetime.now(UTC).isoformat(timespec="seconds")}
+    return json.dumps(body).encode()
+
+
+class HubMqtt:
+    """The hub's MQTT client: connects in the background, reconnects, reports its state."""
+
+    def __init__(self, *, host: str, port: int, client_id: str, username: str, password: str,
+                 session_expiry_s: int, keepalive_s: int = 30, tls: bool = False):
+        self.host, self.port, self.keepalive_s = host, port, keepalive_s
+        self.session_expiry_s = session_expiry_s
+        self._subscriptions: list[Subscription] = []
+        self._connected = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=paho.MQTTv5)
+        self.client.username_pw_set(username, password)
+        if tls:
+            self.client.tls_set()
+        self.client.will_set(HUB_STATUS_TOPIC, _status(False), qos=1, retain=True)
+        self.client.reconnect_delay_set(1, 30)
+        self.client.max_inflight_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def subscribe(self, topic: str, handler: Handler, qos: int = 1) -> None:
+        """Register a subscription; it is (re)made on every connect."""
+        self._subscriptions.append(Subscription(topic, qos, handler))
+        self.client.message_callback_add(topic, self._guard(handler))
+        if self.connected:
+            self.client.subscribe(topic, qos)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        """Connect in the background and keep reconnecting."""
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
+        self.client.connect_async(self.host, self.port, keepalive=self.keepalive_s,
+                                  clean_start=False, properties=props)
+        self.client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False):
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    def stop(self) -> None:
+        """Publish offline, disconnect cleanly and stop the loop."""
+        if self.connected:
+            self.client.publish(HUB_STATUS_TOPIC, _status(False), qos=1, retain=True)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._connected.clear()
+        metrics.mqtt_connected.set(0)
+
+    def _guard(self, handler: Handler) -> Handler:
+        def guarded(_client, _userdata, message):
+            try:
+                handler(message)
+            except Exception:
+                log.exception("MQTT handler %s failed on %s", handler.__name__, message.topic)
+
+        return guarded
+
+    def _on_connect(self, client, _userdata, _flags, reason_code, _props):
+        if reason_code.is_failure:
+            log.error("MQTT broker %s:%s refused the hub: %s", self.host, self.port, reason_code)
+            return
+        log.info("MQTT connected to %s:%s", self.host, self.port)
+        for sub in self._subscriptions:
+            client.subscribe(sub.topic, sub.qos)
+        client.publish(HUB_STATUS_TOPIC, _status(True), qos=1, retain=True)
+        self._connected.set()
+        metrics.mqtt_connected.set(1)
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props):
+        if self._connected.is_set():
+            log.warning("MQTT disconnected from %s:%s: %s", self.host, self.port, reason_code)
+        self._connected.clear()
+        metrics.mqtt_connected.set(0)
+
+    def _on_message(self, _client, _userdata, message):
+        log.debug("MQTT message on %s without a handler", message.topic)

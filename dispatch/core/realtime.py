@@ -1,0 +1,162 @@
+"""Realtime: the Socket.IO server, `notify()` and the authenticated `/live` namespace.
+
+Every event carries an `id` (sortable) and a `ts`; the last events are kept in a ring buffer so a
+client that reconnects sends `auth: {"since": id}` (or emits `resume`) and gets what it missed in
+the rooms it may see. Rooms (DESIGN §5): `office`, `team:{id}`, `village:{code}`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any
+
+from flask import Flask, request
+from flask_socketio import SocketIO, join_room
+
+from dispatch.core.choices import OFFICE_ROLES
+from dispatch.core.db import db
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/live"
+REPLAY_BUFFER = 2000
+
+socketio = SocketIO()
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """One event as sent: kept for replay."""
+
+    id: str
+    room: str
+    name: str
+    payload: dict[str, Any]
+
+
+_counter = itertools.count(1)
+_recent: deque[LiveEvent] = deque(maxlen=REPLAY_BUFFER)
+_recent_lock = threading.Lock()
+_principals: dict[str, Any] = {}
+
+
+def _event_id() -> str:
+    # Milliseconds first so ids sort by time across processes; pid and counter make them unique.
+    return f"{time.time_ns() // 1_000_000:013d}-{os.getpid():x}-{next(_counter):x}"
+
+
+def notify(event: str, data: dict[str, Any], rooms: Iterable[str] = ("office",)) -> str:
+    """Send an event to rooms of `/live`, stamped with an id and a timestamp; returns the id."""
+    event_id = _event_id()
+    payload = {"id": event_id, "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+               **data}
+    for room in rooms:
+        with _recent_lock:
+            _recent.append(LiveEvent(event_id, room, event, payload))
+        socketio.emit(event, payload, to=room, namespace=NAMESPACE)
+    return event_id
+
+
+def missed_since(since: str, rooms: set[str]) -> list[LiveEvent]:
+    """Events after `since` in the given rooms, oldest first, each once."""
+    with _recent_lock:
+        events = [e for e in _recent if e.id > since and e.room in rooms]
+    seen: set[str] = set()
+    result = []
+    for event in events:
+        if event.id not in seen:
+            seen.add(event.id)
+            result.append(event)
+    return result
+
+
+def rooms_for(principal) -> set[str]:
+    """The rooms a principal joins on connect."""
+    rooms = set()
+    if principal.role in {str(r) for r in OFFICE_ROLES}:
+        rooms.add("office")
+    return rooms
+
+
+def socket_principal():
+    """The principal of the current socket (set at connect)."""
+    return _principals.get(request.sid)
+
+
+def live_event(name: str, *allowed: str) -> Callable[[Callable], Callable]:
+    """Register a client event on `/live` open only to the given roles."""
+    def register(handler: Callable) -> Callable:
+        @wraps(handler)
+        def guarded(*args):
+            principal = socket_principal()
+            if principal is None or principal.role not in allowed:
+                return {"error": "forbidden", "message": "your role does not allow this"}
+            return handler(principal, *args)
+
+        guarded._access = tuple(allowed)  # type: ignore[attr-defined]
+        socketio.on_event(name, guarded, namespace=NAMESPACE)
+        return guarded
+
+    return register
+
+
+def _authenticate(auth: Any):
+    from dispatch.core.auth import principal_from_session, principal_from_token
+
+    s = db.session
+    try:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if isinstance(token, str) and token:
+            return principal_from_token(s, token)
+        return principal_from_session(s)
+    finally:
+        s.close()
+
+
+def _replay(principal, since: Any) -> None:
+    if not isinstance(since, str):
+        return
+    for event in missed_since(since, rooms_for(principal)):
+        socketio.emit(event.name, event.payload, to=request.sid, namespace=NAMESPACE)
+
+
+def _on_connect(auth=None):
+    principal = _authenticate(auth)
+    if principal is None or principal.must_change_password or principal.role == "gateway":
+        raise ConnectionRefusedError("unauthorized")
+    _principals[request.sid] = principal
+    for room in rooms_for(principal):
+        join_room(room)
+    socketio.emit("hello", {"user": principal.name, "role": principal.role,
+                            "rooms": sorted(rooms_for(principal))},
+                  to=request.sid, namespace=NAMESPACE)
+    if isinstance(auth, dict):
+        _replay(principal, auth.get("since"))
+    return True
+
+
+def _on_disconnect(*_args):
+    _principals.pop(request.sid, None)
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config["SETTINGS"]
+    queue = settings.realtime.message_queue or None
+    socketio.init_app(app, async_mode="threading", message_queue=queue,
+                      cors_allowed_origins=[], logger=False, engineio_logger=False)
+    socketio.on_event("connect", _on_connect, namespace=NAMESPACE)
+    socketio.on_event("disconnect", _on_disconnect, namespace=NAMESPACE)
+
+    @live_event("resume", "commander", "dispatcher", "team_leader", "keeper", "viewer")
+    def _resume(principal, data=None):
+        _replay(principal, (data or {}).get("since") if isinstance(data, dict) else None)
+        return {"ok": True}

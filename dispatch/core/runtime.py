@@ -1,0 +1,121 @@
+"""Background work of the one process that owns MQTT and the scheduler, and the managed broker.
+
+`Background` is started exactly once: inside the gunicorn worker after it forks (`rescuehub run`)
+or in `rescuehub worker`. Never two schedulers, never two MQTT clients with one id (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
+from sqlalchemy import select
+
+from dispatch.core.broker import BrokerAccount, ManagedBroker, hash_mqtt_password
+from dispatch.core.db import db, utcnow
+from dispatch.core.keys import stored_secret
+from dispatch.core.models import Gateway, Heartbeat
+from dispatch.core.mqtt import HubMqtt
+from dispatch.core.settings import CONFIG_DIR, Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A periodic job: a function run inside the app context every `every`."""
+
+    name: str
+    func: Callable[[], None]
+    every: timedelta
+
+
+def hub_mqtt_password(settings: Settings) -> str:
+    """The hub's MQTT password: from settings, or generated in the data directory."""
+    return settings.mqtt.password or stored_secret(settings.data_dir, "mqtt_password", 24)
+
+
+def broker_dir(settings: Settings):
+    return settings.data_dir / "mosquitto"
+
+
+def broker_accounts(settings: Settings) -> list[BrokerAccount]:
+    """The hub's login and every active gateway's, for the managed broker's passwd and ACL."""
+    accounts = [BrokerAccount(settings.mqtt.username,
+                              hash_mqtt_password(hub_mqtt_password(settings)), "hub")]
+    rows = db.session.execute(select(Gateway.code, Gateway.mqtt_password_hash)
+                              .where(Gateway.active).order_by(Gateway.code))
+    accounts += [BrokerAccount(code, digest, "gateway") for code, digest in rows]
+    return accounts
+
+
+def managed_broker(settings: Settings) -> ManagedBroker:
+    endpoint = settings.mqtt_endpoint
+    return ManagedBroker(host=endpoint.host, port=endpoint.port, broker_dir=broker_dir(settings),
+                         template=CONFIG_DIR / "mosquitto.conf",
+                         executable=settings.mqtt.mosquitto,
+                         max_packet_size=settings.ingest.max_payload_bytes * 2 + 65536)
+
+
+def heartbeat(app: Flask) -> None:
+    """Record that this worker lives and whether MQTT is up (read by /readyz elsewhere)."""
+    mqtt = app.extensions.get("rescuehub.mqtt")
+    with db.transaction() as s:
+        beat = s.get(Heartbeat, "worker") or Heartbeat(name="worker")
+        beat.at, beat.pid = utcnow(), os.getpid()
+        beat.mqtt_connected = bool(mqtt and mqtt.connected)
+        s.add(beat)
+
+
+class Background:
+    """The worker's MQTT client, scheduler and heartbeat."""
+
+    def __init__(self, app: Flask, schedule: Sequence[Job]):
+        self.app = app
+        self.schedule = schedule
+        settings: Settings = app.config["SETTINGS"]
+        endpoint = settings.mqtt_endpoint
+        self.mqtt = HubMqtt(host=endpoint.host, port=endpoint.port, tls=endpoint.tls,
+                            client_id=settings.mqtt.client_id, username=settings.mqtt.username,
+                            password=hub_mqtt_password(settings),
+                            session_expiry_s=settings.mqtt.session_expiry_s,
+                            keepalive_s=settings.mqtt.keepalive_s)
+        self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+
+    def _wrap(self, job: Job) -> Callable[[], None]:
+        def run() -> None:
+            with self.app.app_context():
+                try:
+                    job.func()
+                except Exception:
+                    log.exception("job %s failed", job.name)
+
+        return run
+
+    def start(self) -> None:
+        """Connect MQTT and start the scheduler (once per process)."""
+        if "rescuehub.mqtt" in self.app.extensions:
+            raise RuntimeError("background work already started in this process")
+        self.app.extensions["rescuehub.mqtt"] = self.mqtt
+        self.app.extensions["rescuehub.background"] = self
+        self.mqtt.start()
+        for job in self.schedule:
+            self.scheduler.add_job(self._wrap(job), "interval", id=job.name,
+                                   seconds=job.every.total_seconds(), next_run_time=utcnow())
+        self.scheduler.start()
+        log.info("background started in pid %s: MQTT %s:%s, %d jobs", os.getpid(),
+                 self.mqtt.host, self.mqtt.port, len(self.schedule))
+
+    def stop(self) -> None:
+        """Stop the scheduler and disconnect MQTT cleanly."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.mqtt.stop()
+        self.app.extensions.pop("rescuehub.mqtt", None)
+        self.app.extensions.pop("rescuehub.background", None)

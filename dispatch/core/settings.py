@@ -1,0 +1,213 @@
+"""Settings: config/default.toml, then the RESCUEHUB_CONFIG file, then RESCUEHUB_* variables.
+
+This is the only module that reads the environment for configuration. Every value is checked
+against the type of its default and a few domain rules; a bad value stops start-up with a
+`SettingsError` naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = ROOT / "config"
+DEFAULT_FILE = CONFIG_DIR / "default.toml"
+ENV_PREFIX = "RESCUEHUB_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, unknown or invalid; the message names it and says what to do."""
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"settings file {path} not found: check RESCUEHUB_CONFIG") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+
+
+TYPE_NAMES = {int: "whole number", float: "number", str: "text", bool: "true or false"}
+
+
+def _coerce(name: str, default: Any, value: Any) -> Any:
+    """Convert an override (TOML value or environment string) to the default's type."""
+    kind = type(default)
+    if isinstance(value, str) and kind is not str:
+        text = value.strip()
+        if kind is bool:
+            if text.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if text.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise SettingsError(f"setting {name} must be true or false, got {value!r}")
+        try:
+            return kind(text)
+        except ValueError:
+            raise SettingsError(
+                f"setting {name} must be a {TYPE_NAMES[kind]}, got {value!r}"
+            ) from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not kind:
+        raise SettingsError(
+            f"setting {name} must be a {TYPE_NAMES[kind]}, got {value!r}"
+        )
+    return value
+
+
+def _merge(base: dict[str, dict[str, Any]], layer: Mapping[str, Any], origin: str) -> None:
+    for section, values in layer.items():
+        if section not in base or not isinstance(values, Mapping):
+            raise SettingsError(f"unknown settings section [{section}] in {origin}")
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if key not in base[section]:
+                raise SettingsError(f"unknown setting {name} in {origin}")
+            base[section][key] = _coerce(name, base[section][key], value)
+
+
+def _env_layer(environ: Mapping[str, str], known: Mapping[str, Mapping[str, Any]]) -> dict:
+    layer: dict[str, dict[str, str]] = {}
+    for var, value in environ.items():
+        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
+            continue
+        rest = var[len(ENV_PREFIX):].lower()
+        for section in known:
+            if rest.startswith(section + "_") and rest[len(section) + 1:] in known[section]:
+                layer.setdefault(section, {})[rest[len(section) + 1:]] = value
+                break
+        else:
+            if not rest.startswith("test_"):
+                raise SettingsError(f"unknown setting in environment variable {var}")
+    return layer
+
+
+def _port(name: str, value: int) -> None:
+    if not 1 <= value <= 65535:
+        raise SettingsError(f"setting {name} must be a port number 1-65535, got {value}")
+
+
+def _positive(values: Mapping[str, Mapping[str, Any]], *names: str) -> None:
+    for name in names:
+        section, key = name.split(".")
+        if values[section][key] <= 0:
+            raise SettingsError(f"setting {name} must be greater than 0")
+
+
+@dataclass(frozen=True)
+class MqttEndpoint:
+    """Where the broker listens, parsed from mqtt.url."""
+
+    host: str
+    port: int
+    tls: bool
+
+
+def parse_mqtt_url(url: str) -> MqttEndpoint:
+    """Parse mqtt://host:port (or mqtts://) into its parts; SettingsError if malformed."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise SettingsError(f"setting mqtt.url is not a valid URL: {url!r}") from None
+    if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+        raise SettingsError(
+            f"setting mqtt.url must look like mqtt://127.0.0.1:18830, got {url!r}"
+        )
+    tls = parts.scheme == "mqtts"
+    return MqttEndpoint(parts.hostname, port or (8883 if tls else 1883), tls)
+
+
+def _validate(values: dict[str, dict[str, Any]]) -> None:
+    _port("web.port", values["web"]["port"])
+    _positive(values, "web.threads", "web.token_ttl_s", "web.session_ttl_s",
+              "web.login_max_failures", "web.login_window_s", "database.pool_size",
+              "mqtt.session_expiry_s", "mqtt.keepalive_s", "ingest.max_payload_bytes",
+              "ingest.max_future_s", "ingest.max_age_days")
+    parse_mqtt_url(values["mqtt"]["url"])
+    url = values["database"]["url"]
+    if url and not url.startswith(("sqlite:///", "postgresql")):
+        raise SettingsError(
+            "setting database.url must be empty (SpatiaLite in the data directory), "
+            f"sqlite:///FILE or postgresql+psycopg://…, got {url!r}"
+        )
+    queue = values["realtime"]["message_queue"]
+    if queue and not queue.startswith(("redis://", "rediss://")):
+        raise SettingsError(f"setting realtime.message_queue must be a redis:// URL, got {queue!r}")
+    if values["log"]["level"].upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise SettingsError("setting log.level must be DEBUG, INFO, WARNING or ERROR")
+    if not 0 <= values["worker"]["metrics_port"] <= 65535:
+        raise SettingsError("setting worker.metrics_port must be 0 (off) or a port number")
+    if values["web"]["default_locale"] not in {"zh_Hans_CN", "en"}:
+        raise SettingsError("setting web.default_locale must be zh_Hans_CN or en")
+
+
+class Settings:
+    """Validated settings, read as settings.section.key or settings.get('section.key')."""
+
+    def __init__(self, values: dict[str, dict[str, Any]]):
+        self._values = values
+
+    def get(self, name: str) -> Any:
+        section, key = name.split(".", 1)
+        return self._values[section][key]
+
+    def __getattr__(self, section: str) -> Any:
+        try:
+            return _Section(self._values[section])
+        except KeyError:
+            raise AttributeError(section) from None
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {section: dict(values) for section, values in self._values.items()}
+
+    @property
+    def data_dir(self) -> Path:
+        """The data directory, absolute."""
+        return Path(self._values["data"]["dir"]).expanduser().resolve()
+
+    @property
+    def mqtt_endpoint(self) -> MqttEndpoint:
+        return parse_mqtt_url(self._values["mqtt"]["url"])
+
+    @property
+    def database_url(self) -> str:
+        """The configured database URL, or the SpatiaLite file in the data directory."""
+        return self._values["database"]["url"] or f"sqlite:///{self.data_dir / 'rescuehub.sqlite'}"
+
+
+class _Section:
+    def __init__(self, values: dict[str, Any]):
+        self._values = values
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def load_settings(
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Load and validate settings: defaults, RESCUEHUB_CONFIG file, environment, then overrides."""
+    environ = os.environ if environ is None else environ
+    values = _load_toml(DEFAULT_FILE)
+    config_file = environ.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        _merge(values, _load_toml(Path(config_file)), config_file)
+    _merge(values, _env_layer(environ, values), "the environment")
+    if overrides:
+        _merge(values, overrides, "overrides")
+    _validate(values)
+    return Settings(values)

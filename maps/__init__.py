@@ -1,0 +1,1 @@
+"""maps package (built by a later issue)."""

@@ -1,0 +1,1 @@
+"""telemetry package (built by a later issue)."""

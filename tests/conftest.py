@@ -1,0 +1,212 @@
+"""Fixtures (STYLE.md): app, client, runner, sio, db on both SpatiaLite and PostGIS, broker, hub.
+
+PostGIS: an admin URL (RESCUEHUB_TEST_DATABASE_URL, default the local server as `postgres`) is
+used to create a throw-away database per test session. Without a reachable server the PostGIS
+variants are skipped, except when RESCUEHUB_TEST_REQUIRE_POSTGIS=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from dispatch import create_app
+from dispatch.core import auth, schema
+from dispatch.core.db import Base, db, make_engine
+from dispatch.core.models import User
+
+pytest_plugins = ["tests.fixtures.hub"]
+
+ADMIN_URL = os.environ.get("RESCUEHUB_TEST_DATABASE_URL",
+                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REQUIRE_POSTGIS = os.environ.get("RESCUEHUB_TEST_REQUIRE_POSTGIS") == "1"
+PASSWORD = "correct horse battery"
+
+
+def _postgis_unavailable(reason: str):
+    if REQUIRE_POSTGIS:
+        pytest.fail(f"PostGIS is required (RESCUEHUB_TEST_REQUIRE_POSTGIS=1) but {reason}")
+    pytest.skip(f"PostGIS not available: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> Iterator[str]:
+    """A fresh PostgreSQL database with PostGIS for this test session."""
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT",
+                          connect_args={"connect_timeout": 3})
+    name = f"rescuehub_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            if not conn.execute(text(
+                    "SELECT 1 FROM pg_available_extensions WHERE name='postgis'")).scalar():
+                _postgis_unavailable("the postgis extension is not installed on the server")
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except pytest.skip.Exception:
+        raise
+    except Exception as exc:  # unreachable server, no rights
+        admin.dispose()
+        _postgis_unavailable(f"cannot use {ADMIN_URL}: {str(exc).splitlines()[0]}")
+    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _migrated(url: str) -> str:
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def spatialite_url(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('spatialite') / 'hub.sqlite'}"
+
+
+@pytest.fixture(scope="session", params=["spatialite", pytest.param("postgis",
+                                                                    marks=pytest.mark.postgis)])
+def database_url(request) -> str:
+    """A migrated database of each backend, shared by the session (tables emptied per test)."""
+    url = request.getfixturevalue(f"{request.param}_url")
+    return _migrated(url)
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    path = tmp_path / "var"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def overrides(database_url, data_dir) -> dict:
+    return {
+        "database": {"url": database_url},
+        "data": {"dir": str(data_dir)},
+        "mqtt": {"url": "mqtt://127.0.0.1:1", "managed": False},
+    }
+
+
+@pytest.fixture
+def app(overrides):
+    """The app on each backend, with every table emptied."""
+    app = create_app(overrides)
+    app.config["TESTING"] = True
+    with app.app_context():
+        with db.engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+        yield app
+        db.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app, overrides):
+    """Invoke the `rescuehub` CLI against the app's database and data directory."""
+    from click.testing import CliRunner
+
+    from dispatch.cli import main
+
+    env = {
+        "RESCUEHUB_DATABASE_URL": overrides["database"]["url"],
+        "RESCUEHUB_DATA_DIR": overrides["data"]["dir"],
+        "RESCUEHUB_MQTT_URL": overrides["mqtt"]["url"],
+        "RESCUEHUB_MQTT_MANAGED": "false",
+    }
+
+    class Runner:
+        def invoke(self, *args: str, extra_env: dict | None = None):
+            return CliRunner().invoke(main, list(args), env={**env, **(extra_env or {})},
+                                      catch_exceptions=False)
+
+    return Runner()
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a person with a chosen password (no pending one-time password)."""
+
+    def make(role: str, username: str | None = None) -> User:
+        username = username or f"{role}-{uuid.uuid4().hex[:6]}"
+        with db.transaction() as s:
+            user, _ = auth.create_user(s, username, role, actor="test")
+            auth.change_password(s, user, PASSWORD)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login(client, make_user):
+    """Sign a role in through the real login form; returns the user."""
+
+    def sign_in(role: str, username: str | None = None):
+        user = make_user(role, username)
+        client.get("/login")
+        with client.session_transaction() as sess:
+            csrf = sess["csrf"]
+        response = client.post("/login", data={"username": user.username, "password": PASSWORD,
+                                               "csrf_token": csrf})
+        assert response.status_code == 302, response.data
+        return user
+
+    return sign_in
+
+
+def csrf_of(client) -> str:
+    with client.session_transaction() as sess:
+        return sess["csrf"]
+
+
+@pytest.fixture
+def sio(app, client):
+    """A Socket.IO test client on /live sharing the HTTP client's cookies (sign in first)."""
+    from dispatch.core.realtime import NAMESPACE, socketio
+
+    clients = []
+
+    def connect(**kwargs):
+        c = socketio.test_client(app, namespace=NAMESPACE, flask_test_client=client, **kwargs)
+        clients.append(c)
+        return c
+
+    yield connect
+    for c in clients:
+        if c.is_connected(NAMESPACE):
+            c.disconnect(NAMESPACE)
+
+
+class _ErrorLogged(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        if record.exc_info:
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_logged_exception(request):
+    """A test fails if a guarded callback (thread boundary) logged an exception (STYLE.md §6)."""
+    handler = _ErrorLogged()
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+    if handler.records and not request.node.get_closest_marker("allow_logged_exceptions"):
+        first = handler.records[0]
+        pytest.fail(f"an exception was logged: {first.getMessage()}", pytrace=False)

@@ -1,0 +1,93 @@
+"""The CLI contract: commands, exit codes (0 ok, 2 bad usage or settings, 1 failure), one-line
+advice instead of tracebacks."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from dispatch.core.db import db
+from dispatch.core.models import Gateway, User
+
+RESCUEHUB = str(Path(sys.executable).with_name("rescuehub"))
+
+
+def _run(*args, env_extra=None, tmp_path=None):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESCUEHUB_")}
+    if tmp_path is not None:
+        env["RESCUEHUB_DATA_DIR"] = str(tmp_path / "var")
+    env.update(env_extra or {})
+    return subprocess.run([RESCUEHUB, *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_help_lists_the_contract_commands():
+    out = _run("--help").stdout
+    for command in ("init", "run", "web", "worker", "user", "gateway", "audit", "check-config"):
+        assert f"  {command}" in out
+
+
+def test_user_add_prints_one_time_password(app, runner):
+    result = runner.invoke("user", "add", "zhao", "--role", "keeper")
+    assert result.exit_code == 0, result.output
+    assert "one-time password:" in result.output
+    user = db.session.scalar(select(User).where(User.username == "zhao"))
+    assert user.role == "keeper" and user.must_change_password
+
+
+def test_user_add_bad_usage(app, runner):
+    assert runner.invoke("user", "add", "zhao", "--role", "emperor").exit_code == 2
+    assert runner.invoke("user", "add", "zhao").exit_code == 2
+    runner.invoke("user", "add", "zhao", "--role", "keeper")
+    again = runner.invoke("user", "add", "zhao", "--role", "keeper")
+    assert again.exit_code == 1 and "exists already" in again.output
+
+
+def test_gateway_add_writes_broker_files(app, runner, data_dir):
+    result = runner.invoke("gateway", "add", "GW-07", "--name", "Upper valley",
+                           extra_env={"RESCUEHUB_MQTT_MANAGED": "true"})
+    assert result.exit_code == 0, result.output
+    assert "password" in result.output and "Bearer rhg_" in result.output
+    assert "rescuehub/v1/readings/GW-07" in result.output
+    passwd = (data_dir / "mosquitto" / "passwd").read_text()
+    assert "GW-07:$7$" in passwd
+    assert db.session.scalar(select(Gateway.name).where(Gateway.code == "GW-07")) == "Upper valley"
+
+
+def test_bad_settings_exit_2_with_the_setting_named(tmp_path):
+    result = _run("check-config", env_extra={"RESCUEHUB_WEB_PORT": "eighty"}, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "web.port" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_config_masks_secrets(tmp_path):
+    result = _run("check-config", env_extra={"RESCUEHUB_MQTT_PASSWORD": "hunter2hunter2"},
+                  tmp_path=tmp_path)
+    assert result.returncode == 0 and "hunter2" not in result.stdout
+    assert "settings OK" in result.stdout
+
+
+def test_missing_spatialite_is_one_clear_line(tmp_path):
+    result = _run("init", env_extra={"RESCUEHUB_DATABASE_SPATIALITE_LIBRARY": "mod_nothing"},
+                  tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "libsqlite3-mod-spatialite" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unreachable_database_is_one_clear_line(tmp_path):
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    result = _run("init", env_extra={"RESCUEHUB_DATABASE_URL": url}, tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "RESCUEHUB_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_init_creates_first_commander_once(tmp_path):
+    first = _run("init", tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "one-time password / 一次性密码:" in first.stdout
+    second = _run("init", tmp_path=tmp_path)
+    assert second.returncode == 0 and "one-time password" not in second.stdout
