@@ -21,7 +21,7 @@ from dispatch.core import auth, schema
 from dispatch.core.db import Base, db, make_engine
 from dispatch.core.models import User
 
-pytest_plugins = ["tests.fixtures.hub"]
+pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.hub"]
 
 ADMIN_URL = os.environ.get("RESCUEHUB_TEST_DATABASE_URL",
                            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -152,6 +152,7 @@ def init_app(app: Flask) -> None:
     settings = app.config["SETTINGS"]
     queue = settings.realtime.message_queue or None
     socketio.init_app(app, async_mode="threading", message_queue=queue,
+                      channel=settings.realtime.channel,
                       cors_allowed_origins=[], logger=False, engineio_logger=False)
     socketio.on_event("connect", _on_connect, namespace=NAMESPACE)
     socketio.on_event("disconnect", _on_disconnect, namespace=NAMESPACE)

@@ -21,6 +21,7 @@ from dispatch.core.db import db, utcnow
 from dispatch.core.keys import stored_secret
 from dispatch.core.models import Gateway, Heartbeat
 from dispatch.core.mqtt import HubMqtt
+from dispatch.core.realtime import notify
 from dispatch.core.settings import CONFIG_DIR, Settings
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,16 @@ def managed_broker(settings: Settings) -> ManagedBroker:
 
 
 def heartbeat(app: Flask) -> None:
-    """Record that this worker lives and whether MQTT is up (read by /readyz elsewhere)."""
+    """Record that this worker lives and whether MQTT is up (read by /readyz elsewhere), and tell
+    the office pages (through the message queue when web processes are separate)."""
     mqtt = app.extensions.get("rescuehub.mqtt")
+    connected = bool(mqtt and mqtt.connected)
     with db.transaction() as s:
         beat = s.get(Heartbeat, "worker") or Heartbeat(name="worker")
         beat.at, beat.pid = utcnow(), os.getpid()
-        beat.mqtt_connected = bool(mqtt and mqtt.connected)
+        beat.mqtt_connected = connected
         s.add(beat)
+    notify("hub_status", {"mqtt": "up" if connected else "down", "worker_pid": os.getpid()})
 
 
 class Background:

@@ -1,0 +1,35 @@
+# Township Rescue Hub. Everything is installed by .ci/setup.sh (idempotent, fast when done).
+#   make run                      install what is missing, then start the hub
+#   make test PYTEST_ARGS='-k x'  install test dependencies too, then ruff + pytest
+
+VENV        := .venv
+PYTHON      := $(VENV)/bin/python
+PYTEST_ARGS ?=
+RUN_ARGS    ?=
+
+.PHONY: setup setup-test run test lint bench clean
+
+setup:
+	bash .ci/setup.sh
+
+setup-test:
+	bash .ci/setup.sh --test
+
+run: setup
+	$(VENV)/bin/rescuehub run $(RUN_ARGS)
+
+test: setup-test
+	$(VENV)/bin/ruff check . && $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: setup-test
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	@set -e; for f in bench/*.py; do \
+		[ -e "$$f" ] || continue; \
+		echo "[bench] $$f"; \
+		$(PYTHON) "$$f"; \
+	done
+
+clean:
+	rm -rf var/
