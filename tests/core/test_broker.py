@@ -1,0 +1,358 @@
+"""The managed Mosquitto broker, against the real mosquitto: logins, ACL, supervision, reload."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from dispatch.core import broker as broker_module
+from dispatch.core.broker import (
+    ACL_PATTERNS,
+    DEFAULT_MAX_PACKET_SIZE,
+    HUB_PAYLOAD_LIMIT,
+    BrokerAccount,
+    BrokerError,
+    ManagedBroker,
+    hash_mqtt_password,
+    render_acl,
+    render_config,
+    signal_running_broker,
+    write_broker_files,
+)
+from tests.fixtures.broker import (
+    HUB_USERNAME,
+    TEMPLATE,
+    LocalBroker,
+    free_port,
+    new_broker_dir,
+    running_broker,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+HASH_FORMAT = re.compile(r"^\$7\$101\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==$")
+NOT_AUTHORIZED = 135
+READING = b'{"sensor": "RG-001", "ts": "2026-07-27T21:05:00+08:00", "value": 3.5}'
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition"):
+    """Poll until condition() is truthy and return it."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+    return result
+
+
+def process_gone(pid: int) -> bool:
+    """Whether pid no longer runs (exited; a zombie nobody reaped counts as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def log_count(running: ManagedBroker | LocalBroker, text: str) -> int:
+    managed = running.managed if isinstance(running, LocalBroker) else running
+    return managed.log_path.read_text(errors="replace").count(text)
+
+
+@pytest.fixture(name="broker")
+def broker_fixture(tmp_path_factory) -> Iterator[LocalBroker]:
+    """tests/fixtures/broker.py's `broker`, here too so this file runs whatever conftest lists."""
+    with running_broker(new_broker_dir(tmp_path_factory)) as running:
+        yield running
+
+
+@pytest.fixture
+def make_broker(tmp_path_factory) -> Iterator[Callable[..., ManagedBroker]]:
+    """Build (and afterwards stop) ManagedBrokers with a hub login, each in its own directory."""
+    made: list[ManagedBroker] = []
+
+    def make(start: bool = True, **overrides) -> ManagedBroker:
+        broker_dir = new_broker_dir(tmp_path_factory)
+        write_broker_files(broker_dir, [BrokerAccount(HUB_USERNAME, hash_mqtt_password("hub-pw"),
+                                                      "hub")])
+        options = {"host": "127.0.0.1", "port": free_port(), "broker_dir": broker_dir,
+                   "template": TEMPLATE} | overrides
+        managed = ManagedBroker(**options)
+        made.append(managed)
+        if start:
+            managed.start()
+        return managed
+
+    yield make
+    for managed in made:
+        managed.stop()
+
+
+# --- files -------------------------------------------------------------------------------------
+
+def test_hash_is_mosquitto_pbkdf2_sha512_format():
+    salt = bytes(range(12))
+    digest = hash_mqtt_password("s3cret", salt=salt)
+    assert HASH_FORMAT.match(digest)
+    _, kind, rounds, salt_b64, digest_b64 = digest.split("$")
+    assert (kind, rounds, base64.b64decode(salt_b64)) == ("7", "101", salt)
+    assert base64.b64decode(digest_b64) == hashlib.pbkdf2_hmac("sha512", b"s3cret", salt, 101)
+    assert hash_mqtt_password("s3cret") != hash_mqtt_password("s3cret")  # random salt
+    with pytest.raises(ValueError):
+        hash_mqtt_password("s3cret", salt=b"short")
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="needs mosquitto_passwd")
+def test_hash_equals_mosquitto_passwd(tmp_path):
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "alice", "pässword"], check=True)
+    expected = passwd.read_text().strip().split(":", 1)[1]
+    salt = base64.b64decode(expected.split("$")[3])
+    assert hash_mqtt_password("pässword", salt=salt) == expected
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "a+b", "#", "gw:1", "with space", "-lead", "x" * 65])
+def test_usernames_that_could_widen_an_acl_pattern_are_refused(name):
+    with pytest.raises(BrokerError):
+        BrokerAccount(name, hash_mqtt_password("pw"), "gateway")
+
+
+def test_write_broker_files(tmp_path):
+    broker_dir = tmp_path / "mosquitto"
+    hub = BrokerAccount("rescuehub", hash_mqtt_password("a"), "hub")
+    gateway = BrokerAccount("gw-01", hash_mqtt_password("b"), "gateway")
+    write_broker_files(broker_dir, [hub, gateway])
+
+    assert (broker_dir / "passwd").read_text() == (
+        f"rescuehub:{hub.password_hash}\ngw-01:{gateway.password_hash}\n")
+    acl = (broker_dir / "acl").read_text()
+    assert "user rescuehub\ntopic readwrite rescuehub/#\ntopic readwrite owntracks/#\n" in acl
+    assert "user gw-01" not in acl  # gateways get the patterns only
+    assert stat.S_IMODE(broker_dir.stat().st_mode) == 0o700
+    for name in ("passwd", "acl"):
+        info = (broker_dir / name).stat()
+        assert stat.S_IMODE(info.st_mode) == 0o640
+        if os.geteuid() == 0:
+            assert info.st_uid == broker_module.pwd.getpwnam("mosquitto").pw_uid
+    assert sorted(p.name for p in broker_dir.iterdir()) == ["acl", "passwd"]  # no temp files
+    with pytest.raises(ValueError):
+        write_broker_files(broker_dir, [hub, hub])
+
+
+def acl_rules(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_acl_template_states_the_rules_the_hub_writes():
+    hub = BrokerAccount(HUB_USERNAME, hash_mqtt_password("pw"), "hub")
+    template = (ROOT / "config" / "mosquitto.acl").read_text()
+    assert acl_rules(template) == acl_rules(render_acl([hub]))
+    assert acl_rules(template)[-len(ACL_PATTERNS):] == list(ACL_PATTERNS)
+
+
+def test_config_template_renders_every_placeholder():
+    values = {"listener_host": "127.0.0.1", "listener_port": "18830",
+              "broker_dir": "/srv/hub var/mosquitto", "max_packet_size": "1114112"}
+    conf = render_config(TEMPLATE.read_text(), values)
+    settings = acl_rules(conf)
+    assert not [line for line in settings if "{" in line]
+    assert "listener 18830 127.0.0.1" in settings
+    assert "password_file /srv/hub var/mosquitto/passwd" in settings
+    assert "max_packet_size 1114112" in settings
+    assert "allow_anonymous false" in settings
+    assert settings[0] == "per_listener_settings false"
+    assert not [line for line in settings if line.startswith("pid_file")]
+    assert "{broker_dir}" in conf  # comments keep their placeholders
+    with pytest.raises(ValueError, match="listener_prot"):
+        render_config("listener {listener_prot}\n", values)
+    assert DEFAULT_MAX_PACKET_SIZE == 2 * HUB_PAYLOAD_LIMIT + 65536
+
+
+# --- logins and ACL ------------------------------------------------------------------------------
+
+def test_hub_login_accepted_wrong_password_and_unknown_user_refused(broker):
+    with broker.hub_client() as hub:
+        assert hub.client.is_connected()
+    with broker.probe(HUB_USERNAME, "wrong", "test-wrong-password") as client:
+        assert client.connect().is_failure
+    with broker.probe("nobody", broker.hub_password, "test-unknown-user") as client:
+        assert client.connect().is_failure
+
+
+def test_gateway_is_confined_to_its_own_topics(broker):
+    password_a = broker.add_gateway("gw-a")
+    password_b = broker.add_gateway("gw-b")
+    with (broker.hub_client() as hub,
+          broker.probe("gw-a", password_a, "test-gw-a") as gw_a,
+          broker.probe("gw-b", password_b, "test-gw-b") as gw_b):
+        assert not gw_a.connect().is_failure
+        assert not gw_b.connect().is_failure
+        hub.subscribe("rescuehub/#")
+        gw_b.subscribe("rescuehub/v1/readings/#")  # may be granted; delivery is what the ACL checks
+        gw_b.subscribe("rescuehub/v1/warnings/#")
+
+        assert not gw_a.publish("rescuehub/v1/readings/gw-a", READING).is_failure
+        assert gw_a.publish("rescuehub/v1/readings/gw-b", b"forged").value == NOT_AUTHORIZED
+        assert gw_a.publish("rescuehub/v1/warnings/v-1", b"fake").value == NOT_AUTHORIZED
+        assert gw_a.publish("rescuehub/v1/hub/status", b"fake").value == NOT_AUTHORIZED
+        assert not gw_a.publish("rescuehub/v1/status/gw-a", b'{"online": true}').is_failure
+        assert not hub.publish("rescuehub/v1/warnings/v-1", b'{"level": "prepare"}').is_failure
+
+        # One broker thread handles messages in order: by the time the hub's own warning comes
+        # back, every earlier publish has been delivered or dropped.
+        topics = [hub.next_message().topic for _ in range(3)]
+        assert topics == ["rescuehub/v1/readings/gw-a", "rescuehub/v1/status/gw-a",
+                          "rescuehub/v1/warnings/v-1"]
+        assert gw_b.next_message().topic == "rescuehub/v1/warnings/v-1"  # not gw-a's reading
+        with pytest.raises(queue.Empty):
+            hub.next_message(timeout=0.05)
+        with pytest.raises(queue.Empty):
+            gw_b.next_message(timeout=0.05)
+
+
+def test_reload_adds_an_account_without_a_restart(broker):
+    pid = broker.managed.pid
+    password = broker.add_gateway("gw-new")  # writes the files, SIGHUP, waits for the login
+    with broker.probe("gw-new", password, "test-gw-new") as client:
+        assert not client.connect().is_failure
+    assert broker.managed.pid == pid
+    assert log_count(broker, "Reloading config") == 1
+
+
+# --- process ----------------------------------------------------------------------------------
+
+def test_start_writes_pid_file_and_runs_in_its_own_process_group(make_broker):
+    managed = make_broker()
+    pid = managed.pid
+    assert (managed.broker_dir / "mosquitto.pid").read_text() == f"{pid}\n"
+    assert os.getpgid(pid) == pid != os.getpgid(0)  # a terminal's Ctrl-C reaches the hub only
+    managed.start()  # already running: nothing happens
+    assert managed.pid == pid
+    if os.geteuid() == 0:
+        assert Path(f"/proc/{pid}").stat().st_uid == broker_module.pwd.getpwnam("mosquitto").pw_uid
+
+
+def test_stop_leaves_no_process(make_broker):
+    managed = make_broker()
+    pid = managed.pid
+    managed.stop()
+    assert not managed.running and managed.pid is None
+    assert process_gone(pid)
+    assert not (managed.broker_dir / "mosquitto.pid").exists()
+    with socket.socket() as sock:  # the port is free again
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", managed.port))
+    managed.stop()  # twice is fine
+
+
+def test_supervise_restarts_a_killed_broker(make_broker, caplog):
+    caplog.set_level(logging.WARNING, logger="dispatch.core.broker")
+    managed = make_broker()
+    managed.supervise()
+    old = managed.pid
+    os.kill(old, signal.SIGKILL)
+    new = wait_for(lambda: managed.pid not in (None, old) and managed.pid, what="a restart")
+    assert process_gone(old) and new != old
+    assert "exited unexpectedly" in caplog.text
+    managed.stop()
+    assert process_gone(new)
+
+
+def test_child_dies_with_its_parent(tmp_path_factory):
+    broker_dir = new_broker_dir(tmp_path_factory)
+    write_broker_files(broker_dir, [BrokerAccount("hub", hash_mqtt_password("pw"), "hub")])
+    # Load the module by path: it needs the standard library only, not Flask or the database.
+    script = f"""
+import importlib.util, sys, time
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("broker", {str(broker_module.__file__)!r})
+broker = sys.modules["broker"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(broker)
+managed = broker.ManagedBroker(host="127.0.0.1", port={free_port()},
+                               broker_dir=Path({str(broker_dir)!r}),
+                               template=Path({str(TEMPLATE)!r}))
+managed.start()
+print(managed.pid, flush=True)
+time.sleep(30)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(parent.stdout.readline())
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()
+    try:
+        wait_for(lambda: process_gone(pid), what="the orphaned broker to exit")
+    finally:
+        if not process_gone(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_taken_port_is_refused_with_the_fixes(make_broker):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        managed = make_broker(start=False, port=port)
+        with pytest.raises(BrokerError, match=str(port)) as refused:
+            managed.start()
+    assert "RESCUEHUB_MQTT_URL" in str(refused.value)
+    assert "mqtt.managed = false" in str(refused.value)
+    assert not managed.running
+
+
+@pytest.mark.parametrize("executable", ["mosquitto-not-installed", "/nonexistent/mosquitto"])
+def test_missing_executable_says_how_to_install(make_broker, executable):
+    managed = make_broker(start=False, executable=executable)
+    with pytest.raises(BrokerError, match="apt-get install mosquitto"):
+        managed.start()
+    assert not managed.running
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root hub runs the broker as another user")
+def test_directory_the_broker_user_cannot_enter_is_named(make_broker, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    managed = make_broker(start=False, broker_dir=locked / "mosquitto")
+    write_broker_files(locked / "mosquitto", [BrokerAccount("hub", hash_mqtt_password("p"), "hub")])
+    with pytest.raises(BrokerError, match="chmod o\\+x"):
+        managed.start()
+
+
+def test_signal_running_broker(broker, tmp_path):
+    assert signal_running_broker(broker.broker_dir)
+    wait_for(lambda: log_count(broker, "Reloading config") == 1, what="the reload")
+
+    assert not signal_running_broker(tmp_path)  # no pid file
+    (tmp_path / "mosquitto.pid").write_text("garbage\n")
+    assert not signal_running_broker(tmp_path)
+    (tmp_path / "mosquitto.pid").write_text(f"{os.getpid()}\n")  # alive, but not a mosquitto
+    assert not signal_running_broker(tmp_path)
+    (tmp_path / "mosquitto.pid").write_text(f"{broker.managed.pid}\n")  # another directory's
+    assert not signal_running_broker(tmp_path)
+
+    broker.managed.stop()
+    assert not signal_running_broker(broker.broker_dir)
+
+
+def test_fixture_runs_the_template(broker: LocalBroker):
+    conf = broker.managed.conf_path.read_text()
+    assert f"listener {broker.port} 127.0.0.1" in conf
+    assert f"acl_file {broker.broker_dir.resolve()}/acl" in conf
+    with running_broker(broker.broker_dir.parent / "second") as second:
+        assert second.port != broker.port and second.managed.running
