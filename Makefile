@@ -16,6 +16,7 @@ setup-test:
 	bash .ci/setup.sh --test
 
 run: setup
+	$(VENV)/bin/rescuehub demo
 	$(VENV)/bin/rescuehub run $(RUN_ARGS)
 
 test: setup-test

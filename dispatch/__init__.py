@@ -40,9 +40,11 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None,
     auth.init_app(app)
     realtime.init_app(app)
 
+    import maps.views
     from dispatch import views
     from dispatch.core import views as core_views
 
     core_views.init_app(app)
+    maps.views.init_app(app)
     views.init_app(app)
     return app

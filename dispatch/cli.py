@@ -97,17 +97,24 @@ def main() -> None:
 
 # --- schema and accounts ----------------------------------------------------------------------
 
-def _init(app) -> tuple[str, str] | None:
-    from dispatch.core import auth, schema
+def _upgrade_schema(app) -> None:
+    from dispatch.core import schema
     from dispatch.core.db import db
 
     with app.app_context():
         before = schema.current(db.engine)
-        click.echo(f"[1/2] schema: {before or 'empty'} -> {schema.head()} …")
-        schema.upgrade(db.engine)
-        click.echo("[2/2] accounts …")
-        with db.transaction() as s:
-            return auth.ensure_first_commander(s)
+        if before != schema.head():
+            click.echo(f"schema: {before or 'empty'} -> {schema.head()} …")
+            schema.upgrade(db.engine)
+
+
+def _init(app) -> tuple[str, str] | None:
+    from dispatch.core import auth
+    from dispatch.core.db import db
+
+    _upgrade_schema(app)
+    with app.app_context(), db.transaction() as s:
+        return auth.ensure_first_commander(s)
 
 
 def _print_first_commander(created: tuple[str, str] | None) -> None:
@@ -129,6 +136,50 @@ def init() -> None:
     _configure_logging(settings, to_file=False)
     _print_first_commander(_init(_app(settings)))
     click.echo("schema up to date")
+
+
+@main.command()
+@click.option("--scale", type=click.Choice(["township", "prefecture"]), default="township",
+              show_default=True, help="One township, or a prefecture of 103 for benchmarks.")
+@click.option("--seed", type=int, default=None, help="Generator seed (default: the fixed one).")
+@guarded
+def demo(scale: str, seed: int | None) -> None:
+    """Load the demo township (idempotent, deterministic), or a whole prefecture."""
+    import time
+
+    from dispatch.core.db import db
+    from maps import demo as generator
+    from maps.service import load_demo_township
+
+    settings = _settings()
+    app = _app(settings)
+    _upgrade_schema(app)
+    started = time.monotonic()
+    kwargs = {} if seed is None else {"seed": seed}
+    if scale == "township":
+        click.echo("generating the demo township …")
+        towns = [generator.build_township(**kwargs)]
+    else:
+        click.echo("generating the prefecture (103 townships) …")
+
+        def progress(done: int, total: int) -> None:
+            if done % 10 == 0 or done == total:
+                click.echo(f"  generated {done}/{total}")
+
+        towns = generator.build_prefecture(progress=progress, **kwargs)
+    loaded = 0
+    with app.app_context():
+        for i, town in enumerate(towns, 1):
+            with db.transaction() as s:
+                added = load_demo_township(s, town, actor="cli:demo")
+            loaded += added
+            if len(towns) == 1 or i % 10 == 0 or i == len(towns):
+                click.echo(f"  [{i}/{len(towns)}] {town.code} {town.name_zh}: "
+                           f"{'loaded' if added else 'already there'}")
+    villages = sum(len(t.villages) for t in towns)
+    roads = sum(len(t.roads) for t in towns)
+    click.echo(f"demo: {loaded} township(s) loaded, {len(towns) - loaded} already there; "
+               f"{villages} villages, {roads} road segments in {time.monotonic() - started:.1f} s")
 
 
 @main.group()

@@ -15,6 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+# pyproj must be loaded before the first SpatiaLite connection: mod_spatialite links the system
+# PROJ, and a pyproj (with its own PROJ) imported after it made the process abort at exit
+# ("double free or corruption", exit 134). Imported here, first, on purpose.
+import pyproj  # noqa: F401, I001
 from flask import Flask, current_app
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url

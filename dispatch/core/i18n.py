@@ -5,7 +5,7 @@ Source strings are English; the Chinese catalog translates them.
 """
 
 from flask import Flask, request
-from flask_babel import Babel
+from flask_babel import Babel, refresh
 
 LOCALES = {"zh_Hans_CN": "中文", "en": "English"}
 
@@ -24,5 +24,8 @@ def select_locale() -> str:
 
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, default_timezone="Asia/Shanghai")
+    # Flask-Babel caches the locale in `g`, which lives as long as the app context; an app
+    # context may span several requests (tests, CLI), so choose afresh for each request.
+    app.before_request(refresh)
     app.jinja_env.globals["LOCALES"] = LOCALES
     app.jinja_env.globals["current_locale"] = select_locale

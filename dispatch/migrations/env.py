@@ -9,6 +9,7 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import text
 
 import dispatch.core.models  # noqa: F401  (register the kernel's tables)
+import maps.models  # noqa: F401
 from dispatch.core.db import Base
 from dispatch.core.schema import include_object
 

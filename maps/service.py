@@ -1,0 +1,420 @@
+"""Map features as services: layers as GeoJSON, create/update/delete with audit, imports.
+
+Geometry is shapely here and a GeoAlchemy2 element in the models. Spatial filters use the index
+on both backends: PostGIS by itself, SpatiaLite only through its `SpatialIndex` virtual table
+(its planner never picks the R*Tree on its own, NOTES.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
+from sqlalchemy import ColumnElement, and_, func, insert, literal_column, select, text
+from sqlalchemy.orm import Session
+
+from dispatch.core import audit
+from dispatch.core.errors import BadRequest, Conflict, NotFound
+from maps import geo
+from maps.choices import HazardKind, RoadClass, RoadStructure, ShelterKind, ShelterStatus
+from maps.models import SRID, HazardZone, River, RoadSegment, Shelter, Township, Village
+
+MAX_FEATURES = 50_000
+
+
+# --- field validation -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Field:
+    """One property of a feature: its type and limits (also used to parse CSV cells)."""
+
+    kind: type
+    required: bool = False
+    max_len: int = 200
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def parse(self, name: str, value: Any, *, from_text: bool = False) -> Any:
+        if from_text and isinstance(value, str):
+            value = _from_text(self.kind, value.strip())
+        if value is None:
+            return None
+        if self.kind is bool and not isinstance(value, bool):
+            raise _field_error(name, "must be true or false")
+        if self.kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _field_error(name, "must be a number")
+            if self.kind is int and value != int(value):
+                raise _field_error(name, "must be a whole number")
+            value = self.kind(value)
+            if (self.minimum is not None and value < self.minimum) or (
+                    self.maximum is not None and value > self.maximum):
+                raise _field_error(name, f"must be between {self.minimum} and {self.maximum}")
+        if self.kind is str:
+            if not isinstance(value, str):
+                raise _field_error(name, "must be text")
+            value = value.strip()
+            if len(value) > self.max_len:
+                raise _field_error(name, f"is longer than {self.max_len} characters")
+            if self.choices and value not in self.choices:
+                raise _field_error(name, "must be one of " + ", ".join(self.choices))
+        return value
+
+
+def _from_text(kind: type, value: str) -> Any:
+    if value == "":
+        return None
+    if kind is bool:
+        lowered = value.lower()
+        return True if lowered in {"1", "true", "yes", "是"} else (
+            False if lowered in {"0", "false", "no", "否"} else value)
+    if kind in (int, float):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if kind is int and number.is_integer() else number
+    return value
+
+
+def _field_error(name: str, problem: str) -> BadRequest:
+    return BadRequest(f"{name} {problem}", code="bad_field", details={"field": name})
+
+
+def parse_fields(spec: dict[str, Field], props: dict[str, Any], *, partial: bool = False,
+                 from_text: bool = False) -> dict[str, Any]:
+    """Validate properties against a spec; unknown keys are ignored (forward compatibility)."""
+    values = {}
+    for name, rule in spec.items():
+        if name not in props or props[name] is None:
+            if rule.required and not partial:
+                raise _field_error(name, "is required")
+            continue
+        parsed = rule.parse(name, props[name], from_text=from_text)
+        if parsed is None and rule.required and not partial:
+            raise _field_error(name, "is required")
+        if parsed is not None:
+            values[name] = parsed
+    return values
+
+
+CODE = Field(str, required=True, max_len=32)
+COUNT = Field(int, minimum=0, maximum=10_000_000)
+
+VILLAGE_FIELDS = {
+    "code": CODE, "name_zh": Field(str, required=True, max_len=64),
+    "name_pinyin": Field(str, max_len=128), "community_code": Field(str, max_len=32),
+    "community_name": Field(str, max_len=64), "population": COUNT, "households": COUNT,
+    "vulnerable": COUNT, "contact_name": Field(str, max_len=64),
+    "contact_phone": Field(str, max_len=32), "riverside": Field(bool),
+    "elevation_m": Field(float, minimum=-500, maximum=9000),
+}
+SHELTER_FIELDS = {
+    "code": CODE, "name_zh": Field(str, required=True, max_len=64),
+    "name_pinyin": Field(str, max_len=128),
+    "kind": Field(str, required=True, choices=tuple(ShelterKind)),
+    "capacity_day": COUNT, "capacity_night": COUNT, "occupancy": COUNT,
+    "status": Field(str, choices=tuple(ShelterStatus)),
+    "contact_name": Field(str, max_len=64), "contact_phone": Field(str, max_len=32),
+}
+HAZARD_FIELDS = {
+    "code": CODE, "kind": Field(str, required=True, choices=tuple(HazardKind)),
+    "name_zh": Field(str, max_len=64), "households": COUNT, "people": COUNT,
+}
+ROAD_FIELDS = {
+    "is_open": Field(bool), "closed_reason": Field(str, max_len=200),
+    "road_class": Field(str, choices=tuple(RoadClass)),
+    "structure": Field(str, choices=tuple(RoadStructure)),
+    "speed_kmh": Field(float, minimum=1, maximum=200), "oneway": Field(bool),
+}
+
+
+# --- feature kinds ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FeatureKind:
+    """How one kind of map feature is stored, validated and shown."""
+
+    layer: str
+    entity: str
+    model: type
+    geometry: str
+    geometry_types: tuple[str, ...]
+    fields: dict[str, Field]
+    properties: Callable[[Any], dict[str, Any]]
+    extra_columns: tuple[str, ...] = field(default=())
+
+
+def _village_props(v) -> dict[str, Any]:
+    return {"code": v.code, "name": v.name_zh, "name_pinyin": v.name_pinyin,
+            "community": v.community_name, "community_code": v.community_code,
+            "population": v.population, "households": v.households, "vulnerable": v.vulnerable,
+            "contact_name": v.contact_name, "contact_phone": v.contact_phone,
+            "riverside": v.riverside, "elevation_m": v.elevation_m,
+            # Filled by the warnings package (alerts) once it exists.
+            "warning_level": "none"}
+
+
+def _shelter_props(s) -> dict[str, Any]:
+    capacity = max(s.capacity_day, s.capacity_night)
+    return {"code": s.code, "name": s.name_zh, "name_pinyin": s.name_pinyin, "kind": s.kind,
+            "capacity_day": s.capacity_day, "capacity_night": s.capacity_night,
+            "occupancy": s.occupancy, "status": s.status,
+            "fill": round(s.occupancy / capacity, 3) if capacity else None,
+            "contact_name": s.contact_name, "contact_phone": s.contact_phone}
+
+
+def _hazard_props(h) -> dict[str, Any]:
+    return {"code": h.code, "kind": h.kind, "name": h.name_zh, "households": h.households,
+            "people": h.people}
+
+
+def _road_props(r) -> dict[str, Any]:
+    return {"code": r.code, "road_class": r.road_class, "length_m": round(r.length_m, 1),
+            "speed_kmh": r.speed_kmh, "oneway": r.oneway, "structure": r.structure,
+            "open": r.is_open, "closed_reason": r.closed_reason}
+
+
+def _river_props(r) -> dict[str, Any]:
+    return {"code": r.code, "name": r.name_zh}
+
+
+POLYGONAL = ("Polygon", "MultiPolygon")
+VILLAGES = FeatureKind("villages", "village", Village, "boundary", POLYGONAL, VILLAGE_FIELDS,
+                       _village_props)
+SHELTERS = FeatureKind("shelters", "shelter", Shelter, "location", ("Point",), SHELTER_FIELDS,
+                       _shelter_props)
+HAZARDS = FeatureKind("hazards", "hazard_zone", HazardZone, "geometry", POLYGONAL,
+                      HAZARD_FIELDS, _hazard_props)
+ROADS = FeatureKind("roads", "road_segment", RoadSegment, "geometry", ("LineString",),
+                    ROAD_FIELDS, _road_props)
+RIVERS = FeatureKind("rivers", "river", River, "geometry", ("LineString",), {}, _river_props)
+KINDS = {k.layer: k for k in (VILLAGES, SHELTERS, HAZARDS, ROADS, RIVERS)}
+
+
+# --- spatial filter and layers ----------------------------------------------------------------
+
+def bbox_clause(session: Session, kind: FeatureKind,
+                bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
+    """A WHERE clause selecting features that intersect bbox, using the spatial index."""
+    column = getattr(kind.model, kind.geometry)
+    envelope = func.ST_MakeEnvelope(*bbox, SRID) if session.bind.dialect.name == "postgresql" \
+        else func.BuildMbr(*bbox, SRID)
+    exact = func.ST_Intersects(column, envelope)
+    if session.bind.dialect.name == "postgresql":
+        return exact
+    table = kind.model.__tablename__
+    # SpatiaLite ignores its R*Tree unless asked through SpatialIndex (NOTES.md).
+    indexed = literal_column("ROWID").in_(text(
+        "SELECT ROWID FROM SpatialIndex WHERE f_table_name = :t AND f_geometry_column = :c "
+        "AND search_frame = BuildMbr(:x1, :y1, :x2, :y2, 4326)"
+    ).bindparams(t=table, c=kind.geometry, x1=bbox[0], y1=bbox[1], x2=bbox[2], y2=bbox[3]))
+    return and_(indexed, func.ST_Intersects(column, envelope) == 1)
+
+
+def layer_features(session: Session, kind: FeatureKind,
+                   bbox: tuple[float, float, float, float] | None = None,
+                   limit: int = MAX_FEATURES) -> Iterator[str]:
+    """Yield the layer's GeoJSON FeatureCollection as text chunks (geometry made by the DB)."""
+    column = getattr(kind.model, kind.geometry)
+    query = select(kind.model, func.ST_AsGeoJSON(column, 6)).order_by(kind.model.id)
+    if bbox is not None:
+        query = query.where(bbox_clause(session, kind, bbox))
+    query = query.limit(limit + 1)
+    yield '{"type":"FeatureCollection","features":['
+    count = 0
+    for row, geometry in session.execute(query):
+        if count == limit:
+            break
+        props = json.dumps(kind.properties(row), ensure_ascii=False, separators=(",", ":"))
+        yield ("," if count else "") + (
+            f'{{"type":"Feature","id":{json.dumps(row.code)},"geometry":{geometry},'
+            f'"properties":{props}}}')
+        count += 1
+    truncated = "true" if count == limit and limit else "false"
+    yield f'],"numberReturned":{count},"truncated":{truncated}}}'
+
+
+# --- one feature --------------------------------------------------------------------------------
+
+def find(session: Session, kind: FeatureKind, code: str):
+    """The feature with this code, or NotFound."""
+    row = session.scalar(select(kind.model).where(kind.model.code == code))
+    if row is None:
+        raise NotFound(f"no {kind.entity} with code {code}", code="not_found")
+    return row
+
+
+def feature(kind: FeatureKind, row) -> dict[str, Any]:
+    """One row as a GeoJSON Feature (dict)."""
+    return {"type": "Feature", "id": row.code,
+            "geometry": mapping(to_shape(getattr(row, kind.geometry))),
+            "properties": kind.properties(row)}
+
+
+def _geometry(kind: FeatureKind, raw: Any):
+    if not isinstance(raw, dict):
+        raise BadRequest("geometry must be a GeoJSON geometry object", code="bad_geometry")
+    try:
+        geom = shape(raw)
+    except Exception as exc:  # shapely raises several types for malformed GeoJSON
+        raise BadRequest(f"geometry is not valid GeoJSON: {exc}", code="bad_geometry") from None
+    if geom.geom_type not in kind.geometry_types:
+        raise BadRequest(f"geometry must be a {' or '.join(kind.geometry_types)}",
+                         code="bad_geometry")
+    try:
+        geo.check_lonlat(geom)
+        if kind.geometry_types == POLYGONAL:
+            geom = geo.clean_polygon(geom)
+            if isinstance(geom, Polygon):
+                geom = MultiPolygon([geom])
+    except geo.GeometryError as exc:
+        raise BadRequest(str(exc), code=f"geometry_{exc.code}") from None
+    return geom
+
+
+def _apply(kind: FeatureKind, row, values: dict[str, Any], geom) -> None:
+    for name, value in values.items():
+        setattr(row, name, value)
+    if geom is not None:
+        setattr(row, kind.geometry, from_shape(geom, srid=SRID))
+        if kind is VILLAGES:
+            row.centre = from_shape(geom.representative_point(), srid=SRID)
+
+
+def snapshot(kind: FeatureKind, row) -> dict[str, Any]:
+    """What the audit log records of a feature: its properties and geometry as WKT."""
+    data = kind.properties(row)
+    data["geometry"] = to_shape(getattr(row, kind.geometry)).wkt
+    return data
+
+
+def prepare(kind: FeatureKind, body: Any) -> tuple[dict[str, Any], Any]:
+    """Validate a new feature (a GeoJSON Feature) without touching the database."""
+    if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+        raise BadRequest("send a GeoJSON Feature with properties", code="bad_feature")
+    return parse_fields(kind.fields, body["properties"]), _geometry(kind, body.get("geometry"))
+
+
+def prepare_update(kind: FeatureKind, body: Any) -> tuple[dict[str, Any], Any]:
+    """Validate a change (properties and/or geometry) without touching the database."""
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object", code="bad_feature")
+    props = body.get("properties", body)
+    if not isinstance(props, dict):
+        raise BadRequest("properties must be an object", code="bad_feature")
+    values = parse_fields(kind.fields, props, partial=True)
+    values.pop("code", None)  # the code names the feature; it is not changed here
+    return values, _geometry(kind, body["geometry"]) if "geometry" in body else None
+
+
+def create(session: Session, kind: FeatureKind, body: Any, *, actor: str):
+    """Create a feature from a GeoJSON Feature; audited."""
+    values, geom = prepare(kind, body)
+    if session.scalar(select(kind.model.id).where(kind.model.code == values["code"])):
+        raise Conflict(f"{kind.entity} {values['code']} exists already", code="exists")
+    row = kind.model()
+    _apply(kind, row, values, geom)
+    session.add(row)
+    session.flush()
+    audit.record(session, actor=actor, action=f"{kind.entity}.create", entity_type=kind.entity,
+                 entity_id=row.code, after=snapshot(kind, row))
+    return row
+
+
+def update(session: Session, kind: FeatureKind, code: str, body: Any, *, actor: str):
+    """Change properties and/or geometry of a feature; audited with before and after."""
+    values, geom = prepare_update(kind, body)
+    row = find(session, kind, code)
+    before = snapshot(kind, row)
+    _apply(kind, row, values, geom)
+    session.flush()
+    after = snapshot(kind, row)
+    if after != before:
+        audit.record(session, actor=actor, action=f"{kind.entity}.update",
+                     entity_type=kind.entity, entity_id=code, before=before, after=after)
+    return row
+
+
+def delete(session: Session, kind: FeatureKind, code: str, *, actor: str) -> None:
+    """Delete a feature; audited with what it was."""
+    row = find(session, kind, code)
+    before = snapshot(kind, row)
+    session.delete(row)
+    session.flush()
+    audit.record(session, actor=actor, action=f"{kind.entity}.delete", entity_type=kind.entity,
+                 entity_id=code, before=before)
+
+
+def townships(session: Session) -> list[Township]:
+    return list(session.scalars(select(Township).order_by(Township.code)))
+
+
+def village_centres(session: Session) -> Iterable[tuple[str, Point]]:
+    for code, centre in session.execute(select(Village.code, Village.centre)):
+        yield code, to_shape(centre)
+
+
+# --- demo township --------------------------------------------------------------------------------
+
+def _multi(geom) -> MultiPolygon:
+    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
+
+
+def _wkb(geom):
+    return from_shape(geom, srid=SRID)
+
+
+def load_demo_township(session: Session, demo, *, actor: str) -> bool:
+    """Store one generated township (maps.demo) unless its code is there already; audited once."""
+    if session.scalar(select(Township.id).where(Township.code == demo.code)):
+        return False
+    township = Township(code=demo.code, name_zh=demo.name_zh, name_pinyin=demo.name_pinyin,
+                        boundary=_wkb(_multi(demo.boundary)), epsg=demo.epsg)
+    session.add(township)
+    session.flush()
+    tid = township.id
+    conn = session.connection()
+    conn.execute(insert(Village), [dict(
+        code=v.code, township_id=tid, name_zh=v.name_zh, name_pinyin=v.name_pinyin,
+        community_code=v.community_code, community_name=v.community_name_zh,
+        boundary=_wkb(_multi(v.boundary)), centre=_wkb(v.centre), population=v.population,
+        households=v.households, vulnerable=v.vulnerable, contact_name=v.contact_name,
+        contact_phone=v.contact_phone, riverside=v.riverside, elevation_m=v.elevation_m,
+    ) for v in demo.villages])
+    village_ids = dict(session.execute(
+        select(Village.code, Village.id).where(Village.township_id == tid)).all())
+    if demo.shelters:
+        conn.execute(insert(Shelter), [dict(
+            code=s.code, township_id=tid, village_id=village_ids.get(s.village_code),
+            name_zh=s.name_zh, name_pinyin=s.name_pinyin, kind=s.kind, location=_wkb(s.location),
+            capacity_day=s.capacity_day, capacity_night=s.capacity_night,
+            contact_name=s.contact_name, contact_phone=s.contact_phone,
+        ) for s in demo.shelters])
+    if demo.roads:
+        conn.execute(insert(RoadSegment), [dict(
+            code=r.code, township_id=tid, geometry=_wkb(r.geometry), road_class=r.road_class,
+            length_m=r.length_m, speed_kmh=r.speed_kmh, oneway=r.oneway, structure=r.structure,
+            source=r.source, target=r.target,
+        ) for r in demo.roads])
+    if demo.hazards:
+        conn.execute(insert(HazardZone), [dict(
+            code=h.code, township_id=tid, village_id=village_ids.get(h.village_code),
+            kind=h.kind, name_zh=h.name_zh, geometry=_wkb(_multi(h.geometry)),
+            households=h.households, people=h.people,
+        ) for h in demo.hazards])
+    if demo.rivers:
+        conn.execute(insert(River), [dict(
+            code=r.code, township_id=tid, name_zh=r.name_zh, geometry=_wkb(r.geometry),
+        ) for r in demo.rivers])
+    audit.record(session, actor=actor, action="demo.load", entity_type="township",
+                 entity_id=demo.code, after={
+                     "villages": len(demo.villages), "shelters": len(demo.shelters),
+                     "roads": len(demo.roads), "hazards": len(demo.hazards),
+                     "rivers": len(demo.rivers)})
+    return True
