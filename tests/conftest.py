@@ -95,15 +95,20 @@ def overrides(database_url, data_dir) -> dict:
     }
 
 
+def empty_tables(engine) -> None:
+    """Delete every row the hub's tables hold (the schema stays)."""
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
 @pytest.fixture
 def app(overrides):
     """The app on each backend, with every table emptied."""
     app = create_app(overrides)
     app.config["TESTING"] = True
     with app.app_context():
-        with db.engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
+        empty_tables(db.engine)
         yield app
         db.remove()
         db.engine.dispose()

@@ -24,6 +24,7 @@ from flask_socketio import SocketIO, join_room
 
 from dispatch.core.choices import OFFICE_ROLES
 from dispatch.core.db import db
+from dispatch.core.errors import Forbidden
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def live_event(name: str, *allowed: str) -> Callable[[Callable], Callable]:
         def guarded(*args):
             principal = socket_principal()
             if principal is None or principal.role not in allowed:
-                return {"error": "forbidden", "message": "your role does not allow this"}
+                return {"error": "forbidden", "message": str(Forbidden.message)}
             return handler(principal, *args)
 
         guarded._access = tuple(allowed)  # type: ignore[attr-defined]

@@ -1,0 +1,932 @@
+// The live map of the township (maps/templates/map.html).
+//
+// Layers come from GET /api/v1/layers/<name>?bbox=… for the current view (padded), reloaded on
+// `moveend` (debounced) only when the view leaves what was loaded; roads only from ROAD_MIN_ZOOM
+// on. Polygons and lines share one canvas (preferCanvas); shelters and monitoring stations are SVG
+// circles in a pane above it, so each one is a DOM element carrying data-code and data-status.
+// Colours and labels of kinds and states come from GET /api/v1/map/legend (the same table the
+// legend shows); the page's own words come from the JSON block #map-config.
+// Live: `layer` events on the shared /live socket (dispatch/static/live.js) update, add or remove
+// the one feature, including an open popup, without reloading.
+//
+// #map keeps data-state (loading | ready | empty), data-features-loaded (total), data-count-<layer>,
+// data-view (west,south,east,north) and data-last-change (layer:code:action) for people and tests.
+
+const L = window.L;
+const mapEl = document.getElementById("map");
+const config = JSON.parse(document.getElementById("map-config").textContent);
+const T = config.labels;
+const lang = document.documentElement.lang || "zh-CN";
+const number = new Intl.NumberFormat(lang);
+const percent = new Intl.NumberFormat(lang, { style: "percent", maximumFractionDigits: 0 });
+
+// --- cartography ---------------------------------------------------------------------------
+
+// Bottom to top. The first four share the canvas; the last two are SVG circles above it.
+const ORDER = ["villages", "hazards", "rivers", "roads", "shelters", "sensors"];
+const CANVAS = ["villages", "hazards", "rivers", "roads"];
+const ROAD_MIN_ZOOM = 12; // ~1,700 road segments per township: not at prefecture scale
+const LABEL_MIN_ZOOM = 12.5; // village names drawn on the map from here on
+const RELOAD_DELAY_MS = 250; // moveend debounce
+const RETRY_MS = 10000;
+
+// Village population: five fixed classes, so colours mean the same in every township and view.
+const POPULATION_BREAKS = [500, 800, 1200, 2000];
+const POPULATION_FILLS = ["#f1f4f7", "#d5dde6", "#b1bfcd", "#8798ac", "#5e718a"];
+const VILLAGE_LINE = "#52606f";
+const RIVERSIDE_LINE = "#00897b"; // riverside villages: a teal outline (and a wavy name)
+// Warnings (alerts): the legend may bring its own colours under these keys later.
+const WARNING_DEFAULTS = {
+  prepare: { fill: "#fdd835", line: "#c79100" },
+  evacuate: { fill: "#e53935", line: "#8e0000" },
+};
+// Used only when the legend has no colour for a key.
+const FALLBACK = {
+  open: "#2e7d32", full: "#f9a825", closed: "#c62828",
+  county: "#e65100", township: "#f57c00", village: "#8d6e63", track: "#a1887f",
+  landslide: "#8e24aa", debris_flow: "#6d4c41", flood_plain: "#1e88e5",
+};
+const RIVER = "#1f78d1";
+const SENSOR = "#283593";
+const ROAD_WEIGHT = { county: 4.5, township: 3.5, village: 2.4, track: 1.5 };
+const ROAD_CLASSES = ["county", "township", "village", "track"];
+const HAZARD_KINDS = ["landslide", "debris_flow", "flood_plain"];
+const SHELTER_STATES = ["open", "full", "closed"];
+// Hatching per hazard kind: the angle of its lines (degrees), matched by the legend swatches.
+const HATCH_ANGLE = { landslide: 45, debris_flow: -45, flood_plain: 0 };
+
+let legend = {};
+// Symbols shrink when zoomed out to a whole county or prefecture (1 from zoom 12 on).
+let symbolScale = 1;
+const scaleFor = (zoom) => (zoom >= 12 ? 1 : zoom >= 10.5 ? 0.7 : 0.45);
+const colour = (key) => (legend[key] && legend[key].colour) || FALLBACK[key] || "#607d8b";
+const label = (key) => (legend[key] && legend[key].label) || key;
+
+function warningStyle(level) {
+  const given = legend[level] && legend[level].colour;
+  const d = WARNING_DEFAULTS[level];
+  return d && { fill: given || d.fill, line: d.line };
+}
+
+function populationClass(population) {
+  const p = Number(population) || 0;
+  let i = 0;
+  while (i < POPULATION_BREAKS.length && p >= POPULATION_BREAKS[i]) i += 1;
+  return i;
+}
+
+const patterns = new Map();
+
+// A canvas pattern of thin lines in the kind's colour over a light tint of it (hatching).
+function hatch(kind) {
+  if (patterns.has(kind)) return patterns.get(kind);
+  const size = 10;
+  const tile = document.createElement("canvas");
+  tile.width = size;
+  tile.height = size;
+  const ctx = tile.getContext("2d");
+  const c = colour(kind);
+  ctx.fillStyle = c;
+  ctx.globalAlpha = 0.12;
+  ctx.fillRect(0, 0, size, size);
+  ctx.globalAlpha = 0.75;
+  ctx.strokeStyle = c;
+  ctx.lineWidth = 1.4;
+  ctx.beginPath();
+  const angle = HATCH_ANGLE[kind] ?? 45;
+  if (angle === 0) {
+    ctx.moveTo(0, size / 2);
+    ctx.lineTo(size, size / 2);
+  } else {
+    // Diagonals that join up across tiles.
+    const flip = angle < 0;
+    for (const o of [-size, 0, size]) {
+      ctx.moveTo(o, flip ? 0 : size);
+      ctx.lineTo(o + size, flip ? size : 0);
+    }
+  }
+  ctx.stroke();
+  const pattern = ctx.createPattern(tile, "repeat");
+  patterns.set(kind, pattern);
+  return pattern;
+}
+
+const STYLES = {
+  villages(p) {
+    const warning = warningStyle(p.warning_level);
+    if (warning) {
+      return { fill: true, fillColor: warning.fill, fillOpacity: 0.62, color: warning.line,
+        weight: 3, opacity: 1, dashArray: null };
+    }
+    return {
+      fill: true,
+      fillColor: POPULATION_FILLS[populationClass(p.population)],
+      fillOpacity: 0.78,
+      color: p.riverside ? RIVERSIDE_LINE : VILLAGE_LINE,
+      weight: (p.riverside ? 1.6 : 0.9) * symbolScale,
+      opacity: p.riverside ? 0.85 : 0.7,
+      dashArray: null,
+    };
+  },
+  hazards(p) {
+    return { fill: true, fillColor: hatch(p.kind), fillOpacity: 1, color: colour(p.kind),
+      weight: 1.6, opacity: 0.95 };
+  },
+  rivers() {
+    return { color: RIVER, weight: Math.max(1.2, 3 * symbolScale), opacity: 0.9, lineCap: "round",
+      lineJoin: "round" };
+  },
+  roads(p) {
+    const weight = ROAD_WEIGHT[p.road_class] || 2;
+    if (p.open === false) {
+      return { color: colour("closed"), weight: Math.max(weight + 1, 4.5), opacity: 1,
+        dashArray: "8 5", lineCap: "butt" };
+    }
+    return { color: colour(p.road_class), weight, opacity: p.road_class === "track" ? 0.8 : 0.95,
+      dashArray: null, lineCap: "round", lineJoin: "round" };
+  },
+  shelters(p) {
+    return { radius: shelterRadius(p) * symbolScale, fill: true, fillColor: colour(p.status),
+      fillOpacity: 0.95, color: "#ffffff", weight: symbolScale < 1 ? 1.5 : 2.5, opacity: 1 };
+  },
+  sensors() {
+    return { radius: 6 * Math.max(symbolScale, 0.7), fill: true, fillColor: SENSOR,
+      fillOpacity: 0.95, color: "#ffffff", weight: symbolScale < 1 ? 1.5 : 2, opacity: 1 };
+  },
+};
+
+// Circle area grows with the number of people a shelter takes (its larger capacity).
+function shelterRadius(p) {
+  const capacity = Math.max(Number(p.capacity_day) || 0, Number(p.capacity_night) || 0);
+  return Math.min(20, Math.max(6, 4 + Math.sqrt(capacity) * 0.22));
+}
+
+// --- small DOM helpers (no innerHTML with data: names come from the database) ---------------
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "style") {
+      for (const [prop, v] of Object.entries(value)) el.style.setProperty(prop, v);
+    }
+    else if (key.startsWith("data-")) el.dataset[camel(key.slice(5))] = value;
+    else el.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+function camel(name) {
+  return name.replace(/-([a-z])/g, (_m, c) => c.toUpperCase());
+}
+
+const dash = "—";
+const count = (v) => (v === null || v === undefined || v === "" ? dash : number.format(v));
+const text = (v) => (v === null || v === undefined || v === "" ? dash : String(v));
+
+// --- popups --------------------------------------------------------------------------------
+
+const F = T.fields;
+
+function rows(pairs) {
+  return h("dl", { class: "fp-rows" },
+    pairs.filter(Boolean).map(([dt, dd, attrs]) => h("div", attrs || null, h("dt", null, dt),
+      h("dd", null, dd))));
+}
+
+function title(name, code, fallback) {
+  return h("h3", { class: "fp-title" }, h("span", { class: "fp-name" }, name || fallback),
+    h("span", { class: "fp-code" }, code));
+}
+
+function badge(textValue, colourValue, attrs) {
+  return h("span", { class: "fp-badge", style: { "--badge": colourValue }, ...attrs }, textValue);
+}
+
+function contact(name, phone) {
+  if (!name && !phone) return dash;
+  return h("span", null, name || "",
+    phone ? h("a", { href: `tel:${phone}`, class: "fp-phone" }, phone) : null);
+}
+
+const POPUPS = {
+  villages(p) {
+    const warning = warningStyle(p.warning_level);
+    return [
+      title(p.name, p.code, T.layers.villages),
+      p.name_pinyin || p.community
+        ? h("p", { class: "fp-sub" }, [p.name_pinyin, p.community].filter(Boolean).join(" · "))
+        : null,
+      warning ? badge(T.legend[p.warning_level], warning.fill,
+        { "data-level": p.warning_level }) : null,
+      rows([
+        [F.population, count(p.population), { "data-field": "population" }],
+        [F.households, count(p.households)],
+        [F.vulnerable, count(p.vulnerable)],
+        [F.contact, contact(p.contact_name, p.contact_phone)],
+        [F.riverside, p.riverside ? T.values.yes : T.values.no],
+        p.elevation_m !== null && p.elevation_m !== undefined
+          ? [F.elevation, number.format(Math.round(p.elevation_m))] : null,
+        [F.warning, warning ? T.legend[p.warning_level] : T.values.none],
+      ]),
+    ];
+  },
+  shelters(p) {
+    const fill = typeof p.fill === "number" ? ` (${percent.format(p.fill)})` : "";
+    return [
+      title(p.name, p.code, T.layers.shelters),
+      h("p", { class: "fp-sub" }, label(p.kind)),
+      rows([
+        [F.status, badge(label(p.status), colour(p.status), { "data-status": p.status }),
+          { "data-field": "status" }],
+        [F.capacity, `${count(p.capacity_day)} / ${count(p.capacity_night)}`],
+        [F.occupancy, count(p.occupancy) + fill, { "data-field": "occupancy" }],
+        [F.contact, contact(p.contact_name, p.contact_phone)],
+      ]),
+    ];
+  },
+  hazards(p) {
+    return [
+      title(p.name, p.code, label(p.kind)),
+      h("p", { class: "fp-sub" }, badge(label(p.kind), colour(p.kind))),
+      rows([
+        [F.householdsAtRisk, count(p.households)],
+        [F.peopleAtRisk, count(p.people)],
+      ]),
+    ];
+  },
+  roads(p) {
+    const blocked = p.open === false;
+    return [
+      title(label(p.road_class), p.code, T.layers.roads),
+      rows([
+        [F.traffic, badge(blocked ? T.values.blocked : T.values.passable,
+          blocked ? colour("closed") : colour("open"), { "data-open": String(!blocked) })],
+        blocked && p.closed_reason ? [F.reason, p.closed_reason] : null,
+        p.structure && p.structure !== "none" ? [F.structure, label(p.structure)] : null,
+        [F.length, count(p.length_m)],
+        [F.speed, count(p.speed_kmh)],
+      ]),
+    ];
+  },
+  rivers(p) {
+    return [title(p.name, p.code, T.layers.rivers)];
+  },
+  sensors(p) {
+    const skip = new Set(["code", "name"]);
+    return [
+      title(p.name, p.code, T.layers.sensors),
+      rows(Object.entries(p).filter(([k, v]) => !skip.has(k) && v !== null && typeof v !== "object")
+        .map(([k, v]) => [label(k), typeof v === "number" ? number.format(v) : text(v)])),
+    ];
+  },
+};
+
+function popupContent(name, feature) {
+  return h("div", { class: `fp fp-${name}`, "data-layer": name,
+    "data-code": codeOf(feature) }, POPUPS[name](feature.properties || {}));
+}
+
+// --- the map -------------------------------------------------------------------------------
+
+const touch = Boolean(L.Browser.touch || L.Browser.mobile);
+const canvas = L.canvas({ padding: 0.4, tolerance: touch ? 7 : 2 });
+const map = L.map(mapEl, {
+  preferCanvas: true,
+  renderer: canvas,
+  zoomControl: false,
+  attributionControl: Boolean(config.tileUrl),
+  zoomSnap: 0.25,
+  zoomDelta: 0.5,
+  wheelPxPerZoomLevel: 100,
+  minZoom: 4,
+  maxZoom: 18,
+});
+map.createPane("points").style.zIndex = 660; // above the canvas (400) and names (650)
+const svg = L.svg({ pane: "points", padding: 0.4 });
+
+L.control.zoom({ position: "topleft", zoomInTitle: T.controls.zoomIn,
+  zoomOutTitle: T.controls.zoomOut }).addTo(map);
+L.control.scale({ position: "bottomright", imperial: false, maxWidth: 140 }).addTo(map);
+if (config.tileUrl) {
+  map.attributionControl.setPrefix(false);
+}
+
+const popup = L.popup({ maxWidth: 340, minWidth: 230, autoPanPaddingTopLeft: [60, 70],
+  autoPanPaddingBottomRight: [60, 40], className: "feature-popup" });
+let popupFor = null; // { name, code } of the feature whose popup is open
+
+map.on("popupclose", (e) => {
+  if (e.popup === popup) popupFor = null;
+});
+
+// --- overlays: loading by view, keyed by feature code -------------------------------------
+
+const overlays = {};
+for (const name of ORDER) {
+  overlays[name] = {
+    name,
+    group: L.featureGroup(),
+    byCode: new Map(), // code -> Leaflet layer (layer.feature is the GeoJSON Feature)
+    minZoom: name === "roads" ? ROAD_MIN_ZOOM : 0,
+    loaded: null, // LatLngBounds that the current contents cover completely
+    request: null, // AbortController of the fetch in flight
+    requested: null, // the bounds it asks for
+    running: null, // its promise
+    pending: null, // live events received while a fetch was in flight, replayed after it
+    failed: false,
+    retry: null,
+  };
+}
+
+const codeOf = (feature) => String(feature.id ?? (feature.properties || {}).code);
+
+function makeLayer(name, feature) {
+  const props = feature.properties || {};
+  let layer;
+  if (feature.geometry.type === "Point") {
+    const [lon, lat] = feature.geometry.coordinates;
+    layer = L.circleMarker([lat, lon], { ...STYLES[name](props), renderer: svg, pane: "points",
+      bubblingMouseEvents: false });
+    layer.on("add", () => tagElement(name, layer));
+  } else {
+    layer = L.GeoJSON.geometryToLayer(feature, { ...STYLES[name](props) });
+  }
+  layer.feature = feature;
+  return layer;
+}
+
+// SVG circles carry their code and state, so people (and tests) can find them in the page.
+function tagElement(name, layer) {
+  const el = layer.getElement && layer.getElement();
+  if (!el) return;
+  const p = layer.feature.properties || {};
+  el.dataset.layer = name;
+  el.dataset.code = codeOf(layer.feature);
+  if (p.status) el.dataset.status = p.status;
+  const accessible = [p.name, p.status ? label(p.status) : null].filter(Boolean).join(" · ");
+  if (accessible) el.setAttribute("aria-label", accessible);
+}
+
+function restyle(name, layer) {
+  const props = layer.feature.properties || {};
+  layer.setStyle(STYLES[name](props));
+  if (layer.setRadius) layer.setRadius(STYLES[name](props).radius);
+  tagElement(name, layer);
+  if (name === "villages") labelVillage(layer);
+}
+
+function sameGeometry(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+// Add or replace one feature; returns its layer.
+function upsert(overlay, feature) {
+  const code = codeOf(feature);
+  const old = overlay.byCode.get(code);
+  if (old && sameGeometry(old.feature.geometry, feature.geometry)) {
+    old.feature = feature;
+    restyle(overlay.name, old);
+    return old;
+  }
+  const layer = makeLayer(overlay.name, feature);
+  if (old) overlay.group.removeLayer(old);
+  overlay.group.addLayer(layer);
+  overlay.byCode.set(code, layer);
+  if (overlay.name === "villages" && map.hasLayer(overlay.group)) labelVillage(layer);
+  return layer;
+}
+
+function remove(overlay, code) {
+  const layer = overlay.byCode.get(code);
+  if (!layer) return;
+  overlay.group.removeLayer(layer);
+  overlay.byCode.delete(code);
+  if (popupFor && popupFor.name === overlay.name && popupFor.code === code) map.closePopup(popup);
+}
+
+function clear(overlay) {
+  overlay.group.clearLayers();
+  overlay.byCode.clear();
+  if (popupFor && popupFor.name === overlay.name) map.closePopup(popup);
+}
+
+// Keep the canvas layers in their order (a later load or live insert draws on top otherwise).
+function restack() {
+  for (const name of [...CANVAS].reverse()) {
+    if (map.hasLayer(overlays[name].group)) overlays[name].group.bringToBack();
+  }
+}
+
+function showCounts() {
+  let total = 0;
+  for (const name of ORDER) {
+    const n = overlays[name].byCode.size;
+    mapEl.dataset[camel(`count-${name}`)] = String(n);
+    total += n;
+  }
+  mapEl.dataset.featuresLoaded = String(total);
+}
+
+function bboxParam(bounds) {
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+  const west = clamp(bounds.getWest(), -180, 180);
+  const east = clamp(bounds.getEast(), -180, 180);
+  const south = clamp(bounds.getSouth(), -90, 90);
+  const north = clamp(bounds.getNorth(), -90, 90);
+  return [west, south, east, north].map((v) => v.toFixed(5)).join(",");
+}
+
+function layerUrl(name) {
+  return config.urls.layers.replace(/LAYER$/, name);
+}
+
+async function getJson(url, signal) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, signal,
+    cache: "no-store" });
+  if (response.status === 401) {
+    const here = window.location.pathname + window.location.search;
+    window.location.assign(`/login?next=${encodeURIComponent(here)}`);
+    throw new Error("signed out");
+  }
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json();
+}
+
+let busy = 0;
+
+// Load an overlay for the current view unless what is loaded covers it already.
+async function load(overlay, force = false) {
+  if (!map.hasLayer(overlay.group)) return;
+  window.clearTimeout(overlay.retry);
+  if (map.getZoom() < overlay.minZoom) {
+    if (overlay.request) overlay.request.abort();
+    clear(overlay);
+    overlay.loaded = null;
+    overlay.failed = false;
+    showCounts();
+    showStatus();
+    return;
+  }
+  const view = map.getBounds();
+  if (!force && overlay.loaded && overlay.loaded.contains(view)) return;
+  // A load under way for an area that covers the view will do.
+  if (!force && overlay.request && overlay.requested.contains(view)) return overlay.running;
+  const wanted = view.pad(0.5);
+  if (overlay.request) overlay.request.abort();
+  const request = new AbortController();
+  overlay.request = request;
+  overlay.requested = wanted;
+  overlay.pending = [];
+  busy += 1;
+  showStatus();
+  const running = fetchInto(overlay, request, wanted);
+  overlay.running = running;
+  return running;
+}
+
+async function fetchInto(overlay, request, wanted) {
+  try {
+    const url = `${layerUrl(overlay.name)}?bbox=${bboxParam(wanted)}`;
+    const data = await getJson(url, request.signal);
+    if (request.signal.aborted) return replacement(overlay, request);
+    const seen = new Set();
+    for (const feature of data.features || []) {
+      seen.add(codeOf(feature));
+      upsert(overlay, feature);
+    }
+    for (const code of [...overlay.byCode.keys()]) {
+      if (!seen.has(code)) remove(overlay, code);
+    }
+    for (const message of overlay.pending) apply(overlay, message);
+    overlay.loaded = data.truncated ? null : wanted;
+    overlay.failed = false;
+    if (CANVAS.includes(overlay.name)) restack();
+    showCounts();
+  } catch (error) {
+    if (request.signal.aborted) return replacement(overlay, request);
+    overlay.failed = true;
+    overlay.retry = window.setTimeout(() => load(overlay, true), RETRY_MS);
+  } finally {
+    if (overlay.request === request) {
+      overlay.request = null;
+      overlay.requested = null;
+      overlay.running = null;
+      overlay.pending = null;
+    }
+    busy -= 1;
+    showStatus();
+  }
+}
+
+// A load cut short by a newer one: whoever waited for it waits for the newer one.
+function replacement(overlay, request) {
+  return overlay.request && overlay.request !== request ? overlay.running : undefined;
+}
+
+function loadAll(force = false) {
+  return Promise.all(ORDER.map((name) => load(overlays[name], force)));
+}
+
+let moveTimer = null;
+map.on("moveend", () => {
+  showView();
+  window.clearTimeout(moveTimer);
+  moveTimer = window.setTimeout(() => loadAll(), RELOAD_DELAY_MS);
+});
+map.on("zoomend", () => {
+  labelVillages();
+  const scale = scaleFor(map.getZoom());
+  if (scale === symbolScale) return;
+  symbolScale = scale;
+  for (const name of ["villages", "rivers", "shelters", "sensors"]) {
+    for (const layer of overlays[name].byCode.values()) restyle(name, layer);
+  }
+});
+
+function showView() {
+  const b = map.getBounds();
+  mapEl.dataset.view = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
+    .map((v) => v.toFixed(6)).join(",");
+  mapEl.dataset.zoom = String(map.getZoom());
+}
+
+// --- village names -------------------------------------------------------------------------
+
+let labelsShown = false;
+
+function labelVillage(layer) {
+  const name = (layer.feature.properties || {}).name;
+  if (!name || !map.hasLayer(layer)) return;
+  const permanent = labelsShown;
+  const bound = layer.getTooltip();
+  if (bound && bound.options.permanent === permanent
+      && (!permanent || bound.options.className.includes("riverside") === Boolean(
+        (layer.feature.properties || {}).riverside))) {
+    if (bound.getContent() !== name) layer.setTooltipContent(name);
+    return;
+  }
+  layer.unbindTooltip();
+  const riverside = (layer.feature.properties || {}).riverside ? " riverside-name" : "";
+  layer.bindTooltip(name, permanent
+    ? { permanent: true, direction: "center", className: `village-label${riverside}`,
+      interactive: false }
+    : { sticky: true, direction: "top", offset: [0, -8], className: "village-hover" });
+}
+
+function labelVillages(force = false) {
+  const shown = map.getZoom() >= LABEL_MIN_ZOOM;
+  if (shown === labelsShown && !force) return;
+  labelsShown = shown;
+  if (!map.hasLayer(overlays.villages.group)) return;
+  for (const layer of overlays.villages.byCode.values()) labelVillage(layer);
+}
+
+// --- clicks and popups ---------------------------------------------------------------------
+
+function openPopup(name, layer, latlng) {
+  popupFor = { name, code: codeOf(layer.feature) };
+  const at = layer.getLatLng ? layer.getLatLng() : latlng;
+  // On a circle, the popup's tip touches its top edge rather than hiding it.
+  popup.options.offset = L.point(0, layer.getRadius ? 5 - layer.getRadius() : 7);
+  popup.setLatLng(at).setContent(popupContent(name, layer.feature)).openOn(map);
+}
+
+for (const name of ORDER) {
+  const overlay = overlays[name];
+  overlay.group.on("click", (e) => {
+    L.DomEvent.stop(e);
+    openPopup(name, e.layer, e.latlng);
+  });
+  if (name === "villages" || name === "hazards") {
+    overlay.group.on("mouseover", (e) => e.layer.setStyle({ weight: 3.5, opacity: 1 }));
+    overlay.group.on("mouseout", (e) => restyle(name, e.layer));
+  }
+}
+
+// --- live updates --------------------------------------------------------------------------
+
+const reloadTimers = {};
+
+function reloadSoon(overlay) {
+  overlay.loaded = null; // a hidden layer reloads when shown again
+  window.clearTimeout(reloadTimers[overlay.name]);
+  reloadTimers[overlay.name] = window.setTimeout(() => load(overlay, true), 500);
+}
+
+function intersectsLoaded(overlay, feature) {
+  if (!overlay.loaded || !feature.geometry) return false;
+  const probe = L.geoJSON(feature);
+  return overlay.loaded.intersects(probe.getBounds());
+}
+
+// Apply one `layer` event: {layer, action: create|update|delete|import, code, feature?}.
+function apply(overlay, message) {
+  const code = String(message.code ?? "");
+  if (message.action === "import") {
+    reloadSoon(overlay);
+    return null;
+  }
+  if (message.action === "delete") {
+    remove(overlay, code);
+    return null;
+  }
+  const feature = message.feature;
+  if (!feature || !feature.geometry) return null;
+  if (!overlay.byCode.has(codeOf(feature)) && !intersectsLoaded(overlay, feature)) return null;
+  const layer = upsert(overlay, feature);
+  if (CANVAS.includes(overlay.name)) restack();
+  if (popupFor && popupFor.name === overlay.name && popupFor.code === codeOf(feature)) {
+    popup.setContent(popupContent(overlay.name, layer.feature));
+    if (layer.getLatLng) popup.setLatLng(layer.getLatLng());
+  }
+  return layer;
+}
+
+function flash(name, layer) {
+  const el = layer.getElement && layer.getElement();
+  if (el && !CANVAS.includes(name)) {
+    el.classList.remove("flash");
+    void el.getBoundingClientRect(); // restart the animation
+    el.classList.add("flash");
+    return;
+  }
+  if (!layer.setStyle) return;
+  const base = STYLES[name](layer.feature.properties || {});
+  layer.setStyle({ weight: (base.weight || 1) + 4, opacity: 1 });
+  window.setTimeout(() => {
+    if (overlays[name].byCode.get(codeOf(layer.feature)) === layer) restyle(name, layer);
+  }, 1600);
+}
+
+function onLayerEvent(message) {
+  const overlay = message && overlays[message.layer];
+  if (!overlay) return;
+  if (overlay.pending) overlay.pending.push(message);
+  const layer = apply(overlay, message);
+  showCounts();
+  mapEl.dataset.lastChange = `${message.layer}:${message.code ?? ""}:${message.action}`;
+  if (layer && map.hasLayer(overlay.group)) {
+    flash(overlay.name, layer);
+    const p = layer.feature.properties || {};
+    toast(`${T.status.updated} ${T.layers[overlay.name]} ${p.name || label(p.road_class) || ""} ${
+      codeOf(layer.feature)}`);
+  }
+}
+
+async function connectLive() {
+  if (!document.getElementById("live")) return; // no live channel on this page (base.html)
+  const { socket, onLive } = await import("../live.js");
+  socket.on("layer", onLayerEvent);
+  let wasOnline = false;
+  let connectedBefore = false;
+  onLive((live) => {
+    // Back after a drop: the server replays recent events, but reload to be sure nothing is stale.
+    if (live.online && !wasOnline && connectedBefore && started) loadAll(true);
+    if (live.online) connectedBefore = true;
+    wasOnline = live.online;
+  });
+}
+
+// --- controls: layer switcher, legend, status, whole-township button ------------------------
+
+function swatch(kind, options = {}) {
+  const el = h("span", { class: `sw sw-${kind}`, "aria-hidden": "true" });
+  for (const [k, v] of Object.entries(options)) el.style.setProperty(`--${k}`, v);
+  return el;
+}
+
+function overlayName(name) {
+  return h("span", { class: "lc-name" }, T.layers[name]).outerHTML;
+}
+
+const legendSections = {};
+
+function legendSection(layerName, heading, items, extra) {
+  const section = h("section", { class: "lg-section", "data-layer": layerName },
+    h("h3", null, heading),
+    h("ul", { class: "lg-items" }, items.map(([sw, words, attrs]) =>
+      h("li", attrs || null, sw, h("span", null, words)))),
+    extra || null);
+  (legendSections[layerName] ||= []).push(section);
+  return section;
+}
+
+function buildLegend() {
+  const ramp = h("ol", { class: "lg-ramp", "data-field": "population" },
+    POPULATION_FILLS.map((fill, i) => {
+      const lo = i === 0 ? null : POPULATION_BREAKS[i - 1];
+      const hi = POPULATION_BREAKS[i];
+      const words = lo === null ? `<${number.format(hi)}` : `${number.format(lo)}+`;
+      return h("li", null, swatch("fill", { fill, line: VILLAGE_LINE }), h("span", null, words));
+    }));
+  const populationSection = h("section", { class: "lg-section", "data-layer": "villages" },
+    h("h3", null, T.legend.population), ramp);
+  (legendSections.villages ||= []).push(populationSection);
+
+  const prepare = warningStyle("prepare");
+  const evacuate = warningStyle("evacuate");
+  const sections = [
+    populationSection,
+    legendSection("villages", T.legend.warning, [
+      [swatch("fill", { fill: prepare.fill, line: prepare.line }), T.legend.prepare],
+      [swatch("fill", { fill: evacuate.fill, line: evacuate.line }), T.legend.evacuate],
+      [swatch("fill", { fill: POPULATION_FILLS[1], line: RIVERSIDE_LINE }),
+        h("span", { class: "riverside-name" }, T.legend.riverside)],
+    ]),
+    legendSection("shelters", T.layers.shelters,
+      SHELTER_STATES.map((s) => [swatch("dot", { fill: colour(s) }), label(s)]),
+      h("p", { class: "lg-note" }, T.legend.shelterSize)),
+    legendSection("roads", T.layers.roads, [
+      ...ROAD_CLASSES.map((c) => [swatch("line", { line: colour(c),
+        weight: `${Math.round(ROAD_WEIGHT[c])}px` }), label(c)]),
+      [swatch("line", { line: colour("closed"), weight: "4px", style: "dashed" }),
+        T.legend.roadClosed],
+    ]),
+    legendSection("hazards", T.layers.hazards, HAZARD_KINDS.map((k) => [
+      swatch("hatch", { line: colour(k), angle: `${-(HATCH_ANGLE[k] ?? 45)}deg` }),
+      label(k)])),
+    legendSection("rivers", T.layers.rivers,
+      [[swatch("line", { line: RIVER, weight: "3px" }), T.legend.river]]),
+  ];
+
+  const body = h("div", { class: "lg-body", id: "map-legend-body" }, sections);
+  const toggle = h("button", { type: "button", class: "lg-toggle", "aria-expanded": "true",
+    "aria-controls": "map-legend-body", title: T.legend.hide }, T.legend.title);
+  const box = h("div", { class: "map-legend leaflet-bar", id: "map-legend",
+    role: "region", "aria-label": T.legend.title }, toggle, body);
+  const setOpen = (open) => {
+    box.classList.toggle("collapsed", !open);
+    toggle.setAttribute("aria-expanded", String(open));
+    toggle.title = open ? T.legend.hide : T.legend.show;
+  };
+  toggle.addEventListener("click", () => setOpen(box.classList.contains("collapsed")));
+  if (window.matchMedia("(max-width: 700px), (max-height: 560px)").matches) setOpen(false);
+
+  const control = L.control({ position: "bottomleft" });
+  control.onAdd = () => {
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.disableScrollPropagation(box);
+    return box;
+  };
+  control.addTo(map);
+  syncLegend();
+}
+
+function syncLegend() {
+  for (const [name, sections] of Object.entries(legendSections)) {
+    const shown = map.hasLayer(overlays[name].group);
+    for (const section of sections) section.hidden = !shown;
+  }
+}
+
+// Status: loading, "zoom in for roads", failures, and a short note when something changes live.
+const statusBox = h("div", { class: "map-status", role: "status", "aria-live": "polite" });
+let toastText = "";
+let toastTimer = null;
+
+function toast(words) {
+  toastText = words;
+  window.clearTimeout(toastTimer);
+  toastTimer = window.setTimeout(() => {
+    toastText = "";
+    showStatus();
+  }, 6000);
+  showStatus();
+}
+
+let emptyNotice = false;
+
+function showStatus() {
+  const lines = [];
+  if (emptyNotice) lines.push(["info", T.status.noTownship]);
+  if (busy > 0) lines.push(["busy", T.status.loading]);
+  const roads = overlays.roads;
+  if (map.hasLayer(roads.group) && map.getZoom() < roads.minZoom) {
+    lines.push(["hint", T.status.zoomForRoads]);
+  }
+  const failed = ORDER.filter((n) => overlays[n].failed && map.hasLayer(overlays[n].group));
+  if (failed.length) {
+    lines.push(["error", `${T.status.failed} ${failed.map((n) => T.layers[n]).join("、")}`]);
+  }
+  if (toastText) lines.push(["live", toastText]);
+  statusBox.replaceChildren(...lines.map(([kind, words]) =>
+    h("p", { class: `st st-${kind}` }, words)));
+  statusBox.hidden = lines.length === 0;
+}
+
+let homeBounds = null;
+let started = false;
+
+function fitHome(animate = false) {
+  if (!homeBounds) return;
+  map.fitBounds(homeBounds, { paddingTopLeft: [56, 16], paddingBottomRight: [16, 16], animate });
+}
+
+function buildControls(townships) {
+  const top = L.control({ position: "topleft" });
+  const fit = h("button", { type: "button", class: "map-button", title: T.controls.fitTitle },
+    T.controls.fit);
+  fit.addEventListener("click", () => fitHome(true));
+  const box = h("div", { class: "map-tools" }, fit);
+  if (townships.length > 1) {
+    const select = h("select", { class: "map-select", "aria-label": T.controls.township },
+      townships.map((t, i) => h("option", { value: String(i) }, `${t.name} ${t.code}`)));
+    select.addEventListener("change", () => {
+      homeBounds = townshipBounds(townships[Number(select.value)]);
+      fitHome(true);
+    });
+    box.append(select);
+  }
+  top.onAdd = () => {
+    L.DomEvent.disableClickPropagation(box);
+    return box;
+  };
+  if (homeBounds) top.addTo(map);
+  const status = L.control({ position: "topleft" });
+  status.onAdd = () => statusBox;
+  status.addTo(map);
+
+  const collapsed = window.matchMedia("(max-width: 700px)").matches;
+  const switcher = L.control.layers(null, null, { position: "topright", collapsed });
+  if (config.tileUrl) {
+    const base = L.tileLayer(config.tileUrl, { attribution: config.tileAttribution, maxZoom: 18 });
+    base.addTo(map);
+    switcher.addOverlay(base, overlayName("base"));
+  }
+  for (const name of [...ORDER].reverse()) {
+    overlays[name].group.addTo(map);
+    switcher.addOverlay(overlays[name].group, overlayName(name));
+  }
+  switcher.addTo(map);
+  switcher.getContainer().classList.add("map-layers");
+}
+
+map.on("overlayadd overlayremove", (e) => {
+  if (!started) return; // start() loads what is shown
+  syncLegend();
+  const name = ORDER.find((n) => overlays[n].group === e.layer);
+  if (name && e.type === "overlayremove" && popupFor && popupFor.name === name) {
+    map.closePopup(popup);
+  }
+  if (name && e.type === "overlayadd") {
+    load(overlays[name]).then(() => {
+      if (CANVAS.includes(name)) restack();
+      if (name === "villages") labelVillages(true);
+    });
+  }
+  showStatus();
+});
+
+function townshipBounds(t) {
+  const [minx, miny, maxx, maxy] = t.bounds;
+  return L.latLngBounds([miny, minx], [maxy, maxx]);
+}
+
+// --- start ---------------------------------------------------------------------------------
+
+async function start() {
+  mapEl.dataset.state = "loading";
+  showStatus();
+  const [legendData, townshipData] = await Promise.all([
+    getJson(config.urls.legend).catch(() => ({})),
+    getJson(config.urls.townships).catch(() => ({ items: [] })),
+  ]);
+  legend = legendData || {};
+  const townships = (townshipData && townshipData.items) || [];
+  if (townships.length) {
+    homeBounds = townshipBounds(townships[0]);
+  } else {
+    // Villages entered without a township: show where they are.
+    const all = await getJson(layerUrl("villages")).catch(() => null);
+    if (all && all.features && all.features.length) homeBounds = L.geoJSON(all).getBounds();
+  }
+  buildControls(townships);
+  buildLegend();
+  if (homeBounds) {
+    fitHome(false);
+  } else {
+    emptyNotice = true;
+    map.setView([33.1, 108.9], 7);
+  }
+  symbolScale = scaleFor(map.getZoom());
+  // Never hide the roads of the home township at its own fitted zoom.
+  overlays.roads.minZoom = Math.min(ROAD_MIN_ZOOM, Math.floor(map.getZoom()));
+  showView();
+  labelVillages(true);
+  started = true;
+  await loadAll(true);
+  labelVillages(true);
+  mapEl.dataset.state = emptyNotice ? "empty" : "ready";
+  showStatus();
+}
+
+connectLive().catch(() => {
+  // The map works without the live channel; the indicator in the top bar shows it is down.
+});
+start();
