@@ -41,10 +41,12 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None,
     realtime.init_app(app)
 
     import maps.views
+    import telemetry.views
     from dispatch import views
     from dispatch.core import views as core_views
 
     core_views.init_app(app)
     maps.views.init_app(app)
+    telemetry.views.init_app(app)
     views.init_app(app)
     return app

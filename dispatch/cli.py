@@ -176,10 +176,45 @@ def demo(scale: str, seed: int | None) -> None:
             if len(towns) == 1 or i % 10 == 0 or i == len(towns):
                 click.echo(f"  [{i}/{len(towns)}] {town.code} {town.name_zh}: "
                            f"{'loaded' if added else 'already there'}")
+    if scale == "township":
+        _demo_sensors(settings, app, towns[0])
     villages = sum(len(t.villages) for t in towns)
     roads = sum(len(t.roads) for t in towns)
     click.echo(f"demo: {loaded} township(s) loaded, {len(towns) - loaded} already there; "
                f"{villages} villages, {roads} road segments in {time.monotonic() - started:.1f} s")
+
+
+def _demo_sensors(settings: Settings, app, town) -> None:
+    """Register the demo gateways and sensors; each gateway's credentials go to data.dir/secrets
+    (for `rescuehub simulate`), and a managed broker learns the new logins."""
+    import json as json_module
+
+    from dispatch.core import auth
+    from dispatch.core.broker import hash_mqtt_password, signal_running_broker, write_broker_files
+    from dispatch.core.db import db
+    from dispatch.core.keys import write_secret
+    from dispatch.core.runtime import broker_accounts, broker_dir
+    from telemetry import demo as sensor_demo
+    from telemetry.service import load_demo_sensors
+
+    def new_gateway(code: str) -> None:
+        _, password, token = auth.create_gateway(s, code, actor="cli:demo",
+                                                 name=f"{town.name_zh} {code[-1]}",
+                                                 mqtt_hash=hash_mqtt_password)
+        write_secret(settings.data_dir, f"gateway-{code}.json",
+                     json_module.dumps({"gateway": code, "mqtt_password": password,
+                                        "http_token": token}))
+
+    with app.app_context():
+        with db.transaction() as s:
+            added = load_demo_sensors(s, sensor_demo.build_sensors(town),
+                                      sensor_demo.gateway_codes(town), actor="cli:demo",
+                                      new_gateway=new_gateway)
+        if settings.mqtt.managed:
+            write_broker_files(broker_dir(settings), broker_accounts(settings))
+            signal_running_broker(broker_dir(settings))
+    click.echo(f"  sensors: {added} registered "
+               f"(gateway credentials in {settings.data_dir / 'secrets'})")
 
 
 @main.group()

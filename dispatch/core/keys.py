@@ -28,3 +28,14 @@ def stored_secret(data_dir: Path, name: str, nbytes: int = 32) -> str:
     finally:
         tmp.unlink()
     return path.read_text().strip()
+
+
+def write_secret(data_dir: Path, name: str, value: str) -> Path:
+    """Keep a generated secret (e.g. a demo gateway's credentials) in data_dir/secrets, 0600."""
+    folder = data_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return path

@@ -1,0 +1,40 @@
+"""Telemetry: the sensor registry (readings, sums and dead letters follow with ingest)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dispatch.core.db import Base, UTCDateTime, utcnow
+from maps.models import SRID
+
+
+class Sensor(Base):
+    """A field instrument owned by one gateway, watching a village or a hazard zone."""
+
+    __tablename__ = "sensors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(String(16))
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id"), index=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id", ondelete="SET NULL"))
+    hazard_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hazard_zones.id", ondelete="SET NULL"))
+    location = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
+    # The instrument's hard limits: a reading outside is refused as out_of_range (DESIGN §5).
+    range_min: Mapped[float] = mapped_column()
+    range_max: Mapped[float] = mapped_column()
+    interval_s: Mapped[int] = mapped_column(default=300)
+    # QARTOD-style parameters for quality control (telemetry.qc).
+    qc: Mapped[dict] = mapped_column(JSON, default=dict)
+    retired: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_ts: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_value: Mapped[float | None] = mapped_column()
+    last_flag: Mapped[str | None] = mapped_column(String(16))

@@ -1,0 +1,246 @@
+"""The sensor registry as services: register, change, retire, list, and the sensors map layer."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import Point
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dispatch.core import audit
+from dispatch.core.errors import BadRequest, Conflict, NotFound
+from dispatch.core.models import Gateway
+from maps import geo
+from maps.models import SRID, HazardZone, Village
+from maps.service import FeatureKind, bbox_clause
+from telemetry.choices import DEFAULT_RANGES, UNITS, SensorKind
+from telemetry.models import Sensor
+
+CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def _error(field: str, problem: str) -> BadRequest:
+    return BadRequest(f"{field} {problem}", code="bad_field", details={"field": field})
+
+
+def _text(body: dict, field: str, *, required: bool = False, max_len: int = 64) -> str | None:
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise _error(field, "is required")
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise _error(field, f"must be text of 1-{max_len} characters")
+    return value.strip()
+
+
+def _number(body: dict, field: str, lo: float, hi: float, *, required: bool = False):
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise _error(field, "is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _error(field, "must be a finite number")
+    if not lo <= value <= hi:
+        raise _error(field, f"must be between {lo} and {hi}")
+    return value
+
+
+def _range(body: dict, kind: SensorKind) -> tuple[float, float]:
+    raw = body.get("range")
+    if raw is None:
+        return DEFAULT_RANGES[kind]
+    if (not isinstance(raw, list) or len(raw) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+            for v in raw) or raw[0] >= raw[1]):
+        raise _error("range", "must be [min, max] with min < max")
+    return float(raw[0]), float(raw[1])
+
+
+def _lookup(session: Session, model, code: str | None, field: str):
+    if code is None:
+        return None
+    row = session.scalar(select(model).where(model.code == code))
+    if row is None:
+        raise _error(field, f"names no known {field}: {code}")
+    return row
+
+
+def _location(body: dict) -> Point:
+    lon = _number(body, "lon", -180, 180, required=True)
+    lat = _number(body, "lat", -90, 90, required=True)
+    point = Point(lon, lat)
+    try:
+        geo.check_lonlat(point)
+    except geo.GeometryError as exc:
+        raise BadRequest(str(exc), code=f"geometry_{exc.code}") from None
+    return point
+
+
+def register(session: Session, body: Any, *, actor: str) -> Sensor:
+    """Register a sensor (DESIGN §5 body); audited."""
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object", code="bad_json")
+    code = _text(body, "code", required=True)
+    if not set(code) <= CODE_CHARS:
+        raise _error("code", "may hold letters, digits, '-', '_' and '.' only")
+    try:
+        kind = SensorKind(_text(body, "kind", required=True))
+    except ValueError:
+        raise _error("kind", "must be one of " + ", ".join(SensorKind)) from None
+    unit = _text(body, "unit", required=True, max_len=16)
+    if unit not in UNITS[kind]:
+        raise _error("unit", f"of a {kind} must be {' or '.join(UNITS[kind])}")
+    gateway = _lookup(session, Gateway, _text(body, "gateway", required=True), "gateway")
+    if session.scalar(select(Sensor.id).where(Sensor.code == code)):
+        raise Conflict(f"sensor {code} exists already", code="exists")
+    low, high = _range(body, kind)
+    sensor = Sensor(
+        code=code, name=_text(body, "name", max_len=128) or code, kind=kind, unit=unit,
+        gateway_id=gateway.id, location=from_shape(_location(body), srid=SRID),
+        village_id=getattr(_lookup(session, Village, _text(body, "village"), "village"), "id",
+                           None),
+        hazard_id=getattr(_lookup(session, HazardZone, _text(body, "hazard"), "hazard"), "id",
+                          None),
+        range_min=low, range_max=high,
+        interval_s=int(_number(body, "interval_s", 10, 86400) or 300),
+        qc=body.get("qc") if isinstance(body.get("qc"), dict) else {})
+    session.add(sensor)
+    session.flush()
+    audit.record(session, actor=actor, action="sensor.create", entity_type="sensor",
+                 entity_id=code, after=describe(session, sensor))
+    return sensor
+
+
+def find(session: Session, code: str) -> Sensor:
+    sensor = session.scalar(select(Sensor).where(Sensor.code == code))
+    if sensor is None:
+        raise NotFound(f"no sensor with code {code}", code="not_found")
+    return sensor
+
+
+def change(session: Session, code: str, body: Any, *, actor: str) -> Sensor:
+    """Change name, location, links, range, interval or QC parameters; audited."""
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object", code="bad_json")
+    sensor = find(session, code)
+    before = describe(session, sensor)
+    if "name" in body:
+        sensor.name = _text(body, "name", required=True, max_len=128)
+    if "lon" in body or "lat" in body:
+        sensor.location = from_shape(_location(body), srid=SRID)
+    if "range" in body:
+        sensor.range_min, sensor.range_max = _range(body, SensorKind(sensor.kind))
+    if "interval_s" in body:
+        sensor.interval_s = int(_number(body, "interval_s", 10, 86400, required=True))
+    _change_links(session, sensor, body)
+    if "qc" in body:
+        if not isinstance(body["qc"], dict):
+            raise _error("qc", "must be an object")
+        sensor.qc = body["qc"]
+    if "retired" in body:
+        if not isinstance(body["retired"], bool):
+            raise _error("retired", "must be true or false")
+        sensor.retired = body["retired"]
+    session.flush()
+    after = describe(session, sensor)
+    if after != before:
+        audit.record(session, actor=actor, action="sensor.update", entity_type="sensor",
+                     entity_id=code, before=before, after=after)
+    return sensor
+
+
+def _change_links(session: Session, sensor: Sensor, body: dict) -> None:
+    # null unlinks; a code links to that village or hazard zone.
+    if "village" in body:
+        village = _lookup(session, Village, _text(body, "village"), "village")
+        sensor.village_id = village.id if village else None
+    if "hazard" in body:
+        hazard = _lookup(session, HazardZone, _text(body, "hazard"), "hazard")
+        sensor.hazard_id = hazard.id if hazard else None
+
+
+def retire(session: Session, code: str, *, actor: str) -> Sensor:
+    """Retire a sensor: its history stays, new readings are refused as retired_sensor."""
+    return change(session, code, {"retired": True}, actor=actor)
+
+
+def describe(session: Session, sensor: Sensor) -> dict[str, Any]:
+    """A sensor as the API shows it."""
+    point = to_shape(sensor.location)
+    gateway = session.get(Gateway, sensor.gateway_id)
+    village = session.get(Village, sensor.village_id) if sensor.village_id else None
+    hazard = session.get(HazardZone, sensor.hazard_id) if sensor.hazard_id else None
+    return {
+        "code": sensor.code, "name": sensor.name, "kind": sensor.kind, "unit": sensor.unit,
+        "gateway": gateway.code if gateway else None, "lon": point.x, "lat": point.y,
+        "village": village.code if village else None, "hazard": hazard.code if hazard else None,
+        "range": [sensor.range_min, sensor.range_max], "interval_s": sensor.interval_s,
+        "qc": sensor.qc or {}, "retired": sensor.retired,
+        "last_ts": sensor.last_ts.isoformat() if sensor.last_ts else None,
+        "last_value": sensor.last_value, "last_flag": sensor.last_flag,
+    }
+
+
+def listing(session: Session, *, kind: str | None = None, gateway: str | None = None,
+            include_retired: bool = False) -> list[dict[str, Any]]:
+    """Sensors, filtered by kind and gateway."""
+    query = select(Sensor).order_by(Sensor.code)
+    if kind:
+        query = query.where(Sensor.kind == kind)
+    if gateway:
+        query = query.join(Gateway, Gateway.id == Sensor.gateway_id).where(
+            func.lower(Gateway.code) == gateway.lower())
+    if not include_retired:
+        query = query.where(Sensor.retired.is_(False))
+    return [describe(session, s) for s in session.scalars(query)]
+
+
+def _layer_props(sensor: Sensor) -> dict[str, Any]:
+    return {"code": sensor.code, "name": sensor.name, "kind": sensor.kind, "unit": sensor.unit,
+            "last_value": sensor.last_value, "last_flag": sensor.last_flag or "missing",
+            "last_ts": sensor.last_ts.isoformat() if sensor.last_ts else None}
+
+
+SENSORS = FeatureKind("sensors", "sensor", Sensor, "location", ("Point",), {}, _layer_props)
+
+
+def sensors_layer(session: Session, bbox) -> Iterator[str]:
+    """The sensors map layer: active sensors with their last value and QC flag."""
+    query = select(Sensor, func.ST_AsGeoJSON(Sensor.location, 6)).where(
+        Sensor.retired.is_(False)).order_by(Sensor.id)
+    if bbox is not None:
+        query = query.where(bbox_clause(session, SENSORS, bbox))
+    yield '{"type":"FeatureCollection","features":['
+    count = 0
+    for sensor, geometry in session.execute(query):
+        props = json.dumps(_layer_props(sensor), ensure_ascii=False, separators=(",", ":"))
+        yield ("," if count else "") + (
+            f'{{"type":"Feature","id":{json.dumps(sensor.code)},"geometry":{geometry},'
+            f'"properties":{props}}}')
+        count += 1
+    yield f'],"numberReturned":{count},"truncated":false}}'
+
+
+def load_demo_sensors(session: Session, sensors, gateway_codes: list[str], *, actor: str,
+                      new_gateway) -> int:
+    """Register the demo gateways (via `new_gateway(code)`) and sensors that are not there yet."""
+    for code in gateway_codes:
+        if not session.scalar(select(Gateway.id).where(Gateway.code == code)):
+            new_gateway(code)
+    added = 0
+    for item in sensors:
+        if session.scalar(select(Sensor.id).where(Sensor.code == item.code)):
+            continue
+        register(session, {"code": item.code, "name": item.name, "kind": item.kind,
+                           "unit": item.unit, "gateway": item.gateway, "lon": item.lon,
+                           "lat": item.lat, "village": item.village, "hazard": item.hazard,
+                           "interval_s": item.interval_s}, actor=actor)
+        added += 1
+    return added
