@@ -218,6 +218,75 @@ def _demo_sensors(settings: Settings, app, town) -> None:
 
 
 @main.group()
+def simulate() -> None:
+    """Act as field gateways (for drills and demonstrations)."""
+
+
+@simulate.command("storm")
+@click.option("--speed", type=float, default=60.0, show_default=True,
+              help="Simulated minutes per real minute (1 = real time).")
+@click.option("--hours", type=click.IntRange(1, 24), default=6, show_default=True,
+              help="Length of the design storm.")
+@guarded
+def simulate_storm(speed: float, hours: int) -> None:
+    """Publish a design storm and a moving slope over MQTT with the demo gateways' logins."""
+    import json as json_module
+
+    from geoalchemy2.shape import to_shape
+    from sqlalchemy import select
+
+    from dispatch.core.db import db
+    from dispatch.core.models import Gateway
+    from maps.models import Township
+    from telemetry import simulate as sim
+    from telemetry.models import Sensor
+
+    if speed < 1:
+        raise BadSettings("--speed must be at least 1")
+    settings = _settings()
+    app = _app(settings)
+    with app.app_context():
+        rows = db.session.execute(select(Sensor, Gateway.code).join(
+            Gateway, Gateway.id == Sensor.gateway_id).where(Sensor.retired.is_(False))).all()
+        township = db.session.scalar(select(Township).order_by(Township.code))
+        if not rows or township is None:
+            raise Failure("no sensors registered: run `rescuehub demo` first")
+        centre = to_shape(township.boundary).centroid
+        sensors = [sim.SimSensor(s.code, s.kind, gw, *to_shape(s.location).coords[0])
+                   for s, gw in rows]
+        hazards = sorted({s.hazard_id for s, _ in rows if s.hazard_id})
+        slope = {s.code for s, _ in rows if hazards and s.hazard_id == hazards[0]}
+    links = {}
+    endpoint = settings.mqtt_endpoint
+    for gateway in sorted({s.gateway for s in sensors}):
+        path = settings.data_dir / "secrets" / f"gateway-{gateway}.json"
+        if not path.exists():
+            click.echo(f"  skipping {gateway}: no credentials in {path}", err=True)
+            continue
+        secret = json_module.loads(path.read_text())
+        link = sim.GatewayLink(endpoint.host, endpoint.port, gateway, secret["mqtt_password"])
+        if not link.wait():
+            raise Failure(f"the broker at {endpoint.host}:{endpoint.port} refused {gateway} "
+                          f"({link.refused or 'no answer'}): is the hub running?")
+        links[gateway] = link
+    sensors = [s for s in sensors if s.gateway in links]
+    plan = sim.StormPlan(centre=(centre.x, centre.y), duration_min=hours * 60)
+    click.echo(f"storm over {len(sensors)} sensors from {len(links)} gateways, "
+               f"{hours} h at {speed:g}x; slope moving at {len(slope)} sensors")
+
+    def progress(step: int, steps: int, total: float) -> None:
+        if step % 6 == 0 or step == steps:
+            click.echo(f"  [{step}/{steps}] rain at the storm centre so far: {total:.1f} mm")
+
+    try:
+        sent = sim.run_storm(links, sensors, plan, slope, speed=speed, progress=progress)
+    finally:
+        for link in links.values():
+            link.close()
+    click.echo(f"done: {sent} readings published")
+
+
+@main.group()
 def user() -> None:
     """Manage people who sign in."""
 
@@ -238,6 +307,20 @@ def user_add(name: str, role: str, display_name: str) -> None:
         _, password = auth.create_user(s, name, role, actor="cli", display_name=display_name)
     click.echo(f"user {name} ({role}) created")
     click.echo(f"one-time password: {password}")
+
+
+@user.command("reset-password")
+@click.argument("name")
+@guarded
+def user_reset_password(name: str) -> None:
+    """Give a person a new one-time password (e.g. a lost first sign-in)."""
+    from dispatch.core import auth
+    from dispatch.core.db import db
+
+    app = _app(_settings())
+    with app.app_context(), db.transaction() as s:
+        password = auth.reset_password(s, name, actor="cli")
+    click.echo(f"one-time password for {name}: {password}")
 
 
 @main.group()
@@ -352,11 +435,11 @@ def _serve(settings: Settings, host: str, port: int, with_background: bool) -> N
     from dispatch import create_app
     from dispatch.core.runtime import Background
     from dispatch.core.server import HubServer
-    from dispatch.jobs import SCHEDULE
+    from dispatch.jobs import SCHEDULE, SUBSCRIBERS
 
     def start(app):
         if with_background:
-            Background(app, SCHEDULE).start()
+            Background(app, SCHEDULE, SUBSCRIBERS).start()
 
     def stop(app):
         background = app.extensions.get("rescuehub.background")
@@ -392,12 +475,12 @@ def run(host: str | None, port: int | None) -> None:
     settings = _settings()
     host, port = _host_port(settings, host, port)
     _configure_logging(settings, to_file=True)
-    app = _app(settings)
-    created = _init(app)
     _check_web_port(host, port)
+    app = _app(settings)
+    # Printed at once: a later failure (a taken broker port) must not lose the password.
+    _print_first_commander(_init(app))
     broker = _start_broker(settings, app) if settings.mqtt.managed else None
     _banner(settings, host, port)
-    _print_first_commander(created)
     try:
         _serve(settings, host, port, with_background=True)
     finally:
@@ -434,7 +517,7 @@ def worker() -> None:
 
     from dispatch.core import metrics
     from dispatch.core.runtime import Background
-    from dispatch.jobs import SCHEDULE
+    from dispatch.jobs import SCHEDULE, SUBSCRIBERS
 
     settings = _settings()
     _configure_logging(settings, to_file=True)
@@ -445,7 +528,7 @@ def worker() -> None:
     if settings.worker.metrics_port:
         start_http_server(settings.worker.metrics_port, addr="127.0.0.1",
                           registry=metrics.registry)
-    background = Background(app, SCHEDULE)
+    background = Background(app, SCHEDULE, SUBSCRIBERS)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())

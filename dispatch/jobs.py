@@ -10,6 +10,7 @@ from sqlalchemy import delete
 from dispatch.core.db import db, utcnow
 from dispatch.core.models import ApiToken, LoginFailure
 from dispatch.core.runtime import Job, heartbeat
+from telemetry import bridge
 
 
 def beat() -> None:
@@ -26,6 +27,9 @@ def prune_sign_in_records() -> None:
             LoginFailure.at < now - timedelta(seconds=settings.web.login_window_s)))
         s.execute(delete(ApiToken).where(ApiToken.expires_at < now - timedelta(days=1)))
 
+
+# What consumes the worker's MQTT connection (each returns its stop function).
+SUBSCRIBERS = [bridge.attach]
 
 SCHEDULE = [
     Job("heartbeat", beat, timedelta(seconds=10)),

@@ -52,16 +52,32 @@ def _spread(items: list, count: int) -> list:
     return [items[int(i * step)] for i in range(count)]
 
 
+# Candidate offsets (degrees) from the village centre: a gauge stands in the open, some 300 m
+# from the village hall (where a shelter often is), so their map symbols do not overlap.
+GAUGE_OFFSETS = ((0.004, -0.002), (-0.004, 0.002), (0.002, 0.004), (-0.002, -0.004),
+                 (0.003, 0.0), (-0.003, 0.0), (0.0, 0.003), (0.0, -0.003))
+
+
+def _gauge_site(village) -> tuple[float, float]:
+    from shapely.geometry import Point
+
+    x, y = village.centre.x, village.centre.y
+    for dx, dy in GAUGE_OFFSETS:
+        if village.boundary.contains(Point(x + dx, y + dy)):
+            return round(x + dx, 6), round(y + dy, 6)
+    return round(x + 0.0015, 6), round(y + 0.001, 6)
+
+
 def build_sensors(township) -> list[DemoSensor]:
     """Deterministic sensors for one demo township."""
     sensors: list[DemoSensor] = []
     villages = sorted(township.villages, key=lambda v: (not v.riverside, v.code))
     for n, village in enumerate(_spread(sorted(villages, key=lambda v: v.code), RAIN_GAUGES), 1):
-        point = village.centre
+        lon, lat = _gauge_site(village)
         sensors.append(DemoSensor(
             f"RG-{township.code}-{n:02d}", f"{village.name_zh}雨量站", SensorKind.RAIN_GAUGE,
             UNITS[SensorKind.RAIN_GAUGE][0], _gateway_for(township, village.code),
-            round(point.x + 0.0008, 6), round(point.y + 0.0005, 6), village.code, None, 300))
+            lon, lat, village.code, None, 300))
     riverside = [v for v in villages if v.riverside]
     main_river = max(township.rivers, key=lambda r: r.geometry.length)
     for n, village in enumerate(_spread(riverside, WATER_LEVEL_GAUGES), 1):

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.core.db import Base, UTCDateTime, utcnow
@@ -38,3 +46,44 @@ class Sensor(Base):
     last_ts: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_value: Mapped[float | None] = mapped_column()
     last_flag: Mapped[str | None] = mapped_column(String(16))
+
+
+class Reading(Base):
+    """One stored reading; (sensor, ts) is unique so a repeated delivery is a no-op."""
+
+    __tablename__ = "readings"
+    __table_args__ = (UniqueConstraint("sensor_id", "ts", name="uq_readings_sensor_ts"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    sensor_id: Mapped[int] = mapped_column(ForeignKey("sensors.id"))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    value: Mapped[float] = mapped_column()
+    # QARTOD-style flag: good, suspect, fail (telemetry.qc); `missing` is never stored.
+    flag: Mapped[str] = mapped_column(String(8), default="good")
+    qc_reasons: Mapped[str] = mapped_column(String(200), default="")
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeadLetter(Base):
+    """A rejected message or reading, kept with its raw payload and a machine-readable reason."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    gateway: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32), index=True)
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    sensor_code: Mapped[str | None] = mapped_column(String(64))
+    # Position in a batch; None when the whole message was refused.
+    item: Mapped[int | None] = mapped_column()
+    # The raw payload, cut at the ingest limit (a too_large one keeps its first bytes).
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(160))
+    resolution: Mapped[str | None] = mapped_column(String(32))

@@ -76,3 +76,86 @@ def retire_sensor(code: str):
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     register_layer(app, "sensors", service.sensors_layer)
+
+
+def _limits():
+    from flask import current_app
+
+    from telemetry.ingest import IngestLimits
+
+    settings = current_app.config["SETTINGS"]
+    return IngestLimits(settings.ingest.max_payload_bytes, settings.ingest.max_future_s,
+                        settings.ingest.max_age_days)
+
+
+@bp.post("/api/v1/readings")
+@auth.roles(Role.GATEWAY)
+@auth.csrf_exempt
+def post_readings():
+    """Readings from a gateway over HTTP: the MQTT body; 200 whenever the body decoded."""
+    import uuid
+
+    from dispatch.core.db import utcnow
+    from dispatch.core.errors import BadRequest, PayloadTooLarge
+    from telemetry.ingest import Ingest
+
+    limits = _limits()
+    gateway = auth.current_principal().name
+    # Read at most one byte past the limit ourselves, so an oversized body is dead-lettered
+    # (its first bytes kept) instead of being refused unseen by the app-wide limit.
+    request.max_content_length = None
+    raw = request.stream.read(limits.max_payload_bytes + 1)
+    s = db.session
+    result = Ingest(s, limits).message(raw, topic="http", gateway=gateway,
+                                       message_id=f"http-{uuid.uuid4().hex[:16]}", now=utcnow())
+    s.commit()
+    whole = [reason for index, reason in result.rejected if index is None]
+    if whole and not result.stored and not result.duplicates:
+        if whole[0] == "too_large":
+            raise PayloadTooLarge(f"the body exceeds {limits.max_payload_bytes} bytes or "
+                                  "1,000 readings; send smaller batches")
+        if whole[0] in {"bad_json", "bad_encoding", "schema"}:
+            raise BadRequest(f"the body was refused ({whole[0]}); it is kept in the "
+                             "dead-letter store", code=whole[0])
+    return jsonify(result.as_http())
+
+
+@bp.get("/api/v1/dead-letters")
+@auth.roles(*EDITORS, Role.VIEWER)
+def dead_letters():
+    """Rejected messages and readings, newest first (`?reason=`, `?limit=`, `?before=id`)."""
+    from sqlalchemy import select
+
+    from telemetry.models import DeadLetter
+
+    query = select(DeadLetter).order_by(DeadLetter.id.desc())
+    if request.args.get("reason"):
+        query = query.where(DeadLetter.reason == request.args["reason"])
+    if request.args.get("before", "").isdigit():
+        query = query.where(DeadLetter.id < int(request.args["before"]))
+    limit = min(int(request.args["limit"]) if request.args.get("limit", "").isdigit() else 100,
+                1000)
+    items = [{
+        "id": d.id, "received_at": d.received_at.isoformat(), "topic": d.topic,
+        "gateway": d.gateway, "message_id": d.message_id, "reason": d.reason,
+        "detail": d.detail, "sensor": d.sensor_code, "index": d.item,
+        "payload": d.payload.decode("utf-8", errors="replace")[:4096],
+        "payload_bytes": len(d.payload), "resolved": d.resolved_at is not None,
+    } for d in db.session.scalars(query.limit(limit))]
+    return jsonify(items=items)
+
+
+@bp.post("/api/v1/dead-letters/<int:letter_id>/reprocess")
+@auth.roles(*EDITORS)
+def reprocess_dead_letter(letter_id: int):
+    """Ingest a dead letter again (`{"action": "reprocess"}`), or settle a conflict
+    (`{"action": "keep"}` / `{"action": "replace"}`); audited."""
+    from dispatch.core.db import utcnow
+    from telemetry.ingest import reprocess
+
+    body = request.get_json(silent=True) or {}
+    s = db.session
+    outcome = reprocess(s, letter_id, action=str(body.get("action", "reprocess")),
+                        actor=auth.current_principal().actor, limits=_limits(), now=utcnow())
+    s.commit()
+    return jsonify(outcome)

@@ -164,6 +164,19 @@ def create_user(s: Session, username: str, role: str, *, actor: str,
     return user, password
 
 
+def reset_password(s: Session, username: str, *, actor: str) -> str:
+    """Replace a person's password with a new one-time password (audited, not the password)."""
+    user = s.scalar(select(User).where(func.lower(User.username) == username.lower()))
+    if user is None:
+        raise BadRequest(_l("No user %(name)s.", name=username), code="no_user")
+    password = new_secret()
+    user.password_hash = generate_password_hash(password)
+    user.must_change_password = True
+    audit.record(s, actor=actor, action="user.reset_password", entity_type="user",
+                 entity_id=user.username)
+    return password
+
+
 def ensure_first_commander(s: Session) -> tuple[str, str] | None:
     """On a hub with no users, create `commander` and return (name, one-time password)."""
     if s.scalar(select(func.count(User.id))):

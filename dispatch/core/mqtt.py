@@ -48,13 +48,16 @@ class HubMqtt:
     """The hub's MQTT client: connects in the background, reconnects, reports its state."""
 
     def __init__(self, *, host: str, port: int, client_id: str, username: str, password: str,
-                 session_expiry_s: int, keepalive_s: int = 30, tls: bool = False):
+                 session_expiry_s: int, keepalive_s: int = 30, tls: bool = False,
+                 manual_ack: bool = True):
         self.host, self.port, self.keepalive_s = host, port, keepalive_s
         self.session_expiry_s = session_expiry_s
         self._subscriptions: list[Subscription] = []
         self._connected = threading.Event()
+        # Manual acks: a handler acknowledges a QoS 1 message only once it is safely stored
+        # (telemetry.bridge); an unacknowledged one is redelivered after a crash.
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=paho.MQTTv5)
+                                  protocol=paho.MQTTv5, manual_ack=manual_ack)
         self.client.username_pw_set(username, password)
         if tls:
             self.client.tls_set()
@@ -125,5 +128,7 @@ class HubMqtt:
         self._connected.clear()
         metrics.mqtt_connected.set(0)
 
-    def _on_message(self, _client, _userdata, message):
+    def _on_message(self, client, _userdata, message):
         log.debug("MQTT message on %s without a handler", message.topic)
+        if message.qos > 0:
+            client.ack(message.mid, message.qos)  # nothing will store it: do not hold it

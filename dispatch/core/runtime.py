@@ -79,9 +79,13 @@ def heartbeat(app: Flask) -> None:
 class Background:
     """The worker's MQTT client, scheduler and heartbeat."""
 
-    def __init__(self, app: Flask, schedule: Sequence[Job]):
+    def __init__(self, app: Flask, schedule: Sequence[Job],
+                 subscribers: Sequence[Callable[[Flask, HubMqtt], Callable[[], None]]] = ()):
         self.app = app
         self.schedule = schedule
+        # Packages that consume MQTT (telemetry's ingest) attach here; each returns its stop().
+        self.subscribers = subscribers
+        self._stops: list[Callable[[], None]] = []
         settings: Settings = app.config["SETTINGS"]
         endpoint = settings.mqtt_endpoint
         self.mqtt = HubMqtt(host=endpoint.host, port=endpoint.port, tls=endpoint.tls,
@@ -108,6 +112,7 @@ class Background:
             raise RuntimeError("background work already started in this process")
         self.app.extensions["rescuehub.mqtt"] = self.mqtt
         self.app.extensions["rescuehub.background"] = self
+        self._stops = [attach(self.app, self.mqtt) for attach in self.subscribers]
         self.mqtt.start()
         for job in self.schedule:
             self.scheduler.add_job(self._wrap(job), "interval", id=job.name,
@@ -120,6 +125,8 @@ class Background:
         """Stop the scheduler and disconnect MQTT cleanly."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        for stop in self._stops:
+            stop()
         self.mqtt.stop()
         self.app.extensions.pop("rescuehub.mqtt", None)
         self.app.extensions.pop("rescuehub.background", None)

@@ -28,7 +28,12 @@ def _token_for(role: str) -> str:
 
 
 def _concrete(rule: str) -> str:
-    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: {"code": "en"}.get(m[1], "x"), rule)
+    def value(m: re.Match) -> str:
+        if m[1] == "int":
+            return "1"
+        return {"code": "en"}.get(m[2], "x")
+
+    return re.sub(r"<(?:([a-z]+):)?([a-z_]+)>", value, rule)
 
 
 def test_every_view_declares_its_access(app):

@@ -91,3 +91,10 @@ def test_init_creates_first_commander_once(tmp_path):
     assert "one-time password / 一次性密码:" in first.stdout
     second = _run("init", tmp_path=tmp_path)
     assert second.returncode == 0 and "one-time password" not in second.stdout
+
+
+def test_reset_password_gives_a_new_one_time_password(app, runner):
+    runner.invoke("user", "add", "zhou", "--role", "viewer")
+    result = runner.invoke("user", "reset-password", "zhou")
+    assert result.exit_code == 0 and "one-time password for zhou:" in result.output
+    assert runner.invoke("user", "reset-password", "nobody").exit_code == 1

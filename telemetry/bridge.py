@@ -1,0 +1,158 @@
+"""The MQTT bridge: gateway messages in, stored readings out, acknowledged only after commit.
+
+The paho callback only enqueues. One writer thread drains the queue in batches, stores each
+message's readings and dead letters in one transaction, commits, and only then acknowledges the
+messages (manual acks): measured here, automatic acks lost 28–209 of 30,000 readings to a
+`kill -9`, acks after the commit lost none (NOTES.md). While the database is down the writer
+keeps the batch, acknowledges nothing and retries, so the broker keeps the rest queued.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from flask import Flask
+from sqlalchemy import update
+
+from dispatch.core import metrics
+from dispatch.core.db import db, utcnow
+from dispatch.core.models import Gateway
+from dispatch.core.mqtt import HubMqtt
+from dispatch.core.realtime import notify
+from telemetry.ingest import Ingest, IngestLimits
+
+log = logging.getLogger(__name__)
+
+READINGS_TOPIC = "rescuehub/v1/readings/+"
+STATUS_TOPIC = "rescuehub/v1/status/+"
+BATCH = 500
+# A `reading` event per sensor at most this often (DESIGN §5: throttled per sensor).
+EVENT_EVERY_S = 1.0
+
+
+class IngestBridge:
+    """Queue + writer thread between the hub's MQTT client and the database."""
+
+    def __init__(self, app: Flask, mqtt: HubMqtt):
+        settings = app.config["SETTINGS"]
+        self.app = app
+        self.mqtt = mqtt
+        self.limits = IngestLimits(settings.ingest.max_payload_bytes,
+                                   settings.ingest.max_future_s, settings.ingest.max_age_days)
+        self.queue: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._last_event: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+
+    def start(self) -> None:
+        self.mqtt.subscribe(READINGS_TOPIC, self.enqueue)
+        self.mqtt.subscribe(STATUS_TOPIC, self.enqueue)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self.queue.put(None)
+        self._thread.join(timeout)
+
+    def enqueue(self, message) -> None:
+        """paho callback: never blocks, never touches the database."""
+        self.queue.put(message)
+        metrics.ingest_queue_depth.set(self.queue.qsize())
+
+    def _take_batch(self) -> list:
+        first = self.queue.get()
+        if first is None:
+            return []
+        batch = [first]
+        while len(batch) < BATCH:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._stop.set()
+                break
+            batch.append(item)
+        return batch
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self._take_batch()
+            if not batch:
+                continue
+            delay = 0.5
+            while True:
+                try:
+                    stored = self._store(batch)
+                    break
+                except Exception:
+                    log.warning("ingest: database write failed; %d message(s) kept "
+                                "unacknowledged, retrying in %.1f s", len(batch), delay,
+                                exc_info=True)
+                    if self._stop.wait(delay):
+                        return
+                    delay = min(delay * 2, 30)
+            for message in batch:
+                if message.qos > 0:
+                    self.mqtt.client.ack(message.mid, message.qos)
+            metrics.ingest_queue_depth.set(self.queue.qsize())
+            self._announce(stored)
+
+    def _store(self, batch: list) -> list:
+        stored = []
+        with self.app.app_context():
+            try:
+                with db.transaction() as s:
+                    ingest = Ingest(s, self.limits)
+                    now = utcnow()
+                    for message in batch:
+                        gateway = message.topic.rsplit("/", 1)[-1]
+                        if message.topic.startswith("rescuehub/v1/status/"):
+                            _status(s, gateway, message.payload, now)
+                            continue
+                        result = ingest.message(
+                            message.payload, topic=message.topic, gateway=gateway,
+                            message_id=f"mqtt-{message.mid}-{uuid.uuid4().hex[:8]}", now=now)
+                        stored += [(sensor.code, reading) for sensor, reading in
+                                   result.stored_readings]
+            finally:
+                db.remove()
+        return stored
+
+    def _announce(self, stored: list) -> None:
+        now = time.monotonic()
+        latest: dict[str, object] = {}
+        for code, reading in stored:
+            if code not in latest or reading.ts > latest[code].ts:
+                latest[code] = reading
+        with self.app.app_context():
+            for code, reading in latest.items():
+                if now - self._last_event.get(code, 0.0) < EVENT_EVERY_S:
+                    continue
+                self._last_event[code] = now
+                notify("reading", {"sensor": code, "ts": reading.ts.isoformat(),
+                                   "value": reading.value})
+
+
+def _status(session, gateway: str, payload: bytes, now) -> None:
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        log.info("status of %s is not JSON; ignored", gateway)
+        return
+    online = bool(body.get("online")) if isinstance(body, dict) else False
+    session.execute(update(Gateway).where(Gateway.code == gateway).values(last_seen_at=now))
+    notify("sensor_status", {"gateway": gateway, "online": online})
+
+
+def attach(app: Flask, mqtt: HubMqtt) -> Callable[[], None]:
+    """Subscribe the bridge on the worker's MQTT client; returns its stop function."""
+    bridge = IngestBridge(app, mqtt)
+    bridge.start()
+    return bridge.stop

@@ -1,0 +1,183 @@
+"""HTTP ingest (DESIGN §5): the same bodies as MQTT, answers, dead letters, counters."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from dispatch.core import auth, metrics
+from dispatch.core.db import db
+from telemetry import service
+from telemetry.models import DeadLetter, Reading
+from tests.conftest import PASSWORD
+
+
+@pytest.fixture
+def gateways(app):
+    """Two gateways with a rain gauge each; returns their bearer headers."""
+    headers = {}
+    with db.transaction() as s:
+        for code in ("GW-A", "GW-B"):
+            _, _, token = auth.create_gateway(s, code, actor="test", mqtt_hash=str)
+            headers[code] = {"Authorization": f"Bearer {token}"}
+        for code, gw in (("RG-A", "GW-A"), ("RG-B", "GW-B")):
+            service.register(s, {"code": code, "kind": "rain_gauge", "unit": "mm",
+                                 "gateway": gw, "lon": 109.05, "lat": 33.15}, actor="test")
+        service.register(s, {"code": "RG-OLD", "kind": "rain_gauge", "unit": "mm",
+                             "gateway": "GW-A", "lon": 109.05, "lat": 33.15}, actor="test")
+        service.retire(s, "RG-OLD", actor="test")
+    return headers
+
+
+def ts(minutes_ago: float = 5) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(timespec="seconds")
+
+
+def post(client, headers, body):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client.post("/api/v1/readings", data=data,
+                       headers={**headers, "Content-Type": "application/json"})
+
+
+def reasons():
+    return [r for (r,) in db.session.execute(select(DeadLetter.reason).order_by(DeadLetter.id))]
+
+
+def test_single_reading_stored_then_duplicate_then_conflict(client, gateways):
+    when = ts()
+    reading = {"sensor": "RG-A", "ts": when, "value": 3.5}
+    assert post(client, gateways["GW-A"], reading).json == {
+        "stored": 1, "duplicates": 0, "rejected": []}
+    again = post(client, gateways["GW-A"], reading)
+    assert again.status_code == 200 and again.json["duplicates"] == 1  # a retry is not a 409
+    other = post(client, gateways["GW-A"], {**reading, "value": 9.0})
+    assert other.json["rejected"] == [{"index": None, "reason": "conflict"}]
+    assert db.session.scalar(select(Reading.value)) == 3.5  # the stored value stands
+    assert reasons() == ["conflict"]
+
+
+def test_batch_with_bad_items(client, gateways):
+    body = {"readings": [
+        {"sensor": "RG-A", "ts": ts(10), "value": 1.0},
+        {"sensor": "RG-B", "ts": ts(10), "value": 1.0},          # another gateway's
+        {"sensor": "RG-X", "ts": ts(10), "value": 1.0},          # unknown
+        {"sensor": "RG-OLD", "ts": ts(10), "value": 1.0},        # retired
+        {"sensor": "RG-A", "ts": ts(9), "value": 1.0, "unit": "cm"},
+        {"sensor": "RG-A", "ts": ts(8), "value": 500.0},         # above the gauge's range
+        {"sensor": "RG-A", "ts": ts(7), "value": 2.0},
+    ]}
+    response = post(client, gateways["GW-A"], body)
+    assert response.status_code == 200
+    assert response.json["stored"] == 2
+    assert [(r["index"], r["reason"]) for r in response.json["rejected"]] == [
+        (1, "foreign_sensor"), (2, "unknown_sensor"), (3, "retired_sensor"),
+        (4, "unit_mismatch"), (5, "out_of_range")]
+    assert db.session.scalar(select(func.count(DeadLetter.id))) == 5
+    letter = db.session.scalar(select(DeadLetter).where(DeadLetter.item == 5))
+    assert letter.topic == "http" and letter.gateway == "GW-A" and b"RG-A" in letter.payload
+
+
+@pytest.mark.parametrize(("raw", "status", "reason"), [
+    (b"not json", 400, "bad_json"),
+    (b"\xff\xfe{}", 400, "bad_encoding"),
+    (b'{"readings": 5}', 400, "schema"),
+])
+def test_bad_bodies(client, gateways, raw, status, reason):
+    response = post(client, gateways["GW-A"], raw)
+    assert response.status_code == status and response.json["error"] == reason
+    assert reasons() == [reason]
+
+
+def test_too_large_is_413_and_dead_lettered(app, client, gateways):
+    limit = app.config["SETTINGS"].ingest.max_payload_bytes
+    raw = b'{"readings": [' + b" " * (limit + 10) + b"]}"
+    before = metrics.readings_rejected.labels(reason="too_large")._value.get()
+    response = post(client, gateways["GW-A"], raw)
+    assert response.status_code == 413 and response.json["error"] == "too_large"
+    letter = db.session.scalar(select(DeadLetter))
+    assert letter.reason == "too_large" and len(letter.payload) == 4096
+    assert metrics.readings_rejected.labels(reason="too_large")._value.get() == before + 1
+
+
+def test_batch_of_1001_is_refused_whole(client, gateways):
+    body = {"readings": [{"sensor": "RG-A", "ts": ts(60 - i / 100), "value": 0.1}
+                         for i in range(1001)]}
+    response = post(client, gateways["GW-A"], body)
+    assert response.status_code == 413
+    assert db.session.scalar(select(func.count(Reading.id))) == 0
+
+
+def test_only_gateways_post_readings(client, gateways, make_user):
+    assert client.post("/api/v1/readings", json={}).status_code == 401
+    user = make_user("commander")
+    token = client.post("/api/v1/auth/token", json={"username": user.username,
+                                                    "password": PASSWORD}).json["token"]
+    response = post(client, {"Authorization": f"Bearer {token}"},
+                    {"sensor": "RG-A", "ts": ts(), "value": 1})
+    assert response.status_code == 403
+
+
+def test_dead_letters_page_api(client, gateways, make_user):
+    post(client, gateways["GW-A"], b"<html>")
+    user = make_user("dispatcher")
+    token = client.post("/api/v1/auth/token", json={"username": user.username,
+                                                    "password": PASSWORD}).json["token"]
+    items = client.get("/api/v1/dead-letters?reason=bad_json",
+                       headers={"Authorization": f"Bearer {token}"}).json["items"]
+    assert items[0]["payload"] == "<html>" and items[0]["reason"] == "bad_json"
+    assert client.get("/api/v1/dead-letters?reason=conflict",
+                      headers={"Authorization": f"Bearer {token}"}).json["items"] == []
+
+
+def test_sensor_shows_its_last_value(client, gateways, make_user):
+    post(client, gateways["GW-A"], {"readings": [
+        {"sensor": "RG-A", "ts": ts(20), "value": 1.5}, {"sensor": "RG-A", "ts": ts(5),
+                                                          "value": 2.5}]})
+    post(client, gateways["GW-A"], {"sensor": "RG-A", "ts": ts(30), "value": 0.5})  # late
+    sensor = db.session.scalar(select(service.Sensor).where(service.Sensor.code == "RG-A"))
+    assert sensor.last_value == 2.5
+
+
+@pytest.fixture
+def office(client, make_user):
+    user = make_user("dispatcher")
+    token = client.post("/api/v1/auth/token", json={"username": user.username,
+                                                    "password": PASSWORD}).json["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_reprocess_after_registration(client, gateways, office):
+    post(client, gateways["GW-A"], {"readings": [{"sensor": "RG-A", "ts": ts(9), "value": 1},
+                                                 {"sensor": "RG-NEW", "ts": ts(9), "value": 2}]})
+    letter = db.session.scalar(select(DeadLetter))
+    assert letter.reason == "unknown_sensor" and letter.item == 1
+    letter_id = letter.id
+    early = client.post(f"/api/v1/dead-letters/{letter_id}/reprocess",
+                        json={"action": "reprocess"}, headers=office)
+    assert early.status_code == 200 and early.json["resolution"] is None
+    with db.transaction() as s:
+        service.register(s, {"code": "RG-NEW", "kind": "rain_gauge", "unit": "mm",
+                             "gateway": "GW-A", "lon": 109.05, "lat": 33.15}, actor="test")
+    done = client.post(f"/api/v1/dead-letters/{letter_id}/reprocess",
+                       json={"action": "reprocess"}, headers=office)
+    assert done.json["resolution"] == "reprocessed" and done.json["stored"] == 1
+    assert client.post(f"/api/v1/dead-letters/{letter_id}/reprocess",
+                       json={"action": "reprocess"}, headers=office).status_code == 409
+
+
+def test_conflict_replaced_by_a_person(client, gateways, office):
+    when = ts()
+    post(client, gateways["GW-A"], {"sensor": "RG-A", "ts": when, "value": 3.5})
+    post(client, gateways["GW-A"], {"sensor": "RG-A", "ts": when, "value": 4.0})
+    letter_id = db.session.scalar(select(DeadLetter.id).where(DeadLetter.reason == "conflict"))
+    bad = client.post(f"/api/v1/dead-letters/{letter_id}/reprocess",
+                      json={"action": "reprocess"}, headers=office)
+    assert bad.status_code == 400
+    done = client.post(f"/api/v1/dead-letters/{letter_id}/reprocess",
+                       json={"action": "replace"}, headers=office)
+    assert done.json == {"resolution": "replaced"}
+    db.remove()
+    assert db.session.scalar(select(Reading.value)) == 4.0
+    assert client.post("/api/v1/dead-letters/999999/reprocess", json={},
+                       headers=office).status_code == 404

@@ -1,0 +1,104 @@
+"""MQTT ingest through a real Mosquitto: a gateway publishes, the worker stores and acks."""
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from dispatch import create_app
+from dispatch.core import auth
+from dispatch.core.db import db
+from dispatch.core.runtime import Background
+from dispatch.jobs import SUBSCRIBERS
+from telemetry import service
+from telemetry.models import DeadLetter, Reading
+from tests.conftest import empty_tables
+
+
+@pytest.fixture
+def worker(database_url, broker, tmp_path):
+    """The app's background work (MQTT + ingest) against the test broker."""
+    app = create_app({"database": {"url": database_url}, "data": {"dir": str(tmp_path)},
+                      "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}", "managed": False,
+                               "password": broker.hub_password,
+                               "client_id": f"test-worker-{time.monotonic_ns()}",
+                               "session_expiry_s": 60}})
+    with app.app_context():
+        empty_tables(db.engine)
+        with db.transaction() as s:
+            for code in ("GW-A", "GW-B"):
+                auth.create_gateway(s, code, actor="test", mqtt_hash=str)
+            for code, gw in (("RG-A", "GW-A"), ("RG-B", "GW-B")):
+                service.register(s, {"code": code, "kind": "rain_gauge", "unit": "mm",
+                                     "gateway": gw, "lon": 109.05, "lat": 33.15}, actor="test")
+        db.remove()
+    background = Background(app, [], SUBSCRIBERS)
+    background.start()
+    assert background.mqtt.wait_connected(10)
+    yield app
+    background.stop()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _count(app, model, **where):
+    with app.app_context():
+        query = select(func.count()).select_from(model)
+        for key, value in where.items():
+            query = query.where(getattr(model, key) == value)
+        try:
+            return db.session.scalar(query)
+        finally:
+            db.remove()
+
+
+def _wait(app, model, expected, timeout=15, **where):
+    deadline = time.monotonic() + timeout
+    while (n := _count(app, model, **where)) < expected:
+        assert time.monotonic() < deadline, f"{model.__name__}: {n} of {expected}"
+        time.sleep(0.05)
+    return n
+
+
+def _ts(minutes_ago):
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(timespec="seconds")
+
+
+def test_gateway_readings_are_stored_and_bad_ones_dead_lettered(worker, broker):
+    password = broker.add_gateway("GW-A")
+    gateway = broker.probe("GW-A", password, "GW-A")
+    assert not gateway.connect().is_failure
+    topic = "rescuehub/v1/readings/GW-A"
+    assert not gateway.publish(topic, json.dumps(
+        {"sensor": "RG-A", "ts": _ts(5), "value": 1.5}).encode()).is_failure
+    gateway.publish(topic, json.dumps({"readings": [
+        {"sensor": "RG-A", "ts": _ts(4), "value": 0.5},
+        {"sensor": "RG-B", "ts": _ts(4), "value": 0.5},     # GW-B's sensor: refused by the hub
+        {"sensor": "RG-A", "ts": _ts(3), "value": "0.5"},   # a numeric string is not a number
+    ]}).encode())
+    gateway.publish(topic, b"\x00not json")
+    # Under another gateway's topic: the broker refuses it (MQTT 5 reason 135).
+    assert gateway.publish("rescuehub/v1/readings/GW-B", json.dumps(
+        {"sensor": "RG-B", "ts": _ts(2), "value": 1.0}).encode()).value == 135
+    _wait(worker, Reading, 2)
+    _wait(worker, DeadLetter, 3)
+    assert _count(worker, DeadLetter, reason="foreign_sensor") == 1
+    assert _count(worker, DeadLetter, reason="schema") == 1
+    assert _count(worker, DeadLetter, reason="bad_json") + _count(
+        worker, DeadLetter, reason="bad_encoding") == 1
+    gateway.close()
+
+
+def test_redelivered_message_is_a_duplicate(worker, broker):
+    password = broker.add_gateway("GW-A")
+    gateway = broker.probe("GW-A", password, "GW-A")
+    gateway.connect()
+    body = json.dumps({"sensor": "RG-A", "ts": _ts(5), "value": 1.5}).encode()
+    for _ in range(3):
+        gateway.publish("rescuehub/v1/readings/GW-A", body)
+    _wait(worker, Reading, 1)
+    time.sleep(0.5)
+    assert _count(worker, Reading) == 1 and _count(worker, DeadLetter) == 0
+    gateway.close()
