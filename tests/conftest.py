@@ -156,6 +156,19 @@ def make_user(app):
 
 
 @pytest.fixture
+def bearer(client, make_user):
+    """Bearer headers for a new person of the given role, through POST /api/v1/auth/token."""
+
+    def headers(role: str) -> dict[str, str]:
+        user = make_user(role)
+        response = client.post("/api/v1/auth/token", json={"username": user.username,
+                                                           "password": PASSWORD})
+        return {"Authorization": f"Bearer {response.json['token']}"}
+
+    return headers
+
+
+@pytest.fixture
 def login(client, make_user):
     """Sign a role in through the real login form; returns the user."""
 

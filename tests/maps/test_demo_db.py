@@ -30,13 +30,6 @@ def _load(township) -> bool:
         return service.load_demo_township(s, township, actor="test")
 
 
-def _headers(client, make_user):
-    user = make_user("viewer")
-    token = client.post("/api/v1/auth/token", json={"username": user.username,
-                                                    "password": PASSWORD}).json["token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 def _rings_closed(geometry: dict) -> bool:
     kind, coords = geometry["type"], geometry["coordinates"]
     polygons = [coords] if kind == "Polygon" else coords if kind == "MultiPolygon" else []
@@ -52,9 +45,9 @@ def test_demo_load_is_idempotent(app, township):
     assert s.scalar(select(func.sum(Village.population))) == 69_000
 
 
-def test_every_layer_is_valid_geojson(app, client, make_user, township):
+def test_every_layer_is_valid_geojson(app, client, bearer, township):
     _load(township)
-    headers = _headers(client, make_user)
+    headers = bearer("viewer")
     for name in LAYERS:
         doc = json.loads(client.get(f"/api/v1/layers/{name}", headers=headers).data)
         jsonschema.validate(doc, SCHEMA)

@@ -10,7 +10,7 @@ from dispatch.core.db import db
 from dispatch.core.models import AuditEntry
 from dispatch.core.realtime import NAMESPACE
 from maps.models import Village
-from tests.conftest import PASSWORD, csrf_of
+from tests.conftest import csrf_of
 
 LAYERS = ("villages", "shelters", "sensors", "hazards", "roads", "rivers")
 
@@ -32,20 +32,13 @@ def shelter(code, lon, lat, **props):
 
 
 @pytest.fixture
-def editor(client, make_user):
-    """Bearer headers of a dispatcher."""
-    user = make_user("dispatcher")
-    token = client.post("/api/v1/auth/token", json={"username": user.username,
-                                                    "password": PASSWORD}).json["token"]
-    return {"Authorization": f"Bearer {token}"}
+def editor(bearer):
+    return bearer("dispatcher")
 
 
 @pytest.fixture
-def viewer(client, make_user):
-    user = make_user("viewer")
-    token = client.post("/api/v1/auth/token", json={"username": user.username,
-                                                    "password": PASSWORD}).json["token"]
-    return {"Authorization": f"Bearer {token}"}
+def viewer(bearer):
+    return bearer("viewer")
 
 
 def _layer(client, headers, name, bbox=None):

@@ -10,7 +10,6 @@ from dispatch.core import auth, metrics
 from dispatch.core.db import db
 from telemetry import service
 from telemetry.models import DeadLetter, Reading
-from tests.conftest import PASSWORD
 
 
 @pytest.fixture
@@ -108,26 +107,18 @@ def test_batch_of_1001_is_refused_whole(client, gateways):
     assert db.session.scalar(select(func.count(Reading.id))) == 0
 
 
-def test_only_gateways_post_readings(client, gateways, make_user):
+def test_only_gateways_post_readings(client, gateways, bearer):
     assert client.post("/api/v1/readings", json={}).status_code == 401
-    user = make_user("commander")
-    token = client.post("/api/v1/auth/token", json={"username": user.username,
-                                                    "password": PASSWORD}).json["token"]
-    response = post(client, {"Authorization": f"Bearer {token}"},
-                    {"sensor": "RG-A", "ts": ts(), "value": 1})
+    response = post(client, bearer("commander"), {"sensor": "RG-A", "ts": ts(), "value": 1})
     assert response.status_code == 403
 
 
-def test_dead_letters_page_api(client, gateways, make_user):
+def test_dead_letters_page_api(client, gateways, bearer):
     post(client, gateways["GW-A"], b"<html>")
-    user = make_user("dispatcher")
-    token = client.post("/api/v1/auth/token", json={"username": user.username,
-                                                    "password": PASSWORD}).json["token"]
-    items = client.get("/api/v1/dead-letters?reason=bad_json",
-                       headers={"Authorization": f"Bearer {token}"}).json["items"]
+    office = bearer("dispatcher")
+    items = client.get("/api/v1/dead-letters?reason=bad_json", headers=office).json["items"]
     assert items[0]["payload"] == "<html>" and items[0]["reason"] == "bad_json"
-    assert client.get("/api/v1/dead-letters?reason=conflict",
-                      headers={"Authorization": f"Bearer {token}"}).json["items"] == []
+    assert client.get("/api/v1/dead-letters?reason=conflict", headers=office).json["items"] == []
 
 
 def test_sensor_shows_its_last_value(client, gateways, make_user):
@@ -140,11 +131,8 @@ def test_sensor_shows_its_last_value(client, gateways, make_user):
 
 
 @pytest.fixture
-def office(client, make_user):
-    user = make_user("dispatcher")
-    token = client.post("/api/v1/auth/token", json={"username": user.username,
-                                                    "password": PASSWORD}).json["token"]
-    return {"Authorization": f"Bearer {token}"}
+def office(bearer):
+    return bearer("dispatcher")
 
 
 def test_reprocess_after_registration(client, gateways, office):

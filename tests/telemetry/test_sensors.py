@@ -10,7 +10,6 @@ from dispatch.core.db import db
 from dispatch.core.models import AuditEntry
 from maps import demo as township_demo
 from telemetry import demo as sensor_demo
-from tests.conftest import PASSWORD
 
 
 @pytest.fixture
@@ -21,16 +20,9 @@ def gateway(app):
     return "GW-1"
 
 
-def _token(client, make_user, role):
-    user = make_user(role)
-    token = client.post("/api/v1/auth/token", json={"username": user.username,
-                                                    "password": PASSWORD}).json["token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
-def editor(client, make_user):
-    return _token(client, make_user, "dispatcher")
+def editor(bearer):
+    return bearer("dispatcher")
 
 
 def gauge(**extra):
@@ -80,8 +72,8 @@ def test_duplicate_and_missing(client, editor, gateway):
         **editor, "Content-Type": "application/json"}).status_code == 400
 
 
-def test_roles(client, make_user, gateway):
-    viewer = _token(client, make_user, "viewer")
+def test_roles(client, bearer, gateway):
+    viewer = bearer("viewer")
     assert client.post("/api/v1/sensors", json=gauge(), headers=viewer).status_code == 403
     assert client.get("/api/v1/sensors", headers=viewer).status_code == 200
     assert client.get("/api/v1/sensors").status_code == 401
