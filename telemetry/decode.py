@@ -4,6 +4,18 @@ Strict RFC 8259 JSON in UTF-8 (a leading BOM tolerated), no NaN/Infinity literal
 keys, booleans and numeric strings are not numbers, unknown fields ignored, null = absent. The
 registry checks (sensor known, owned, not retired, unit, range) and duplicates are the
 database's part (telemetry.ingest).
+
+Choices the contract leaves open, decided here:
+- Per reading, the first failing check gives the reason, in this order: `schema` (shape and
+  types of sensor, value, unit, seq, ts) → `not_finite` → `bad_timestamp` → `future` / `too_old`.
+- A number literal that overflows a double (`1e309`, or an integer of 309+ digits) parses to
+  infinity, so as a `value` it is `not_finite`; elsewhere it is just not the type asked for.
+- A `ts` given as a number (an epoch) is `bad_timestamp`; missing, null, or another type is
+  `schema`.
+- Text that cannot be stored (an unpaired surrogate from a `\\ud800` escape, RFC 8259 §8.2, or
+  a control character) is `schema` in `sensor` and `unit`; `seq` must fit a signed 64-bit column.
+- `{"readings": []}` is a well-formed batch that yields nothing (neither readings nor rejections).
+- A fraction of a second beyond microseconds is truncated, not rounded; `-00:00` means UTC.
 """
 
 from __future__ import annotations
@@ -11,15 +23,30 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, NoReturn
 
 MAX_BATCH = 1000
 MAX_SENSOR_CODE = 64
+# Reading.seq is stored in a BIGINT column.
+MAX_SEQ = 2**63 - 1
 
-# YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM); T and Z in either case (RFC 3339 §5.6).
+# Every reason decode_payload can give (the registry and duplicate reasons are ingest's).
+REASONS = frozenset({"bad_json", "bad_encoding", "schema", "bad_timestamp", "not_finite",
+                     "too_old", "future", "too_large"})
+
+# YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM), T and Z in either case (DESIGN §5, RFC 3339 §5.6).
+# ASCII digits only: \d would also take other scripts' digits, which int() happily converts.
 TIMESTAMP = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII)
+
+_BOM = b"\xef\xbb\xbf"
+# C0 and C1 controls (Unicode category Cc) and surrogates (Cs): no database takes them as text.
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Python refuses to convert integers longer than this many digits (CVE-2020-10735 guard).
+_INT_DIGITS = 4000
 
 
 @dataclass(frozen=True)
@@ -44,13 +71,13 @@ class Rejection:
     sensor: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decoded:
     """The readings a message yields and what was refused."""
 
-    readings: list[Reading] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    batch: bool = False
+    readings: list[Reading]
+    rejections: list[Rejection]
+    batch: bool
 
 
 class _Refused(ValueError):
@@ -62,7 +89,7 @@ class _Refused(ValueError):
 
 def parse_timestamp(text: str) -> datetime:
     """Parse the one accepted timestamp form into an aware UTC datetime (ValueError if not)."""
-    match = TIMESTAMP.match(text) if isinstance(text, str) else None
+    match = TIMESTAMP.fullmatch(text) if isinstance(text, str) else None
     if not match:
         raise ValueError("not YYYY-MM-DDTHH:MM:SS[.fraction] with Z or ±HH:MM")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
@@ -72,21 +99,24 @@ def parse_timestamp(text: str) -> datetime:
     else:
         hours, minutes = int(offset[1:3]), int(offset[4:6])
         if hours > 23 or minutes > 59:
-            raise ValueError("offset out of range")
+            raise ValueError("offset out of range (±23:59 at most)")
         sign = 1 if offset[0] == "+" else -1
         tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
-    # datetime refuses hour 24, second 60 and impossible dates.
-    value = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
-    return value.astimezone(UTC)
+    micro = int((fraction + "000000")[:6]) if fraction else 0
+    # datetime refuses hour 24, second 60 (leap seconds, RFC 3339 §5.7) and impossible dates.
+    local = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+    try:
+        return local.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("outside the years 1-9999 in UTC") from None
 
 
-def _no_constants(name: str):
-    raise _Refused("bad_json", f"{name} is not JSON (RFC 8259)")
+def _no_constants(name: str) -> NoReturn:
+    raise _Refused("bad_json", f"{name} is not JSON (RFC 8259 §6)")
 
 
-def _no_duplicates(pairs):
-    seen = {}
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
             raise _Refused("bad_json", f"duplicate key {key!r}")
@@ -94,15 +124,21 @@ def _no_duplicates(pairs):
     return seen
 
 
-def _loads(raw: bytes):
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+def _integer(text: str) -> int | float:
+    # A huge integer literal is valid JSON but no double: it overflows to infinity (DESIGN §5).
+    return int(text) if len(text) <= _INT_DIGITS else float(text)
+
+
+def _loads(raw: bytes) -> Any:
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM):]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _Refused("bad_encoding", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
+        return json.loads(text, parse_constant=_no_constants, parse_int=_integer,
+                          object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise _Refused("bad_json", f"not JSON: {exc.msg} at line {exc.lineno} "
                                    f"column {exc.colno}") from None
@@ -110,71 +146,109 @@ def _loads(raw: bytes):
         raise _Refused("bad_json", "nested too deeply") from None
 
 
-def _reading(item, index: int, now: datetime, max_future: timedelta,
+def _is_text(value: object) -> bool:
+    """A string that can be stored: no unpaired surrogates (RFC 8259 §8.2), no control chars."""
+    return isinstance(value, str) and _UNSTORABLE.search(value) is None
+
+
+def _sensor_code(value: object) -> str | None:
+    if isinstance(value, str) and 0 < len(value) <= MAX_SENSOR_CODE and _is_text(value):
+        return value
+    return None
+
+
+def _is_number(value: object) -> bool:
+    # bool is a subclass of int in Python, but `true` is not a number in JSON (DESIGN §5).
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_shape(item: dict[str, Any]) -> None:
+    """The `schema` checks of one reading object."""
+    if _sensor_code(item.get("sensor")) is None:
+        raise _Refused("schema", "sensor must be a code of 1-64 characters")
+    if not _is_number(item.get("value")):
+        raise _Refused("schema", "value must be a number (not a string, boolean or null)")
+    unit = item.get("unit")
+    if unit is not None and not _is_text(unit):
+        raise _Refused("schema", "unit must be text")
+    seq = item.get("seq")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)
+                            or not 0 <= seq <= MAX_SEQ):
+        raise _Refused("schema", "seq must be a whole number from 0 to 2^63-1")
+    raw_ts = item.get("ts")
+    if raw_ts is None:
+        raise _Refused("schema", "ts is required")
+    if not isinstance(raw_ts, str) and not _is_number(raw_ts):
+        raise _Refused("schema", "ts must be an RFC 3339 string with an offset")
+
+
+def _finite(value: int | float) -> float:
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise _Refused("not_finite", "value is not a finite number")
+    return number
+
+
+def _reading(item: object, index: int, now: datetime, max_future: timedelta,
              max_age: timedelta) -> Reading:
     if not isinstance(item, dict):
         raise _Refused("schema", "a reading must be an object")
-    sensor = item.get("sensor")
-    if not isinstance(sensor, str) or not sensor or len(sensor) > MAX_SENSOR_CODE:
-        raise _Refused("schema", "sensor must be a code of 1-64 characters")
-    value = item.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Refused("schema", "value must be a number (not a string or a boolean)")
-    value = float(value) if not isinstance(value, float) else value
-    if not math.isfinite(value):
-        raise _Refused("not_finite", "value is not a finite number")
-    unit, seq = item.get("unit"), item.get("seq")
-    if unit is not None and not isinstance(unit, str):
-        raise _Refused("schema", "unit must be text")
-    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
-        raise _Refused("schema", "seq must be a non-negative whole number")
-    raw_ts = item.get("ts")
+    _check_shape(item)
+    value = _finite(item["value"])
+    raw_ts = item["ts"]
     if not isinstance(raw_ts, str):
-        raise _Refused("bad_timestamp" if raw_ts is not None else "schema",
-                       "ts must be an RFC 3339 string with an offset")
+        raise _Refused("bad_timestamp", "ts must be an RFC 3339 string, not an epoch number")
     try:
         ts = parse_timestamp(raw_ts)
-    except (ValueError, OverflowError) as exc:
+    except ValueError as exc:
         raise _Refused("bad_timestamp", f"ts {raw_ts[:40]!r}: {exc}") from None
     if ts - now > max_future:
-        raise _Refused("future", f"ts {raw_ts} is ahead of the hub clock")
+        raise _Refused("future", f"ts {raw_ts} is more than {max_future} ahead of the hub clock")
     if now - ts > max_age:
-        raise _Refused("too_old", f"ts {raw_ts} is older than the ingest limit")
-    return Reading(sensor, ts, value, unit, seq, index)
+        raise _Refused("too_old", f"ts {raw_ts} is older than {max_age.days} days")
+    return Reading(item["sensor"], ts, value, item.get("unit"), item.get("seq"), index)
+
+
+def _items(raw: bytes, max_payload_bytes: int, max_batch: int) -> tuple[list[Any], bool]:
+    """The reading objects of a message and whether it was a batch; _Refused for the whole."""
+    if len(raw) > max_payload_bytes:
+        # DESIGN §5 Limits: too large is not parsed at all.
+        raise _Refused("too_large", f"{len(raw)} bytes > {max_payload_bytes}")
+    body = _loads(raw)
+    if not isinstance(body, dict):
+        raise _Refused("schema", "the message must be a JSON object")
+    items = body.get("readings")
+    if items is None:  # absent or null: the message is one reading
+        return [body], False
+    if not isinstance(items, list):
+        raise _Refused("schema", "readings must be a list")
+    if len(items) > max_batch:
+        raise _Refused("too_large", f"{len(items)} readings > {max_batch}")
+    return items, True
 
 
 def decode_payload(raw: bytes, *, now: datetime, max_payload_bytes: int = 524288,
                    max_future_s: int = 300, max_age_days: int = 30,
                    max_batch: int = MAX_BATCH) -> Decoded:
-    """Decode one message: a reading or {"readings": [...]}; never raises."""
-    decoded = Decoded()
-    if len(raw) > max_payload_bytes:
-        decoded.rejections.append(Rejection(None, "too_large",
-                                            f"{len(raw)} bytes > {max_payload_bytes}"))
-        return decoded
+    """Decode one message: a reading or {"readings": [...]}; never raises on any bytes."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
     try:
-        body = _loads(raw)
-        if not isinstance(body, dict):
-            raise _Refused("schema", "the message must be a JSON object")
-        items = body.get("readings")
-        if items is None:
-            items, decoded.batch = [body], False
-        elif not isinstance(items, list):
-            raise _Refused("schema", "readings must be a list")
-        else:
-            decoded.batch = True
-            if len(items) > max_batch:
-                raise _Refused("too_large", f"{len(items)} readings > {max_batch}")
+        items, batch = _items(bytes(raw), max_payload_bytes, max_batch)
     except _Refused as exc:
-        decoded.rejections.append(Rejection(None, exc.reason, exc.detail))
-        return decoded
+        return Decoded([], [Rejection(None, exc.reason, exc.detail)], batch=False)
+    readings: list[Reading] = []
+    rejections: list[Rejection] = []
     future, age = timedelta(seconds=max_future_s), timedelta(days=max_age_days)
     for index, item in enumerate(items):
         try:
-            decoded.readings.append(_reading(item, index, now, future, age))
+            readings.append(_reading(item, index, now, future, age))
         except _Refused as exc:
-            sensor = item.get("sensor") if isinstance(item, dict) else None
-            decoded.rejections.append(Rejection(
-                index if decoded.batch else None, exc.reason, exc.detail,
-                sensor if isinstance(sensor, str) else None))
-    return decoded
+            sensor = _sensor_code(item.get("sensor")) if isinstance(item, dict) else None
+            # A single-reading message is refused as a whole: no item index (DESIGN §5).
+            rejections.append(Rejection(index if batch else None, exc.reason, exc.detail,
+                                        sensor))
+    return Decoded(readings, rejections, batch)

@@ -1,0 +1,206 @@
+"""Quality control of readings, QARTOD style (DESIGN §6 "Data quality"), pure.
+
+Each reading gets a flag from the tests of the U.S. IOOS QARTOD manuals, named as they name them:
+gross range, spike, rate of change and flat line here, per reading; the timing/gap test is
+`is_silent`, per sensor. The flag scheme is QARTOD's: pass (here `good`, code 1), suspect (3),
+fail (4), missing (9); the worst flag of the tests wins, tests that cannot run yet (no history:
+QARTOD's "not evaluated", 2) pass. The instrument's hard range is not tested here: DESIGN §5
+refuses a reading outside it at ingest (`out_of_range`); `fail_min`/`fail_max` exist for a
+stricter, per-site limit that should still keep the reading.
+
+The tests that look at history use only consecutive data: readings before this one in time
+(a late reading is judged against its own predecessors), back to the first gap that would have
+made the sensor missing, so a sensor coming back after an outage is not a spike.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Flag(StrEnum):
+    """A reading's quality flag (QARTOD flag scheme; the value is what is stored)."""
+
+    GOOD = "good"
+    SUSPECT = "suspect"
+    FAIL = "fail"
+    MISSING = "missing"
+
+    @property
+    def qartod_code(self) -> int:
+        """The QARTOD flag code: 1 pass, 3 suspect, 4 fail, 9 missing."""
+        return {"good": 1, "suspect": 3, "fail": 4, "missing": 9}[self.value]
+
+    @property
+    def label(self) -> str:
+        """An English label (pages translate their own)."""
+        return self.value.capitalize()
+
+
+# Worst wins: missing > fail > suspect > good (the order of the QARTOD codes).
+SEVERITY = {Flag.GOOD: 0, Flag.SUSPECT: 1, Flag.FAIL: 2, Flag.MISSING: 3}
+
+# Flags whose readings are data for sums; fail and missing are not (DESIGN §6: never 0 mm).
+USABLE = frozenset({Flag.GOOD, Flag.SUSPECT})
+
+RAIN_GAUGE = "rain_gauge"
+
+
+@dataclass(frozen=True)
+class QcParams:
+    """One sensor's QARTOD-style test parameters; a test whose parameters are None is off."""
+
+    # Timing/gap test: the reporting interval, and after how many intervals silence is missing.
+    expected_interval_s: float
+    silence_factor: float = 3.0
+    # Gross range test: outside the suspect band is suspect, outside the fail band is fail.
+    suspect_min: float | None = None
+    suspect_max: float | None = None
+    fail_min: float | None = None
+    fail_max: float | None = None
+    # Spike test: |value - reference| above the threshold is suspect; above the fail one, fail.
+    spike_threshold: float | None = None
+    spike_fail_threshold: float | None = None
+    # How many preceding values give the spike reference (their median).
+    spike_window: int = 3
+    # Rate of change test: |Δvalue| / Δt above this (units per second) is suspect.
+    rate_of_change_max: float | None = None
+    # Flat line test: this many consecutive values within the tolerance are suspect (fail count:
+    # fail). A rain gauge reporting 0 is exempt: a dry gauge legitimately reports 0.
+    stuck_count: int | None = None
+    stuck_fail_count: int | None = None
+    stuck_tolerance: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.expected_interval_s > 0 or not self.silence_factor > 0:
+            raise ValueError("expected_interval_s and silence_factor must be positive")
+        for name in ("stuck_count", "stuck_fail_count"):
+            count = getattr(self, name)
+            if count is not None and count < 2:
+                raise ValueError(f"{name} must be at least 2")
+        if self.spike_window < 1:
+            raise ValueError("spike_window must be at least 1")
+
+    @classmethod
+    def from_mapping(cls, qc: Mapping[str, Any], expected_interval_s: float) -> QcParams:
+        """Build from a sensor's stored `qc` settings (ValueError on an unknown key)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(qc) - known
+        if unknown:
+            raise ValueError(f"unknown QC parameter(s): {', '.join(sorted(unknown))}")
+        return cls(**{"expected_interval_s": expected_interval_s, **qc})
+
+    @property
+    def silence_s(self) -> float:
+        """Seconds without a report after which the sensor is missing."""
+        return self.silence_factor * self.expected_interval_s
+
+
+@dataclass(frozen=True)
+class QcResult:
+    """A reading's flag and the names of the tests that raised it."""
+
+    flag: Flag
+    reasons: tuple[str, ...] = ()
+
+
+def _worst(flags: Sequence[Flag]) -> Flag:
+    return max(flags, key=SEVERITY.__getitem__, default=Flag.GOOD)
+
+
+def _gross_range(value: float, p: QcParams) -> Flag:
+    """QARTOD gross range test (sensor limits → fail, user limits → suspect)."""
+    if (p.fail_min is not None and value < p.fail_min) or \
+            (p.fail_max is not None and value > p.fail_max):
+        return Flag.FAIL
+    if (p.suspect_min is not None and value < p.suspect_min) or \
+            (p.suspect_max is not None and value > p.suspect_max):
+        return Flag.SUSPECT
+    return Flag.GOOD
+
+
+def _spike(value: float, history: Sequence[tuple[datetime, float]], p: QcParams) -> Flag:
+    """QARTOD spike test, real-time form.
+
+    QARTOD's reference is the mean of the two neighbours, which needs the next value; in real
+    time only the past is known, so the reference is the median of the last `spike_window`
+    values (robust to an earlier spike)."""
+    if not history or (p.spike_threshold is None and p.spike_fail_threshold is None):
+        return Flag.GOOD
+    reference = statistics.median(v for _, v in history[-p.spike_window:])
+    spike = abs(value - reference)
+    if p.spike_fail_threshold is not None and spike > p.spike_fail_threshold:
+        return Flag.FAIL
+    if p.spike_threshold is not None and spike > p.spike_threshold:
+        return Flag.SUSPECT
+    return Flag.GOOD
+
+
+def _rate_of_change(value: float, ts: datetime, history: Sequence[tuple[datetime, float]],
+                    p: QcParams) -> Flag:
+    """QARTOD rate of change test, with a fixed limit in units per second."""
+    if not history or p.rate_of_change_max is None:
+        return Flag.GOOD
+    last_ts, last_value = history[-1]
+    seconds = (ts - last_ts).total_seconds()
+    if abs(value - last_value) / seconds > p.rate_of_change_max:
+        return Flag.SUSPECT
+    return Flag.GOOD
+
+
+def _flat_line(value: float, history: Sequence[tuple[datetime, float]], p: QcParams,
+               kind: str) -> Flag:
+    """QARTOD flat line test: the last n values (this one included) all within the tolerance."""
+    if kind == RAIN_GAUGE and value == 0:
+        return Flag.GOOD
+
+    def flat(count: int | None) -> bool:
+        if count is None or len(history) < count - 1:
+            return False
+        return all(abs(v - value) <= p.stuck_tolerance for _, v in history[-(count - 1):])
+
+    if flat(p.stuck_fail_count):
+        return Flag.FAIL
+    if flat(p.stuck_count):
+        return Flag.SUSPECT
+    return Flag.GOOD
+
+
+def _consecutive(ts: datetime, previous: Sequence[tuple[datetime, float]],
+                 p: QcParams) -> list[tuple[datetime, float]]:
+    """The readings before ts, oldest first, back to the first gap longer than silence."""
+    earlier = sorted((t, v) for t, v in previous if t < ts)
+    start, after = len(earlier), ts
+    while start > 0 and (after - earlier[start - 1][0]).total_seconds() <= p.silence_s:
+        start -= 1
+        after = earlier[start][0]
+    return earlier[start:]
+
+
+def check(value: float, ts: datetime, previous: Sequence[tuple[datetime, float]],
+          params: QcParams, kind: str) -> QcResult:
+    """Flag one reading from its value, its time and the sensor's recent (ts, value) history."""
+    if not math.isfinite(value):
+        return QcResult(Flag.FAIL, ("gross_range",))
+    history = _consecutive(ts, previous, params)
+    results = {
+        "gross_range": _gross_range(value, params),
+        "spike": _spike(value, history, params),
+        "rate_of_change": _rate_of_change(value, ts, history, params),
+        "flat_line": _flat_line(value, history, params, kind),
+    }
+    flag = _worst(list(results.values()))
+    return QcResult(flag, tuple(name for name, f in results.items() if f is not Flag.GOOD))
+
+
+def is_silent(last_ts: datetime | None, now: datetime, params: QcParams) -> bool:
+    """QARTOD timing/gap test: no report for more than silence_factor × the interval."""
+    if last_ts is None:
+        return True
+    return (now - last_ts).total_seconds() > params.silence_s

@@ -1,0 +1,404 @@
+"""Rolling rainfall sums, rain events, antecedent rain and slope-movement series, pure.
+
+Rain (DESIGN §5, §6): a rain gauge reports the rain fallen since its previous report (mm). A
+report at t whose predecessor came at p stands for the time (max(p, t − interval), t]: a gap longer
+than the expected interval is missing time, never 0 mm. A report flagged fail or missing is not
+data: its rain is not added and its time is missing.
+
+Window sums (`RainWindows`) follow the usual observed-sum convention (CMA rainstorm signals on
+rolling sums): a window (now − W, now] adds the reports stamped inside it. Its completeness is
+the time those counted reports stand for, over W (capped at 1). This is deliberately not the
+share of (now − W, now] literally overlapped by report intervals: between two reports that share
+would dip below 1 for a perfect gauge (a 10-minute window 3 minutes after a 5-minute report would
+read 0.7) although the sum holds a full 10 minutes of rain, so sum and completeness would
+describe different data.
+
+Data structure: per gauge, 1-minute bins over the kept horizon (24 h + a margin) in a ring, each
+with two Fenwick trees (rain and covered time): inserting a reading, late or not, is O(log n)
+and a window is a range sum, O(log n), with the two partial minutes at its ends summed exactly
+from the sorted reading times, so windows need not align with minutes. Rain is kept in integer
+micrometres and time in integer microseconds, so sums are exact and do not depend on the order
+readings arrived in (floating-point addition would). A late reading also shortens the interval
+of the report after it; only that one neighbour changes. An hourly aggregate is not needed: the
+Fenwick trees give every window up to the horizon directly (hourly totals for history are the
+database's job).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+USABLE_FLAGS = frozenset({"good", "suspect"})
+
+# The rolling windows of DESIGN §5 (`GET /api/v1/sensors/{code}/sums`), in seconds.
+WINDOWS: dict[str, int] = {"10m": 600, "1h": 3600, "3h": 10800, "6h": 21600, "12h": 43200,
+                           "24h": 86400}
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = 1_000_000
+_MINUTE = 60 * _US
+# Rain is summed in micrometres: a thousand times finer than any gauge's 0.1-0.5 mm resolution.
+_UNITS_PER_MM = 1000
+# Spare minutes in the ring beyond the horizon: readings up to 5 min ahead (ingest.max_future_s)
+# move the ring forward without losing the start of a 24 h window ending at the hub's now.
+_SPARE_MINUTES = 16
+
+RainReport = tuple[datetime, float, str]
+
+
+def _us(ts: datetime) -> int:
+    if ts.tzinfo is None:
+        raise ValueError("timestamps must be aware")
+    return (ts - _EPOCH) // timedelta(microseconds=1)
+
+
+def _at(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(frozen=True)
+class WindowSum:
+    """Rain over one window and how complete the window's data is (0-1)."""
+
+    mm: float
+    complete: float
+
+
+class _Fenwick:
+    """A binary indexed tree of integers over positions 0..n-1 (Fenwick 1994)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.tree = [0] * (n + 1)
+
+    def add(self, position: int, delta: int) -> None:
+        i = position + 1
+        while i <= self.n:
+            self.tree[i] += delta
+            i += i & -i
+
+    def prefix(self, end: int) -> int:
+        """Sum of positions 0..end-1."""
+        total, i = 0, end
+        while i > 0:
+            total += self.tree[i]
+            i -= i & -i
+        return total
+
+
+@dataclass
+class _Report:
+    units: int
+    usable: bool
+    covers_us: int
+
+
+class RainWindows:
+    """A rain gauge's reports kept for rolling window sums; inserts and queries in O(log n)."""
+
+    def __init__(self, interval_s: float, *, horizon_s: int = WINDOWS["24h"]):
+        if not interval_s > 0 or horizon_s <= 0:
+            raise ValueError("interval_s and horizon_s must be positive")
+        self._interval = round(interval_s * _US)
+        self._slots = math.ceil(horizon_s / 60) + _SPARE_MINUTES
+        self._head: int | None = None  # the newest minute seen (a report's or a query's)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._rain = _Fenwick(self._slots)
+        self._covered = _Fenwick(self._slots)
+        self._bins = [[0, 0] for _ in range(self._slots)]
+        self._times: list[int] = []
+        self._reports: dict[int, _Report] = {}
+
+    def _floor(self) -> int:
+        """The first microsecond still kept in the bins."""
+        assert self._head is not None
+        return (self._head - self._slots + 1) * _MINUTE
+
+    def _advance(self, minute: int) -> None:
+        """Move the ring forward to `minute`, emptying the bins that fall off its end."""
+        if self._head is None or minute - self._head >= self._slots:
+            self._head = minute
+            self._reset()
+            return
+        if minute <= self._head:
+            return
+        for old in range(self._head - self._slots + 1, minute - self._slots + 1):
+            self._bin_add(old % self._slots, -self._bins[old % self._slots][0],
+                          -self._bins[old % self._slots][1])
+        self._head = minute
+        # Reports before the kept bins matter only as the predecessor of a kept one.
+        cut = bisect.bisect_left(self._times, self._floor() - self._interval)
+        for t in self._times[:cut]:
+            del self._reports[t]
+        del self._times[:cut]
+
+    def _bin_add(self, slot: int, units: int, covered: int) -> None:
+        if units:
+            self._rain.add(slot, units)
+            self._bins[slot][0] += units
+        if covered:
+            self._covered.add(slot, covered)
+            self._bins[slot][1] += covered
+
+    def _count(self, t: int, report: _Report, sign: int) -> None:
+        if report.usable and t >= self._floor():
+            self._bin_add((t // _MINUTE) % self._slots, sign * report.units,
+                          sign * report.covers_us)
+
+    def add(self, ts: datetime, mm: float, flag: str = "good") -> None:
+        """Insert a report (late or not); a report at a time already held replaces it."""
+        if not math.isfinite(mm):
+            raise ValueError("mm must be finite")
+        t = _us(ts)
+        self._advance(t // _MINUTE)
+        if t < self._floor() - self._interval:
+            return  # too old to touch any kept window
+        units, usable = round(mm * _UNITS_PER_MM), flag in USABLE_FLAGS
+        held = self._reports.get(t)
+        if held is not None:
+            self._count(t, held, -1)
+            held.units, held.usable = units, usable
+            self._count(t, held, +1)
+            return
+        i = bisect.bisect_left(self._times, t)
+        start = t - self._interval
+        if i > 0:
+            start = max(start, self._times[i - 1])
+        report = _Report(units, usable, t - start)
+        self._times.insert(i, t)
+        self._reports[t] = report
+        self._count(t, report, +1)
+        if i + 1 < len(self._times):
+            # The next report now stands for the time since this one only.
+            after = self._times[i + 1]
+            neighbour = self._reports[after]
+            self._count(after, neighbour, -1)
+            neighbour.covers_us = after - max(t, after - self._interval)
+            self._count(after, neighbour, +1)
+
+    def _exact(self, lo: int, hi: int) -> tuple[int, int]:
+        """Rain and covered time of the usable reports with lo < t <= hi, one by one."""
+        units = covered = 0
+        start, end = bisect.bisect_right(self._times, lo), bisect.bisect_right(self._times, hi)
+        for t in self._times[start:end]:
+            report = self._reports[t]
+            if report.usable:
+                units += report.units
+                covered += report.covers_us
+        return units, covered
+
+    def _binned(self, first: int, last: int) -> tuple[int, int]:
+        """Rain and covered time of the whole minutes first..last (absolute minutes)."""
+        if first > last:
+            return 0, 0
+        a, b = first % self._slots, last % self._slots
+        spans = [(a, b + 1)] if a <= b else [(a, self._slots), (0, b + 1)]
+        units = sum(self._rain.prefix(e) - self._rain.prefix(s) for s, e in spans)
+        covered = sum(self._covered.prefix(e) - self._covered.prefix(s) for s, e in spans)
+        return units, covered
+
+    def window(self, now: datetime, seconds: int) -> WindowSum:
+        """Rain in (now − seconds, now] and the completeness of that window."""
+        end = _us(now)
+        begin = end - seconds * _US
+        self._advance(end // _MINUTE)
+        if begin < self._floor():
+            raise ValueError("the window reaches before the kept horizon")
+        first, last = begin // _MINUTE, end // _MINUTE
+        if first == last:
+            units, covered = self._exact(begin, end)
+        else:
+            # Partial first minute, whole minutes from the trees, partial last minute.
+            u1, c1 = self._exact(begin, (first + 1) * _MINUTE - 1)
+            u2, c2 = self._binned(first + 1, last - 1)
+            u3, c3 = self._exact(last * _MINUTE - 1, end)
+            units, covered = u1 + u2 + u3, c1 + c2 + c3
+        return WindowSum(units / _UNITS_PER_MM, min(1.0, covered / (seconds * _US)))
+
+    def windows(self, now: datetime,
+                spans: dict[str, int] | None = None) -> dict[str, WindowSum]:
+        """Every rolling window of DESIGN §5 ending at now (10 min to 24 h)."""
+        return {name: self.window(now, seconds)
+                for name, seconds in (spans or WINDOWS).items()}
+
+
+def rain_windows(readings: Iterable[RainReport], *, now: datetime,
+                 interval_s: float) -> dict[str, WindowSum]:
+    """The rolling windows ending at now over a set of (ts, mm, flag) reports, in any order."""
+    gauge = RainWindows(interval_s)
+    for ts, mm, flag in readings:
+        # A report after now changes no window ending at now (it only shortens its successor).
+        if ts <= now:
+            gauge.add(ts, mm, flag)
+    return gauge.windows(now)
+
+
+@dataclass(frozen=True)
+class RainEvent:
+    """A rain event: from the start of its first wet report to its last one."""
+
+    start: datetime
+    end: datetime
+    mm: float
+    # Observed dry time since its last rain (missing time is not dry).
+    dry_h: float
+
+    @property
+    def duration_h(self) -> float:
+        """D of the intensity-duration threshold, hours."""
+        return (self.end - self.start).total_seconds() / 3600
+
+    @property
+    def intensity_mm_h(self) -> float:
+        """Mean intensity I of the event, mm/h."""
+        return self.mm / self.duration_h if self.duration_h > 0 else math.inf
+
+
+def current_event(readings: Iterable[RainReport], *, now: datetime, interval_s: float,
+                  dry_gap_h: float = 6.0) -> RainEvent | None:
+    """The rain event still going on at now (DESIGN §6: events split by a dry gap), or None.
+
+    Only observed dry time (usable reports of 0 mm) adds to a dry gap: a silent or failed gauge
+    might have seen rain, so missing time neither ends an event nor counts as dry."""
+    interval, gap = timedelta(seconds=interval_s), timedelta(hours=dry_gap_h)
+    previous: datetime | None = None
+    start = end = None
+    wet: list[float] = []
+    dry = timedelta(0)
+    for ts, mm, flag in sorted(r for r in readings if r[0] <= now):
+        covers_from = ts - interval if previous is None else max(previous, ts - interval)
+        previous = ts
+        if flag not in USABLE_FLAGS:
+            continue
+        if mm <= 0:
+            dry += ts - covers_from
+            continue
+        if start is None or dry >= gap:
+            start, wet = covers_from, []
+        wet.append(mm)
+        end, dry = ts, timedelta(0)
+    if start is None or end is None or dry >= gap:
+        return None
+    return RainEvent(start, end, math.fsum(wet), dry.total_seconds() / 3600)
+
+
+def event_total(readings: Iterable[RainReport], *, now: datetime, interval_s: float,
+                dry_gap_h: float = 6.0) -> float:
+    """Rain (mm) since the start of the current event; 0 when no event is going on."""
+    event = current_event(readings, now=now, interval_s=interval_s, dry_gap_h=dry_gap_h)
+    return event.mm if event else 0.0
+
+
+def antecedent_index(daily_totals: Sequence[float], k: float = 0.85,
+                     max_mm: float | None = None) -> float:
+    """Antecedent-rain index P_a = Σ K^i·P_i, i = 1 for yesterday (DESIGN §6, SL 675 practice).
+
+    `daily_totals` are whole days, most recent (yesterday) last; DESIGN suggests 10-15 of them.
+    `max_mm` caps P_a at the basin's largest soil-water deficit (W_m), when one is known."""
+    if not 0 < k < 1:
+        raise ValueError("k must be between 0 and 1")
+    if any(not math.isfinite(p) or p < 0 for p in daily_totals):
+        raise ValueError("daily totals must be finite and not negative")
+    index = math.fsum(k ** i * p for i, p in enumerate(reversed(daily_totals), start=1))
+    return min(index, max_mm) if max_mm is not None else index
+
+
+@dataclass(frozen=True)
+class IdThreshold:
+    """A rainfall intensity-duration threshold I = α·D^−β (I mm/h, D h) and its valid range."""
+
+    name: str
+    alpha: float
+    beta: float
+    min_h: float
+    max_h: float
+
+    def intensity(self, duration_h: float) -> float:
+        """The threshold intensity (mm/h) for an event lasting duration_h hours."""
+        return self.alpha * duration_h ** -self.beta
+
+
+# Caine 1980, world-wide shallow landslides and debris flows, 10 min to 10 days.
+CAINE_1980 = IdThreshold("Caine 1980", 14.82, 0.39, 10 / 60, 240.0)
+# Guzzetti et al. 2008, global minimum threshold, 0.1 to 1000 h.
+GUZZETTI_2008 = IdThreshold("Guzzetti et al. 2008", 2.20, 0.44, 0.1, 1000.0)
+
+
+def id_threshold_exceeded(intensity_mm_h: float, duration_h: float, alpha: float,
+                          beta: float) -> bool:
+    """Whether mean intensity reaches the I = α·D^−β curve (reaching counts, as CMA's ≥)."""
+    if not duration_h > 0:
+        raise ValueError("duration_h must be positive")
+    return intensity_mm_h >= alpha * duration_h ** -beta
+
+
+Series = Sequence[tuple[datetime, float]]
+
+
+def _distinct(series: Series) -> list[tuple[datetime, float]]:
+    """Sorted by time, one point per time (the last given wins)."""
+    return sorted(dict(series).items())
+
+
+def _velocities(points: list[tuple[datetime, float]], span: int) -> list[tuple[datetime, float]]:
+    out = []
+    for (t0, x0), (t1, x1) in zip(points, points[span:], strict=False):
+        days = (t1 - t0).total_seconds() / 86400
+        # The mean velocity over [t0, t1] belongs to its midpoint, not its end.
+        out.append((t0 + (t1 - t0) / 2, (x1 - x0) / days))
+    return out
+
+
+def displacement_velocity(series: Series) -> list[tuple[datetime, float]]:
+    """Velocity (mm/day) between consecutive points of a cumulative displacement series (mm)."""
+    return _velocities(_distinct(series), 1)
+
+
+def smoothed_inverse_velocity(series: Series, smooth: int = 3) -> list[tuple[datetime, float]]:
+    """Inverse velocity (day/mm) of the moving-average velocity over `smooth` intervals.
+
+    The mean velocity over k intervals is the moving average of the k velocities weighted by
+    their durations; points not moving forward (v ≤ 0) have no inverse and are left out."""
+    if smooth < 1:
+        raise ValueError("smooth must be at least 1")
+    return [(t, 1 / v) for t, v in _velocities(_distinct(series), smooth) if v > 0]
+
+
+@dataclass(frozen=True)
+class FailureForecast:
+    """Fukuzono's inverse-velocity forecast: where the fitted 1/v line reaches zero."""
+
+    failure_time: datetime
+    # Trend of 1/v, (day/mm) per day; negative: accelerating.
+    slope: float
+    r2: float
+    points: int
+
+
+def inverse_velocity_forecast(series: Series, *, window: int = 12,
+                              smooth: int = 3) -> FailureForecast | None:
+    """Forecast failure from the last `window` smoothed 1/v points (Fukuzono 1985); None if
+    1/v is not decreasing or there are fewer than 3 points."""
+    recent = smoothed_inverse_velocity(series, smooth)[-window:]
+    if len(recent) < 3:
+        return None
+    origin = recent[0][0]
+    days = [(t - origin).total_seconds() / 86400 for t, _ in recent]
+    inverse = [y for _, y in recent]
+    slope, intercept = statistics.linear_regression(days, inverse)
+    # Not decreasing, or flatter than rounding (a steady creep): no forecast.
+    if not slope < -1e-9 * statistics.fmean(inverse):
+        return None
+    r = statistics.correlation(days, inverse)
+    try:
+        failure = origin + timedelta(days=-intercept / slope)
+    except OverflowError:
+        return None  # a trend so flat that the line meets zero beyond the calendar
+    return FailureForecast(failure, slope, r * r, len(recent))

@@ -1,0 +1,365 @@
+"""telemetry.sums with numbers from the sources of DESIGN §6: CMA rainstorm signals, a Chicago
+design storm, the antecedent-rain index, Caine and Guzzetti thresholds, Fukuzono's 1/v."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from telemetry.sums import (
+    CAINE_1980,
+    GUZZETTI_2008,
+    WINDOWS,
+    RainWindows,
+    WindowSum,
+    antecedent_index,
+    current_event,
+    displacement_velocity,
+    event_total,
+    id_threshold_exceeded,
+    inverse_velocity_forecast,
+    rain_windows,
+    smoothed_inverse_velocity,
+)
+
+T0 = datetime(2026, 7, 27, 0, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+FIVE = timedelta(minutes=5)
+
+
+def steady(mm: float, hours: float, *, end: datetime, step: timedelta = FIVE) -> list:
+    """Reports of `mm` every `step` for `hours` up to `end`."""
+    n = round(timedelta(hours=hours) / step)
+    return [(end - step * (n - 1 - i), mm, "good") for i in range(n)]
+
+
+def cma_signal(w: dict[str, WindowSum]) -> str | None:
+    """CMA rainstorm signal on rolling observed sums (DESIGN §6)."""
+    if w["3h"].mm >= 100:
+        return "red"
+    if w["3h"].mm >= 50:
+        return "orange"
+    if w["6h"].mm >= 50:
+        return "yellow"
+    if w["12h"].mm >= 50:
+        return "blue"
+    return None
+
+
+# Steady rain every 5 min; 0.35 mm × 144 = 50.4 mm in 12 h, and so on (CMA thresholds).
+@pytest.mark.parametrize(("mm", "hours", "sums", "signal"), [
+    (0.35, 12, {"1h": 4.2, "3h": 12.6, "6h": 25.2, "12h": 50.4, "24h": 50.4}, "blue"),
+    (0.34, 12, {"1h": 4.08, "3h": 12.24, "6h": 24.48, "12h": 48.96, "24h": 48.96}, None),
+    (0.7, 6, {"1h": 8.4, "3h": 25.2, "6h": 50.4, "12h": 50.4, "24h": 50.4}, "yellow"),
+    (1.4, 3, {"1h": 16.8, "3h": 50.4, "6h": 50.4, "12h": 50.4, "24h": 50.4}, "orange"),
+    (1.38, 3, {"1h": 16.56, "3h": 49.68, "6h": 49.68, "12h": 49.68, "24h": 49.68}, None),
+    (2.8, 3, {"1h": 33.6, "3h": 100.8, "6h": 100.8, "12h": 100.8, "24h": 100.8}, "red"),
+    (2.75, 3, {"1h": 33.0, "3h": 99.0, "6h": 99.0, "12h": 99.0, "24h": 99.0}, "orange"),
+])
+def test_cma_signal_sums(mm, hours, sums, signal):
+    now = T0 + timedelta(hours=20)
+    windows = rain_windows(steady(mm, hours, end=now), now=now, interval_s=300)
+    assert {k: w.mm for k, w in windows.items() if k != "10m"} == sums
+    assert windows["10m"].mm == pytest.approx(2 * mm) and windows["10m"].complete == 1.0
+    assert cma_signal(windows) == signal
+
+
+# Chicago design storm (Keifer & Chu 1957) on the IDF curve i = a / (t + b)^c, mm/min, with the
+# simulator's parameters: the depth of its wettest window of any length d is F(d) = a·d/(d+b)^c.
+A, B, C, R = 25.0, 10.0, 0.7, 0.4
+STORM_MIN = 360
+PEAK = R * STORM_MIN
+
+
+def idf_depth(d: float) -> float:
+    return A * d / (d + B) ** C
+
+
+def storm_depth(t: float) -> float:
+    """Cumulative rain (mm) t minutes into the storm."""
+    if t <= PEAK:
+        return R * idf_depth(PEAK / R) - R * idf_depth((PEAK - t) / R)
+    return R * idf_depth(PEAK / R) + (1 - R) * idf_depth((t - PEAK) / (1 - R))
+
+
+def chicago_reports() -> list:
+    """A gauge at the storm centre reporting every minute (0.001 mm resolution, no drift)."""
+    return [(T0 + k * MIN, round(storm_depth(k), 3) - round(storm_depth(k - 1), 3), "good")
+            for k in range(1, STORM_MIN + 1)]
+
+
+@pytest.mark.parametrize(("name", "minutes"), [("10m", 10), ("1h", 60), ("3h", 180)])
+def test_chicago_storm_wettest_windows_match_the_idf_curve(name, minutes):
+    # The wettest d-minute window runs from PEAK − r·d to PEAK + (1 − r)·d.
+    now = T0 + timedelta(minutes=PEAK + (1 - R) * minutes)
+    window = rain_windows(chicago_reports(), now=now, interval_s=60)[name]
+    assert window.mm == pytest.approx(idf_depth(minutes), abs=0.002)
+    assert window.complete == 1.0
+
+
+def test_chicago_storm_totals():
+    now = T0 + timedelta(minutes=STORM_MIN)
+    windows = rain_windows(chicago_reports(), now=now, interval_s=60)
+    assert idf_depth(180) == pytest.approx(114.0, abs=0.5)  # a CMA red signal at the centre
+    assert windows["6h"].mm == windows["24h"].mm == pytest.approx(idf_depth(360), abs=0.002)
+    assert windows["6h"].complete == 1.0
+    assert windows["12h"].complete == 0.5 and windows["24h"].complete == 0.25
+    assert event_total(chicago_reports(), now=now, interval_s=60) == pytest.approx(
+        idf_depth(360), abs=0.002)
+
+
+def test_out_of_order_and_late_reports_give_identical_sums():
+    reports = chicago_reports()
+    in_order = RainWindows(60)
+    for ts, mm, flag in reports:
+        in_order.add(ts, mm, flag)
+    shuffled = RainWindows(60)
+    late = reports[100:140]
+    rest = reports[:100] + reports[140:]
+    random.Random(7).shuffle(rest)
+    for ts, mm, flag in rest:
+        shuffled.add(ts, mm, flag)
+    now = T0 + timedelta(minutes=STORM_MIN, seconds=17)
+    before = shuffled.windows(now)
+    for ts, mm, flag in reversed(late):  # arriving late, newest first
+        shuffled.add(ts, mm, flag)
+    after = shuffled.windows(now)
+    assert after == in_order.windows(now)
+    assert before["6h"].mm < after["6h"].mm and before["6h"].complete < 1.0
+
+
+def test_a_silent_gap_is_missing_not_zero():
+    now = T0 + timedelta(hours=22)
+    reports = [r for r in steady(1.0, 24, end=now)
+               if not T0 + timedelta(hours=20) < r[0] <= T0 + timedelta(hours=21)]
+    windows = rain_windows(reports, now=now, interval_s=300)
+    assert windows["1h"] == WindowSum(12.0, 1.0)
+    assert windows["3h"] == WindowSum(24.0, pytest.approx(2 / 3))
+    assert windows["24h"] == WindowSum(276.0, pytest.approx(23 / 24))
+
+
+def test_a_report_after_a_gap_stands_for_one_interval_only():
+    gauge = RainWindows(300)
+    gauge.add(T0, 1.0)
+    gauge.add(T0 + timedelta(minutes=30), 6.0)  # buffered rain of 30 minutes
+    now = T0 + timedelta(minutes=30)
+    assert gauge.window(now, 3600) == WindowSum(7.0, pytest.approx(10 / 60))
+    gauge.add(T0 + timedelta(minutes=25), 1.0)  # a late report fills part of the gap
+    assert gauge.window(now, 3600) == WindowSum(8.0, pytest.approx(15 / 60))
+
+
+def test_failed_and_missing_reports_are_not_data():
+    now = T0 + timedelta(hours=1)
+    reports = steady(2.0, 1, end=now)
+    reports[3] = (reports[3][0], 50.0, "fail")
+    reports[4] = (reports[4][0], 2.0, "missing")
+    reports[5] = (reports[5][0], 9.0, "suspect")  # suspect is still data
+    assert rain_windows(reports, now=now, interval_s=300)["1h"] == WindowSum(
+        9 * 2.0 + 9.0, pytest.approx(10 / 12))
+
+
+def test_a_report_replaced_at_the_same_time():
+    gauge = RainWindows(300)
+    gauge.add(T0, 3.0)
+    gauge.add(T0, 4.5)  # a conflict resolved by replacing the stored value
+    assert gauge.window(T0, 600).mm == 4.5
+    gauge.add(T0, 4.5, "fail")
+    assert gauge.window(T0, 600) == WindowSum(0.0, 0.0)
+
+
+def test_window_edges():
+    gauge = RainWindows(60)
+    for ts in (T0, T0 + timedelta(seconds=30), T0 + timedelta(minutes=10)):
+        gauge.add(ts, 1.0)
+    gauge.add(T0 + timedelta(minutes=10, seconds=1), 5.0)  # ahead of now: not yet in a window
+    now = T0 + timedelta(minutes=10)
+    assert gauge.window(now, 600).mm == 2.0  # (now − 10 min, now]: T0 itself is out
+    assert gauge.window(now + timedelta(seconds=1), 600).mm == 7.0
+    assert gauge.window(now - timedelta(seconds=1), 599).mm == 1.0
+    assert gauge.window(now, 10).mm == 1.0
+
+
+def test_old_reports_fall_out_and_a_silent_gauge_reads_nothing():
+    gauge = RainWindows(300)
+    for ts, mm, flag in steady(1.0, 24, end=T0 + timedelta(hours=24)):
+        gauge.add(ts, mm, flag)
+    assert gauge.window(T0 + timedelta(hours=24), 86400) == WindowSum(288.0, 1.0)
+    assert gauge.window(T0 + timedelta(hours=36), 86400) == WindowSum(144.0, 0.5)
+    assert gauge.window(T0 + timedelta(days=3), 86400) == WindowSum(0.0, 0.0)
+    gauge.add(T0, 5.0)  # far too old to matter now
+    assert gauge.window(T0 + timedelta(days=3), 86400) == WindowSum(0.0, 0.0)
+    with pytest.raises(ValueError, match="horizon"):
+        gauge.window(T0 + timedelta(days=2), 86400)
+
+
+def _reference(reports: list, now: datetime, seconds: int, interval_s: int) -> WindowSum:
+    """The definition, by brute force: usable reports in (now − W, now] and their intervals."""
+    units, covered = 0, timedelta(0)
+    previous = None
+    for ts, mm, flag in sorted(reports):
+        start = ts - timedelta(seconds=interval_s)
+        if previous is not None:
+            start = max(start, previous)
+        previous = ts
+        if now - timedelta(seconds=seconds) < ts <= now and flag in ("good", "suspect"):
+            units += round(mm * 1000)
+            covered += ts - start
+    return WindowSum(units / 1000, min(1.0, covered / timedelta(seconds=seconds)))
+
+
+reports_strategy = st.lists(
+    st.tuples(st.integers(min_value=-27 * 3600, max_value=600),
+              st.sampled_from([0.0, 0.1, 0.2, 0.5, 1.3, 12.7]),
+              st.sampled_from(["good", "good", "suspect", "fail", "missing"])),
+    max_size=60, unique_by=lambda r: r[0])
+
+
+@settings(max_examples=150, deadline=None)
+@given(reports_strategy, st.randoms(use_true_random=False),
+       st.sampled_from([60, 300, 600, 3600]), st.integers(min_value=0, max_value=3600))
+def test_property_incremental_sums_equal_the_definition(raw, rnd, interval_s, later_s):
+    now = T0 + timedelta(days=1)
+    reports = [(now + timedelta(seconds=s, microseconds=s % 7), mm, f) for s, mm, f in raw]
+    rnd.shuffle(reports)
+    gauge = RainWindows(interval_s)
+    half = len(reports) // 2
+    for ts, mm, flag in reports[:half]:
+        gauge.add(ts, mm, flag)
+    for seconds in WINDOWS.values():
+        assert gauge.window(now, seconds) == _reference(reports[:half], now, seconds, interval_s)
+    for ts, mm, flag in reports[half:]:
+        gauge.add(ts, mm, flag)
+    later = now + timedelta(seconds=later_s)
+    for seconds in WINDOWS.values():
+        assert gauge.window(later, seconds) == _reference(reports, later, seconds, interval_s)
+
+
+# Rain events split by a dry gap (DESIGN §6, default 6 h).
+def test_event_total_and_its_dry_gap():
+    storm = steady(5.0, 1, end=T0 + timedelta(hours=1))  # 60 mm from 00:05 to 01:00
+    dry = steady(0.0, 5.5, end=T0 + timedelta(hours=6.5))
+    shower = [(T0 + timedelta(hours=6.5, minutes=5), 1.0, "good")]
+    now = T0 + timedelta(hours=7)
+    event = current_event(storm + dry + shower, now=now, interval_s=300)
+    assert event is not None and event.mm == 61.0 and event.start == T0
+    more_dry = steady(0.0, 6, end=T0 + timedelta(hours=7))
+    shower = [(T0 + timedelta(hours=7, minutes=5), 1.0, "good")]
+    now = T0 + timedelta(hours=8)
+    assert event_total(storm + more_dry + shower, now=now, interval_s=300) == 1.0
+    assert event_total(storm + more_dry, now=now, interval_s=300) == 0.0  # over: 6 h dry
+    assert event_total(storm + more_dry, now=now, interval_s=300, dry_gap_h=7) == 60.0
+
+
+def test_an_event_is_not_ended_by_missing_time():
+    storm = steady(5.0, 1, end=T0 + timedelta(hours=1))
+    silent_then_dry = steady(0.0, 2, end=T0 + timedelta(hours=10))  # silent 01:00-08:00
+    failed = [(ts, 0.0, "fail") for ts, _, _ in steady(0.0, 3, end=T0 + timedelta(hours=13))]
+    now = T0 + timedelta(hours=13)
+    event = current_event(storm + silent_then_dry + failed, now=now, interval_s=300)
+    assert event is not None and event.mm == 60.0 and event.dry_h == 2.0
+
+
+def test_event_duration_and_intensity_for_the_id_threshold():
+    reports = [(T0, 0.0, "good")] + steady(5.0, 1, end=T0 + timedelta(hours=1))
+    reports += [(T0 + timedelta(hours=1, minutes=5), 0.0, "good"),
+                (T0 + timedelta(hours=1, minutes=10), 50.0, "fail")]  # fail: not rain
+    event = current_event(reports, now=T0 + timedelta(hours=2), interval_s=300)
+    assert event is not None
+    assert (event.start, event.end, event.mm) == (T0, T0 + timedelta(hours=1), 60.0)
+    assert (event.duration_h, event.intensity_mm_h) == (1.0, 60.0)
+    assert id_threshold_exceeded(event.intensity_mm_h, event.duration_h, CAINE_1980.alpha,
+                                 CAINE_1980.beta)
+    assert current_event([], now=T0, interval_s=300) is None
+
+
+# Antecedent-rain index P_a = Σ K^i·P_i, i = 1 for yesterday (DESIGN §6).
+def test_antecedent_index_worked_example():
+    # Ten days, oldest first: 20 mm three days ago, 10 mm yesterday, K = 0.85.
+    # 0.85 × 10 + 0.85³ × 20 = 8.5 + 0.614125 × 20 = 8.5 + 12.2825 = 20.7825 mm.
+    days = [0, 0, 0, 0, 0, 0, 0, 20, 0, 10]
+    assert antecedent_index(days) == pytest.approx(20.7825, abs=1e-9)
+    # 15 days of 10 mm, a geometric series: 10 × 0.85 × (1 − 0.85^15) / (1 − 0.85)
+    # = 10 × 0.85 × (1 − 0.0873542) / 0.15 = 51.71660 mm.
+    assert antecedent_index([10] * 15) == pytest.approx(51.71660, abs=1e-5)
+    assert antecedent_index([10] * 15, k=0.9) == pytest.approx(
+        10 * 0.9 * (1 - 0.9 ** 15) / 0.1)
+    assert antecedent_index([100] * 15, max_mm=80) == 80  # capped at W_m
+    assert antecedent_index([]) == 0.0
+
+
+@pytest.mark.parametrize("bad", [([1, -1], 0.85), ([math.nan], 0.85), ([1], 1.0), ([1], 0)])
+def test_antecedent_index_refuses_nonsense(bad):
+    with pytest.raises(ValueError):
+        antecedent_index(*bad)
+
+
+# Intensity-duration thresholds, I = α·D^−β: Caine 1980 (14.82, 0.39), Guzzetti 2008 (2.20, 0.44).
+# Curve values by hand: 14.82 × 10^−0.39 = 6.0374; 14.82 × 24^−0.39 = 4.2911;
+# 2.20 × 24^−0.44 = 0.54341; 2.20 × 0.5^−0.44 = 2.9845; 2.20 × 100^−0.44 = 0.29002.
+@pytest.mark.parametrize(("threshold", "duration_h", "curve"), [
+    (CAINE_1980, 1.0, 14.82), (CAINE_1980, 10.0, 6.0374), (CAINE_1980, 24.0, 4.2911),
+    (GUZZETTI_2008, 1.0, 2.20), (GUZZETTI_2008, 24.0, 0.54341),
+    (GUZZETTI_2008, 0.5, 2.9845), (GUZZETTI_2008, 100.0, 0.29002),
+])
+def test_id_thresholds_just_above_and_below_the_curve(threshold, duration_h, curve):
+    assert threshold.intensity(duration_h) == pytest.approx(curve, rel=1e-4)
+    alpha, beta = threshold.alpha, threshold.beta
+    assert id_threshold_exceeded(curve * 1.001, duration_h, alpha, beta)
+    assert not id_threshold_exceeded(curve * 0.999, duration_h, alpha, beta)
+    assert id_threshold_exceeded(threshold.intensity(duration_h), duration_h, alpha, beta)
+
+
+def test_id_threshold_constants_and_ranges():
+    assert (CAINE_1980.alpha, CAINE_1980.beta) == (14.82, 0.39)
+    assert (GUZZETTI_2008.alpha, GUZZETTI_2008.beta) == (2.20, 0.44)
+    assert CAINE_1980.min_h == pytest.approx(1 / 6) and GUZZETTI_2008.max_h == 1000
+    with pytest.raises(ValueError):
+        id_threshold_exceeded(10, 0, 14.82, 0.39)
+
+
+# Slope movement: velocity and Fukuzono's inverse-velocity forecast.
+def test_displacement_velocity_at_interval_midpoints():
+    series = [(T0 + timedelta(hours=24), 3.0), (T0, 0.0), (T0 + timedelta(hours=12), 1.0),
+              (T0 + timedelta(hours=12), 1.0)]
+    assert displacement_velocity(series) == [
+        (T0 + timedelta(hours=6), 2.0), (T0 + timedelta(hours=18), 4.0)]
+    assert displacement_velocity(series[:1]) == []
+
+
+def accelerating_slope(noise: float = 0.0, *, until_day: float = 8.0) -> list:
+    """1/v = A·(t_f − t) with A = 0.5 mm⁻¹ and t_f = 10 days: x = ln(t_f / (t_f − t)) / A."""
+    rnd = random.Random(3)
+    return [(T0 + timedelta(hours=h), 2 * math.log(10 / (10 - h / 24)) + rnd.uniform(-noise, noise))
+            for h in range(round(until_day * 24) + 1)]
+
+
+@pytest.mark.parametrize(("noise", "smooth", "window"), [(0.0, 3, 24), (0.005, 6, 36)])
+def test_inverse_velocity_recovers_the_failure_time(noise, smooth, window):
+    forecast = inverse_velocity_forecast(accelerating_slope(noise), window=window, smooth=smooth)
+    assert forecast is not None
+    failure, last = T0 + timedelta(days=10), T0 + timedelta(days=8)
+    # Within 5 % of the time still left at the last observation (2 days → 2.4 h).
+    assert abs(forecast.failure_time - failure) <= 0.05 * (failure - last)
+    assert forecast.slope == pytest.approx(-0.5, rel=0.05)
+    assert forecast.r2 > 0.95 and forecast.points == window
+
+
+def test_smoothed_inverse_velocity_falls_towards_zero():
+    inverse = smoothed_inverse_velocity(accelerating_slope(), smooth=3)
+    assert inverse[0][1] == pytest.approx(5 - 0.5 * 1.5 / 24, rel=1e-3)  # 1/v at 1.5 h
+    assert all(b[1] < a[1] for a, b in zip(inverse, inverse[1:], strict=False))
+
+
+@pytest.mark.parametrize("series", [
+    [(T0 + timedelta(hours=h), 0.5 * h) for h in range(48)],  # steady creep
+    [(T0 + timedelta(hours=h), math.sqrt(h)) for h in range(48)],  # slowing down
+    [(T0 + timedelta(hours=h), 1.0) for h in range(48)],  # not moving
+    accelerating_slope()[:4],  # too few points
+])
+def test_no_forecast_when_inverse_velocity_is_not_falling(series):
+    assert inverse_velocity_forecast(series) is None
