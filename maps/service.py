@@ -219,10 +219,13 @@ def bbox_clause(session: Session, kind: FeatureKind,
 
 def layer_features(session: Session, kind: FeatureKind,
                    bbox: tuple[float, float, float, float] | None = None,
-                   limit: int = MAX_FEATURES) -> Iterator[str]:
+                   limit: int = MAX_FEATURES,
+                   where: ColumnElement[bool] | None = None) -> Iterator[str]:
     """Yield the layer's GeoJSON FeatureCollection as text chunks (geometry made by the DB)."""
     column = getattr(kind.model, kind.geometry)
     query = select(kind.model, func.ST_AsGeoJSON(column, 6)).order_by(kind.model.id)
+    if where is not None:
+        query = query.where(where)
     if bbox is not None:
         query = query.where(bbox_clause(session, kind, bbox))
     query = query.limit(limit + 1)

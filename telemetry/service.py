@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +16,7 @@ from dispatch.core.errors import BadRequest, Conflict, NotFound
 from dispatch.core.models import Gateway
 from maps import geo
 from maps.models import SRID, HazardZone, Village
-from maps.service import FeatureKind, bbox_clause
+from maps.service import FeatureKind, layer_features
 from telemetry.choices import DEFAULT_RANGES, UNITS, SensorKind
 from telemetry.models import Sensor
 
@@ -213,19 +212,7 @@ SENSORS = FeatureKind("sensors", "sensor", Sensor, "location", ("Point",), {}, _
 
 def sensors_layer(session: Session, bbox) -> Iterator[str]:
     """The sensors map layer: active sensors with their last value and QC flag."""
-    query = select(Sensor, func.ST_AsGeoJSON(Sensor.location, 6)).where(
-        Sensor.retired.is_(False)).order_by(Sensor.id)
-    if bbox is not None:
-        query = query.where(bbox_clause(session, SENSORS, bbox))
-    yield '{"type":"FeatureCollection","features":['
-    count = 0
-    for sensor, geometry in session.execute(query):
-        props = json.dumps(_layer_props(sensor), ensure_ascii=False, separators=(",", ":"))
-        yield ("," if count else "") + (
-            f'{{"type":"Feature","id":{json.dumps(sensor.code)},"geometry":{geometry},'
-            f'"properties":{props}}}')
-        count += 1
-    yield f'],"numberReturned":{count},"truncated":false}}'
+    return layer_features(session, SENSORS, bbox, where=Sensor.retired.is_(False))
 
 
 def load_demo_sensors(session: Session, sensors, gateway_codes: list[str], *, actor: str,
