@@ -8,12 +8,12 @@ on both backends: PostGIS by itself, SpatiaLite only through its `SpatialIndex` 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
-from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
+from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from sqlalchemy import ColumnElement, and_, func, insert, literal_column, select, text
 from sqlalchemy.orm import Session
 
@@ -147,7 +147,6 @@ class FeatureKind:
     geometry_types: tuple[str, ...]
     fields: dict[str, Field]
     properties: Callable[[Any], dict[str, Any]]
-    extra_columns: tuple[str, ...] = field(default=())
 
 
 def _village_props(v) -> dict[str, Any]:
@@ -230,16 +229,16 @@ def layer_features(session: Session, kind: FeatureKind,
         query = query.where(bbox_clause(session, kind, bbox))
     query = query.limit(limit + 1)
     yield '{"type":"FeatureCollection","features":['
-    count = 0
+    count, truncated = 0, "false"
     for row, geometry in session.execute(query):
-        if count == limit:
+        if count == limit:  # the query asked for one more row than the limit
+            truncated = "true"
             break
         props = json.dumps(kind.properties(row), ensure_ascii=False, separators=(",", ":"))
         yield ("," if count else "") + (
             f'{{"type":"Feature","id":{json.dumps(row.code)},"geometry":{geometry},'
             f'"properties":{props}}}')
         count += 1
-    truncated = "true" if count == limit and limit else "false"
     yield f'],"numberReturned":{count},"truncated":{truncated}}}'
 
 
@@ -356,11 +355,6 @@ def delete(session: Session, kind: FeatureKind, code: str, *, actor: str) -> Non
 
 def townships(session: Session) -> list[Township]:
     return list(session.scalars(select(Township).order_by(Township.code)))
-
-
-def village_centres(session: Session) -> Iterable[tuple[str, Point]]:
-    for code, centre in session.execute(select(Village.code, Village.centre)):
-        yield code, to_shape(centre)
 
 
 # --- demo township --------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ class IngestLimits:
     max_age_days: int = 30
 
 
-def _insert(session: Session):
+def _insert_statement(session: Session):
     dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
     return dialect.insert(StoredReading)
 
@@ -161,7 +161,7 @@ class Ingest:
     def _insert(self, good: dict) -> set[tuple[int, datetime]]:
         rows = [{"sensor_id": sensor.id, "ts": r.ts, "value": r.value, "seq": r.seq,
                  "flag": "good"} for sensor, r in good.values()]
-        statement = _insert(self.session).on_conflict_do_nothing(
+        statement = _insert_statement(self.session).on_conflict_do_nothing(
             index_elements=["sensor_id", "ts"]).returning(StoredReading.sensor_id,
                                                           StoredReading.ts)
         # RETURNING names the rows really inserted on both backends (NOTES.md: rowcount and

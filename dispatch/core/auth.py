@@ -24,7 +24,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from dispatch.core import audit
+from dispatch.core import audit, metrics
 from dispatch.core.choices import PERSON_ROLES, Role
 from dispatch.core.db import db, utcnow
 from dispatch.core.errors import BadRequest, Conflict, Forbidden, TooManyRequests, Unauthorized
@@ -208,6 +208,7 @@ def authenticate(s: Session, username: Any, password: Any, remote: str) -> User:
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
         s.add(LoginFailure(key=_rate_key(username, remote)))
         s.commit()
+        metrics.login_failures.inc()
         raise Unauthorized(_l("Wrong user name or password."), code="bad_credentials")
     s.execute(delete(LoginFailure).where(LoginFailure.key == _rate_key(username, remote)))
     return user

@@ -10,7 +10,6 @@ the full EPSG table takes ~20 s.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -192,7 +191,6 @@ class _Bound:
     def __init__(self, engine: Engine, session: scoped_session):
         self.engine = engine
         self.session = session
-        self.lock = threading.Lock()
 
 
 db = Database()

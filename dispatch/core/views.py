@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 from dispatch.core import auth, metrics, openapi
 from dispatch.core.choices import Role
 from dispatch.core.db import db, utcnow
-from dispatch.core.errors import BadRequest, HubError, NotFound, Unauthorized
+from dispatch.core.errors import BadRequest, HubError, NotFound
 from dispatch.core.i18n import LOCALES
 from dispatch.core.models import Heartbeat
 
@@ -280,5 +280,3 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
 
-
-__all__ = ["bp", "init_app", "Unauthorized"]

@@ -114,11 +114,15 @@ def test_cookie_session_unsafe_request_needs_csrf(app, client, login):
 
 
 def test_wrong_password(client, make_user):
+    from dispatch.core import metrics
+
     user = make_user("viewer")
+    before = metrics.login_failures._value.get()
     response = client.post("/api/v1/auth/token",
                            json={"username": user.username, "password": "nope"})
     assert response.status_code == 401
     assert response.json["error"] == "bad_credentials"
+    assert metrics.login_failures._value.get() == before + 1
 
 
 @pytest.mark.parametrize("body", [None, [], {"username": 1, "password": "x"}, {"username": "a"}])

@@ -115,29 +115,19 @@ def test_broker_restarts_after_kill(hub):
         pytest.fail(f"broker not back after a kill:\n{hub.output()}")
 
 
-def test_taken_broker_port_stops_startup_with_advice(tmp_path):
+@pytest.mark.parametrize(("which", "advice"), [("mqtt_port", "RESCUEHUB_MQTT_URL"),
+                                               ("port", "--port")])
+def test_taken_port_stops_startup_with_advice(tmp_path, which, advice):
     data = tmp_path / "var"
     data.mkdir()
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        hub = start_hub(data, mqtt_port=port, wait_ready=False)
+        hub = start_hub(data, wait_ready=False, **{which: port})
         assert hub.process.wait(30) == 1
     out = hub.output()
-    assert str(port) in out and "RESCUEHUB_MQTT_URL" in out and "Traceback" not in out
-
-
-def test_taken_web_port_stops_startup_with_advice(tmp_path):
-    data = tmp_path / "var"
-    data.mkdir()
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        port = squatter.getsockname()[1]
-        hub = start_hub(data, port=port, wait_ready=False)
-        assert hub.process.wait(30) == 1
-    assert "--port" in hub.output() and "Traceback" not in hub.output()
+    assert str(port) in out and advice in out and "Traceback" not in out
 
 
 def test_missing_mosquitto_is_one_clear_line(tmp_path):

@@ -242,3 +242,15 @@ def test_bbox_query_uses_the_spatial_index(app):
         s.execute(sql("SET LOCAL enable_seqscan = off"))
         plan = " ".join(r[0] for r in s.execute(sql(f"EXPLAIN {compiled}")))
         assert "idx_villages_boundary" in plan, plan
+
+
+def test_truncated_only_when_rows_were_left_out(app, client, editor):
+    from maps import service
+
+    for i in range(3):
+        client.post("/api/v1/villages", json=village(f"V{i}", 109.0 + i * 0.1, 33.0),
+                    headers=editor)
+    exact = json.loads("".join(service.layer_features(db.session, service.VILLAGES, limit=3)))
+    cut = json.loads("".join(service.layer_features(db.session, service.VILLAGES, limit=2)))
+    assert (exact["numberReturned"], exact["truncated"]) == (3, False)
+    assert (cut["numberReturned"], cut["truncated"]) == (2, True)
