@@ -41,6 +41,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None,
     realtime.init_app(app)
 
     import maps.views
+    import telemetry.pages
     import telemetry.views
     from dispatch import views
     from dispatch.core import views as core_views
@@ -48,5 +49,6 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None,
     core_views.init_app(app)
     maps.views.init_app(app)
     telemetry.views.init_app(app)
+    telemetry.pages.init_app(app)
     views.init_app(app)
     return app
