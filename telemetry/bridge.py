@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
-import time
 import uuid
 from collections.abc import Callable
 
@@ -26,14 +26,14 @@ from dispatch.core.models import Gateway
 from dispatch.core.mqtt import HubMqtt
 from dispatch.core.realtime import notify
 from telemetry.ingest import Ingest, IngestLimits
+from telemetry.live import announcer_of
+from telemetry.state import state_of
 
 log = logging.getLogger(__name__)
 
 READINGS_TOPIC = "rescuehub/v1/readings/+"
 STATUS_TOPIC = "rescuehub/v1/status/+"
 BATCH = 500
-# A `reading` event per sensor at most this often (DESIGN §5: throttled per sensor).
-EVENT_EVERY_S = 1.0
 
 
 class IngestBridge:
@@ -47,7 +47,8 @@ class IngestBridge:
                                    settings.ingest.max_future_s, settings.ingest.max_age_days)
         self.queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()
-        self._last_event: dict[str, float] = {}
+        self.state = state_of(app)
+        self.announcer = announcer_of(app)
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
 
     def start(self) -> None:
@@ -108,47 +109,54 @@ class IngestBridge:
         stored = []
         with self.app.app_context():
             try:
+                statuses = []
                 with db.transaction() as s:
-                    ingest = Ingest(s, self.limits)
+                    ingest = Ingest(s, self.limits, self.state)
                     now = utcnow()
                     for message in batch:
                         gateway = message.topic.rsplit("/", 1)[-1]
                         if message.topic.startswith("rescuehub/v1/status/"):
-                            _status(s, gateway, message.payload, now)
+                            statuses += _status(s, gateway, message.payload, now)
                             continue
                         result = ingest.message(
                             message.payload, topic=message.topic, gateway=gateway,
                             message_id=f"mqtt-{message.mid}-{uuid.uuid4().hex[:8]}", now=now)
-                        stored += [(sensor.code, reading) for sensor, reading in
-                                   result.stored_readings]
+                        stored += result.stored_readings
+                    ingest.finish()
+                ingest.apply()
+                for event in statuses:
+                    notify("sensor_status", event)
             finally:
                 db.remove()
         return stored
 
     def _announce(self, stored: list) -> None:
-        now = time.monotonic()
-        latest: dict[str, object] = {}
-        for code, reading in stored:
-            if code not in latest or reading.ts > latest[code].ts:
-                latest[code] = reading
-        with self.app.app_context():
-            for code, reading in latest.items():
-                if now - self._last_event.get(code, 0.0) < EVENT_EVERY_S:
-                    continue
-                self._last_event[code] = now
-                notify("reading", {"sensor": code, "ts": reading.ts.isoformat(),
-                                   "value": reading.value})
+        self.announcer.announce(stored)
 
 
-def _status(session, gateway: str, payload: bytes, now) -> None:
+def _status(session, gateway: str, payload: bytes, now) -> list[dict]:
+    """A gateway's retained status (or its last will): online state, battery; returns the
+    `sensor_status` event to send after the commit (none for an unknown gateway)."""
     try:
         body = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
         log.info("status of %s is not JSON; ignored", gateway)
-        return
-    online = bool(body.get("online")) if isinstance(body, dict) else False
-    session.execute(update(Gateway).where(Gateway.code == gateway).values(last_seen_at=now))
-    notify("sensor_status", {"gateway": gateway, "online": online})
+        return []
+    if not isinstance(body, dict) or not isinstance(body.get("online"), bool):
+        log.info("status of %s has no boolean `online`; ignored", gateway)
+        return []
+    online = body["online"]
+    battery = body.get("battery_v")
+    values = {"last_seen_at": now, "online": online,
+              "offline_reason": None if online else "reported"}
+    if isinstance(battery, int | float) and not isinstance(battery, bool) \
+            and math.isfinite(battery):
+        values["battery_v"] = float(battery)
+    changed = session.execute(update(Gateway).where(Gateway.code == gateway).values(**values))
+    if not changed.rowcount:
+        return []
+    return [{"gateway": gateway, "online": online,
+             "reason": None if online else "reported"}]
 
 
 def attach(app: Flask, mqtt: HubMqtt) -> Callable[[], None]:

@@ -50,3 +50,23 @@ LABELS = {
     SensorKind.SOIL_MOISTURE: _l("Soil moisture"),
     SensorKind.PORE_PRESSURE: _l("Pore pressure"),
 }
+
+# Quality-control parameters a sensor gets unless its registration sets its own (`qc`, merged
+# over these; telemetry.qc.QcParams names them). Plausibility, not hard limits: a reading beyond
+# them is stored flagged suspect or fail (DESIGN §5 "Range"). Sources: QARTOD manuals (tests);
+# values are conservative starting points for a 5-10 minute reporting interval — tune per site.
+DEFAULT_QC = {
+    # 40 mm in one 5-minute report is beyond the heaviest observed 5-minute rain; a non-zero
+    # value repeated for 2 h (24 reports) looks like a stuck counter (dry zeros are exempt).
+    SensorKind.RAIN_GAUGE: {"suspect_max": 40.0, "stuck_count": 24},
+    # A river rising 1.5 m between two reports or faster than 18 m/h is suspect; 3 h flat too.
+    SensorKind.WATER_LEVEL: {"spike_threshold": 1.5, "rate_of_change_max": 0.005,
+                             "stuck_count": 36},
+    # Displacement is cumulative: a jump of 50 mm against the recent median is suspect, 200 fail.
+    SensorKind.CRACK_METER: {"spike_threshold": 50.0, "spike_fail_threshold": 200.0},
+    SensorKind.GNSS: {"spike_threshold": 50.0, "spike_fail_threshold": 200.0},
+    SensorKind.TILT: {"spike_threshold": 5.0},
+    SensorKind.SOIL_MOISTURE: {"spike_threshold": 25.0, "stuck_count": 288,
+                               "stuck_tolerance": 0.0},
+    SensorKind.PORE_PRESSURE: {"spike_threshold": 50.0},
+}

@@ -13,17 +13,19 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import bindparam, case, insert, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dispatch.core import metrics
+from dispatch.core.db import UTCDateTime
 from dispatch.core.models import Gateway
 from telemetry.decode import Decoded, Reading, Rejection, decode_payload
-from telemetry.models import DeadLetter, Sensor
+from telemetry.models import DeadLetter, ReadingHourDirty, Sensor
 from telemetry.models import Reading as StoredReading
+from telemetry.state import Pending, TelemetryState
 
 # A too_large payload keeps this many first bytes in its dead letter.
 TOO_LARGE_KEEP = 4096
@@ -36,7 +38,8 @@ class IngestResult:
     stored: int = 0
     duplicates: int = 0
     rejected: list[tuple[int | None, str]] = field(default_factory=list)
-    stored_readings: list[tuple[Sensor, Reading]] = field(default_factory=list)
+    # (sensor code, reading, QC flag) of each reading stored.
+    stored_readings: list[tuple[str, Reading, str]] = field(default_factory=list)
 
     def as_http(self) -> dict:
         return {"stored": self.stored, "duplicates": self.duplicates,
@@ -52,9 +55,24 @@ class IngestLimits:
     max_age_days: int = 30
 
 
-def _insert_statement(session: Session):
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(StoredReading)
+def _dialect(session: Session):
+    return postgresql if session.bind.dialect.name == "postgresql" else sqlite
+
+
+def hour_of(ts: datetime) -> datetime:
+    """The hour (start) whose roll-up holds a reading at ts: hours are (h, h + 1 h], as rain
+    windows are (now − W, now], so a report at 10:00:00 belongs to 09:00-10:00."""
+    floor = ts.replace(minute=0, second=0, microsecond=0)
+    return floor - timedelta(hours=1) if floor == ts else floor
+
+
+@dataclass
+class _Touched:
+    """What one transaction changed for a sensor (written by Ingest.finish)."""
+
+    sensor: Sensor
+    count: int = 0
+    newest: tuple[datetime, float, str] | None = None
 
 
 def _check(reading: Reading, sensor: Sensor | None, gateway_id: int | None) -> str | None:
@@ -73,11 +91,20 @@ def _check(reading: Reading, sensor: Sensor | None, gateway_id: int | None) -> s
 
 
 class Ingest:
-    """Stores decoded messages for one database session."""
+    """Stores decoded messages in one transaction, in three steps: `message()` for each message,
+    `finish()` before the commit (sensor revisions and last values, gateways seen, hours to roll
+    up), and `apply()` after it (the process's telemetry state learns the new readings)."""
 
-    def __init__(self, session: Session, limits: IngestLimits):
+    def __init__(self, session: Session, limits: IngestLimits,
+                 state: TelemetryState | None = None):
         self.session = session
         self.limits = limits
+        self.state = state if state is not None else TelemetryState()
+        self.pending = Pending()
+        self._touched: dict[int, _Touched] = {}
+        self._gateways: set[int] = set()
+        self._revisions: dict[int, int] = {}
+        self.now: datetime | None = None
 
     def message(self, raw: bytes, *, topic: str, gateway: str | None, message_id: str,
                 now: datetime) -> IngestResult:
@@ -86,7 +113,10 @@ class Ingest:
                                  max_future_s=self.limits.max_future_s,
                                  max_age_days=self.limits.max_age_days)
         result = IngestResult()
+        self.now = now
         gateway_id = self._gateway_id(gateway)
+        if gateway_id is not None:
+            self._gateways.add(gateway_id)
         letters = [self._letter(raw, topic, gateway, message_id, r) for r in decoded.rejections]
         result.rejected += [(r.index, r.reason) for r in decoded.rejections]
         if gateway is not None and gateway_id is None and decoded.readings:
@@ -128,7 +158,8 @@ class Ingest:
         codes = {r.sensor for r in decoded.readings}
         sensors = {s.code: s for s in self.session.scalars(
             select(Sensor).where(Sensor.code.in_(codes)))} if codes else {}
-        good: dict[tuple[int, datetime], tuple[Sensor, Reading]] = {}
+        good: dict[tuple[int, datetime], tuple[Sensor, Reading, str, str]] = {}
+        local = Pending()
         for reading in decoded.readings:
             sensor = sensors.get(reading.sensor)
             reason = _check(reading, sensor, gateway_id)
@@ -144,24 +175,33 @@ class Ingest:
                     index, reason, _detail(reason, reading, sensor), reading.sensor)))
                 result.rejected.append((index, reason))
                 continue
-            good[(sensor.id, reading.ts)] = (sensor, reading)
+            qc = self.state.flag(self.session, sensor, reading.ts, reading.value,
+                                 _Overlay(self.pending, local), self.now)
+            local.add(sensor.id, reading.ts, reading.value, qc.flag.value)
+            good[(sensor.id, reading.ts)] = (sensor, reading, qc.flag.value,
+                                             ",".join(qc.reasons))
         if not good:
             return
         inserted = self._insert(good)
         result.stored += len(inserted)
-        newly = [good[k] for k in good if k in inserted]
-        result.stored_readings += newly
-        for sensor, reading in newly:
-            if sensor.last_ts is None or reading.ts > sensor.last_ts:
-                sensor.last_ts, sensor.last_value, sensor.last_flag = reading.ts, reading.value, \
-                    "good"
+        for key in good:
+            if key not in inserted:
+                continue
+            sensor, reading, flag, _reasons = good[key]
+            result.stored_readings.append((sensor.code, reading, flag))
+            self.pending.add(sensor.id, reading.ts, reading.value, flag)
+            touched = self._touched.setdefault(sensor.id, _Touched(sensor))
+            touched.count += 1
+            if touched.newest is None or reading.ts > touched.newest[0]:
+                touched.newest = (reading.ts, reading.value, flag)
         self._sort_out_existing(good, inserted, raw, topic, gateway, message_id, decoded,
                                 result, letters)
 
     def _insert(self, good: dict) -> set[tuple[int, datetime]]:
         rows = [{"sensor_id": sensor.id, "ts": r.ts, "value": r.value, "seq": r.seq,
-                 "flag": "good"} for sensor, r in good.values()]
-        statement = _insert_statement(self.session).on_conflict_do_nothing(
+                 "flag": flag, "qc_reasons": reasons[:200]}
+                for sensor, r, flag, reasons in good.values()]
+        statement = _dialect(self.session).insert(StoredReading).on_conflict_do_nothing(
             index_elements=["sensor_id", "ts"]).returning(StoredReading.sensor_id,
                                                           StoredReading.ts)
         # RETURNING names the rows really inserted on both backends (NOTES.md: rowcount and
@@ -173,6 +213,58 @@ class Ingest:
                          self.session.execute(statement.values(chunk)).all()}
         return inserted
 
+    def finish(self) -> None:
+        """Before the commit: raise each touched sensor's revision and last value, mark the
+        hours to roll up, note the gateways seen."""
+        now = self.now
+        if self._touched:
+            rows = []
+            for sid, t in self._touched.items():
+                sensor = t.sensor
+                newest = t.newest
+                if sensor.last_ts is not None and newest[0] <= sensor.last_ts:
+                    newest = (sensor.last_ts, sensor.last_value, sensor.last_flag)
+                rows.append({"sid": sid, "n": t.count, "last_ts": newest[0],
+                             "last_value": newest[1], "last_flag": newest[2]})
+                self._revisions[sid] = sensor.revision + t.count
+            # Core table, not the entity: one executemany, not ORM bulk-by-primary-key.
+            table = Sensor.__table__.c
+            self.session.execute(
+                update(Sensor.__table__).where(table.id == bindparam("sid")).values(
+                    revision=table.revision + bindparam("n"),
+                    last_ts=bindparam("last_ts"), last_value=bindparam("last_value"),
+                    last_flag=bindparam("last_flag"),
+                    status_at=case((table.status != "reporting", literal(now, UTCDateTime)),
+                                   else_=table.status_at),
+                    status="reporting"),
+                rows)
+            self.mark_hours({(sid, ts) for sid, readings in self.pending.readings.items()
+                             for ts, _v, _f in readings})
+        if self._gateways:
+            self.session.execute(update(Gateway).where(Gateway.id.in_(self._gateways)).values(
+                last_seen_at=now, online=True, offline_reason=None))
+
+    def mark_hours(self, readings: set[tuple[int, datetime]]) -> None:
+        """Mark the hours these (sensor id, ts) readings fall in for roll-up; also the next
+        hour, whose first rain report a late reading may shorten (telemetry.sums)."""
+        hours = set()
+        for sid, ts in readings:
+            hours.add((sid, hour_of(ts)))
+            hours.add((sid, hour_of(ts) + timedelta(hours=1)))
+        if not hours:
+            return
+        statement = _dialect(self.session).insert(ReadingHourDirty)
+        statement = statement.on_conflict_do_update(
+            index_elements=["sensor_id", "hour"],
+            set_={"marked_at": statement.excluded.marked_at})
+        now = self.now
+        self.session.execute(statement, [{"sensor_id": sid, "hour": hour, "marked_at": now}
+                                         for sid, hour in sorted(hours)])
+
+    def apply(self) -> None:
+        """After the commit: the process's memory of each sensor learns its new readings."""
+        self.state.apply(self.pending, self._revisions)
+
     def _sort_out_existing(self, good, inserted, raw, topic, gateway, message_id, decoded,
                            result, letters) -> None:
         existing_keys = [k for k in good if k not in inserted]
@@ -182,7 +274,7 @@ class Ingest:
             select(StoredReading.sensor_id, StoredReading.ts, StoredReading.value).where(
                 tuple_(StoredReading.sensor_id, StoredReading.ts).in_(existing_keys))).all())
         for key in existing_keys:
-            sensor, reading = good[key]
+            sensor, reading, _flag, _reasons = good[key]
             if key in stored and math.isclose(stored[key], reading.value, rel_tol=0,
                                               abs_tol=1e-9):
                 result.duplicates += 1
@@ -192,6 +284,17 @@ class Ingest:
                 index, "conflict", f"stored value {stored.get(key)} stands, got "
                                    f"{reading.value}", reading.sensor)))
             result.rejected.append((index, "conflict"))
+
+
+class _Overlay(Pending):
+    """The transaction's pending readings plus the current message's, for QC history."""
+
+    def __init__(self, *layers: Pending):
+        super().__init__()
+        self.layers = layers
+
+    def of(self, sensor_id: int) -> list[tuple[datetime, float]]:
+        return [r for layer in self.layers for r in layer.of(sensor_id)]
 
 
 def _detail(reason: str, reading: Reading, sensor: Sensor | None) -> str:
@@ -231,6 +334,12 @@ def reprocess(session: Session, letter_id: int, *, action: str, actor: str,
                 StoredReading.sensor_id == sensor.id, StoredReading.ts == reading.ts))
             before = stored.value
             stored.value = reading.value
+            # Caches of this sensor's readings (telemetry.state) reload; its hour is rolled up.
+            session.execute(update(Sensor).where(Sensor.id == sensor.id).values(
+                revision=Sensor.revision + 1))
+            replacing = Ingest(session, limits)
+            replacing.now = now
+            replacing.mark_hours({(sensor.id, reading.ts)})
             audit.record(session, actor=actor, action="reading.replace", entity_type="reading",
                          entity_id=f"{sensor.code}@{reading.ts.isoformat()}",
                          before={"value": before}, after={"value": reading.value})
@@ -243,9 +352,10 @@ def reprocess(session: Session, letter_id: int, *, action: str, actor: str,
         if letter.item is not None and reading is not None:
             raw = json.dumps({"sensor": reading.sensor, "ts": reading.ts.isoformat(),
                               "value": reading.value}).encode()
-        result = Ingest(session, limits).message(raw, topic=letter.topic,
-                                                 gateway=letter.gateway,
-                                                 message_id=letter.message_id, now=now)
+        ingest = Ingest(session, limits)
+        result = ingest.message(raw, topic=letter.topic, gateway=letter.gateway,
+                                message_id=letter.message_id, now=now)
+        ingest.finish()
         if not (result.stored or result.duplicates):
             return {"resolution": None, **result.as_http()}
         outcome = {"resolution": "reprocessed", **result.as_http()}

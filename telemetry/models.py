@@ -46,6 +46,12 @@ class Sensor(Base):
     last_ts: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_value: Mapped[float | None] = mapped_column()
     last_flag: Mapped[str | None] = mapped_column(String(16))
+    # Raised by every change to its stored readings, so a process caching them (quality-control
+    # history, rolling sums: telemetry.state) knows when another process changed them.
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    # new (never reported), reporting, missing (silent longer than the QC silence limit).
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Reading(Base):
@@ -64,6 +70,35 @@ class Reading(Base):
     qc_reasons: Mapped[str] = mapped_column(String(200), default="")
     seq: Mapped[int | None] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReadingHour(Base):
+    """One sensor's readings over one hour (hour, hour + 1 h], kept for ever (raw rows are pruned
+    after telemetry.raw_retention_days). For a rain gauge `total` is its rain and `covered_s` the
+    time its usable reports stand for (telemetry.sums); fail readings are counted, not summed."""
+
+    __tablename__ = "reading_hours"
+
+    sensor_id: Mapped[int] = mapped_column(ForeignKey("sensors.id"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column()
+    usable: Mapped[int] = mapped_column()
+    total: Mapped[float] = mapped_column()
+    minimum: Mapped[float | None] = mapped_column()
+    maximum: Mapped[float | None] = mapped_column()
+    last: Mapped[float | None] = mapped_column()
+    covered_s: Mapped[float] = mapped_column(default=0.0)
+
+
+class ReadingHourDirty(Base):
+    """An hour whose readings changed since it was last rolled up (written in the same
+    transaction as the readings, so a crash never loses a roll-up)."""
+
+    __tablename__ = "reading_hours_dirty"
+
+    sensor_id: Mapped[int] = mapped_column(ForeignKey("sensors.id"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DeadLetter(Base):

@@ -19,6 +19,7 @@ from maps.models import SRID, HazardZone, Village
 from maps.service import FeatureKind, layer_features
 from telemetry.choices import DEFAULT_RANGES, UNITS, SensorKind
 from telemetry.models import Sensor
+from telemetry.state import qc_params
 
 CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
@@ -109,12 +110,29 @@ def register(session: Session, body: Any, *, actor: str) -> Sensor:
                           None),
         range_min=low, range_max=high,
         interval_s=int(_number(body, "interval_s", 10, 86400) or 300),
-        qc=body.get("qc") if isinstance(body.get("qc"), dict) else {})
+        qc={})
+    sensor.qc = _qc(body.get("qc"), sensor) if body.get("qc") is not None else {}
     session.add(sensor)
     session.flush()
     audit.record(session, actor=actor, action="sensor.create", entity_type="sensor",
                  entity_id=code, after=describe(session, sensor))
     return sensor
+
+
+def _qc(value: Any, sensor: Sensor) -> dict:
+    """Check QC parameters (telemetry.qc.QcParams names) merged over the kind's defaults."""
+    if not isinstance(value, dict):
+        raise _error("qc", "must be an object of QC parameters")
+    for key, number in value.items():
+        if number is not None and (isinstance(number, bool)
+                                   or not isinstance(number, int | float)
+                                   or not math.isfinite(number)):
+            raise _error("qc", f"parameter {key} must be a number or null")
+    try:
+        qc_params(sensor.kind, value, sensor.interval_s)
+    except (TypeError, ValueError) as exc:
+        raise _error("qc", str(exc)) from None
+    return value
 
 
 def find(session: Session, code: str) -> Sensor:
@@ -140,9 +158,7 @@ def change(session: Session, code: str, body: Any, *, actor: str) -> Sensor:
         sensor.interval_s = int(_number(body, "interval_s", 10, 86400, required=True))
     _change_links(session, sensor, body)
     if "qc" in body:
-        if not isinstance(body["qc"], dict):
-            raise _error("qc", "must be an object")
-        sensor.qc = body["qc"]
+        sensor.qc = _qc(body["qc"], sensor)
     if "retired" in body:
         if not isinstance(body["retired"], bool):
             raise _error("retired", "must be true or false")

@@ -112,7 +112,9 @@ class RainWindows:
     def _reset(self) -> None:
         self._rain = _Fenwick(self._slots)
         self._covered = _Fenwick(self._slots)
-        self._bins = [[0, 0] for _ in range(self._slots)]
+        # Per-minute rain and covered time (flat lists: a gauge costs ~50 KB, not ~130 KB).
+        self._bin_rain = [0] * self._slots
+        self._bin_covered = [0] * self._slots
         self._times: list[int] = []
         self._reports: dict[int, _Report] = {}
 
@@ -130,8 +132,8 @@ class RainWindows:
         if minute <= self._head:
             return
         for old in range(self._head - self._slots + 1, minute - self._slots + 1):
-            self._bin_add(old % self._slots, -self._bins[old % self._slots][0],
-                          -self._bins[old % self._slots][1])
+            slot = old % self._slots
+            self._bin_add(slot, -self._bin_rain[slot], -self._bin_covered[slot])
         self._head = minute
         # Reports before the kept bins matter only as the predecessor of a kept one.
         cut = bisect.bisect_left(self._times, self._floor() - self._interval)
@@ -142,10 +144,10 @@ class RainWindows:
     def _bin_add(self, slot: int, units: int, covered: int) -> None:
         if units:
             self._rain.add(slot, units)
-            self._bins[slot][0] += units
+            self._bin_rain[slot] += units
         if covered:
             self._covered.add(slot, covered)
-            self._bins[slot][1] += covered
+            self._bin_covered[slot] += covered
 
     def _count(self, t: int, report: _Report, sign: int) -> None:
         if report.usable and t >= self._floor():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 
 from dispatch.core import auth
 from dispatch.core.choices import PERSON_ROLES, Role
@@ -10,6 +10,8 @@ from dispatch.core.db import db
 from dispatch.core.realtime import notify
 from maps.views import register_layer
 from telemetry import service
+from telemetry.live import announce_readings
+from telemetry.state import state_of
 
 bp = Blueprint("telemetry", __name__)
 
@@ -106,9 +108,13 @@ def post_readings():
     request.max_content_length = None
     raw = request.stream.read(limits.max_payload_bytes + 1)
     s = db.session
-    result = Ingest(s, limits).message(raw, topic="http", gateway=gateway,
-                                       message_id=f"http-{uuid.uuid4().hex[:16]}", now=utcnow())
+    ingest = Ingest(s, limits, state_of(current_app))
+    result = ingest.message(raw, topic="http", gateway=gateway,
+                            message_id=f"http-{uuid.uuid4().hex[:16]}", now=utcnow())
+    ingest.finish()
     s.commit()
+    ingest.apply()
+    announce_readings(result.stored_readings)
     whole = [reason for index, reason in result.rejected if index is None]
     if whole and not result.stored and not result.duplicates:
         if whole[0] == "too_large":

@@ -40,6 +40,12 @@ class Gateway(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Online state from the retained status topic and the gateway's last will; the silence job
+    # sets it false when nothing arrived for telemetry.gateway_silence_s. None: never reported.
+    online: Mapped[bool | None] = mapped_column()
+    # Why it is offline: reported (status online false, e.g. its last will) or silent.
+    offline_reason: Mapped[str | None] = mapped_column(String(16))
+    battery_v: Mapped[float | None] = mapped_column()
 
 
 class ApiToken(Base):

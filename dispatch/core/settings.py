@@ -132,7 +132,11 @@ def _validate(values: dict[str, dict[str, Any]]) -> None:
     _positive(values, "web.threads", "web.token_ttl_s", "web.session_ttl_s",
               "web.login_max_failures", "web.login_window_s", "database.pool_size",
               "mqtt.session_expiry_s", "mqtt.keepalive_s", "ingest.max_payload_bytes",
-              "ingest.max_future_s", "ingest.max_age_days")
+              "ingest.max_future_s", "ingest.max_age_days", "telemetry.raw_retention_days",
+              "telemetry.event_dry_gap_h", "telemetry.antecedent_days",
+              "telemetry.gateway_silence_s")
+    if not 0 < values["telemetry"]["antecedent_k"] < 1:
+        raise SettingsError("setting telemetry.antecedent_k must be between 0 and 1")
     parse_mqtt_url(values["mqtt"]["url"])
     url = values["database"]["url"]
     if url and not url.startswith(("sqlite:///", "postgresql")):

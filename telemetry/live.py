@@ -1,0 +1,98 @@
+"""Live telemetry events: `reading`, throttled per sensor (DESIGN §5).
+
+A sensor gets at most one `reading` event per EVENT_EVERY_S. A reading that arrives inside that
+time is not dropped: the newest one is held and sent when the time is up (trailing throttle), so
+the map never stays on a value older than the sensor's last one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+
+from flask import Flask
+
+from dispatch.core.realtime import notify
+from telemetry.decode import Reading
+
+EVENT_EVERY_S = 1.0
+
+
+def reading_event(code: str, reading: Reading, flag: str) -> dict:
+    return {"sensor": code, "ts": reading.ts.isoformat(), "value": reading.value, "flag": flag}
+
+
+class Announcer:
+    """Sends `reading` events for stored readings, at most one per sensor per EVENT_EVERY_S."""
+
+    def __init__(self, app: Flask, every_s: float = EVENT_EVERY_S):
+        self.app = app
+        self.every_s = every_s
+        self._sent: dict[str, float] = {}
+        self._held: dict[str, dict] = {}
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def announce(self, stored: Iterable[tuple[str, Reading, str]]) -> None:
+        """Announce the newest stored reading of each sensor (held if sent too recently)."""
+        latest: dict[str, tuple[Reading, str]] = {}
+        for code, reading, flag in stored:
+            if code not in latest or reading.ts > latest[code][0].ts:
+                latest[code] = (reading, flag)
+        now = time.monotonic()
+        due = []
+        with self._lock:
+            for code, (reading, flag) in latest.items():
+                event = reading_event(code, reading, flag)
+                held = self._held.get(code)
+                if held is not None and held["ts"] > event["ts"]:
+                    continue
+                if now - self._sent.get(code, -self.every_s) >= self.every_s:
+                    self._sent[code] = now
+                    self._held.pop(code, None)
+                    due.append(event)
+                else:
+                    self._held[code] = event
+            self._arm()
+        self._send(due)
+
+    def _arm(self) -> None:
+        if self._held and self._timer is None:
+            self._timer = threading.Timer(self.every_s / 4, self._flush)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _flush(self) -> None:
+        now = time.monotonic()
+        due = []
+        with self._lock:
+            self._timer = None
+            for code in list(self._held):
+                if now - self._sent.get(code, -self.every_s) >= self.every_s:
+                    self._sent[code] = now
+                    due.append(self._held.pop(code))
+            self._arm()
+        self._send(due)
+
+    def _send(self, events: list[dict]) -> None:
+        if not events:
+            return
+        with self.app.app_context():
+            for event in events:
+                notify("reading", event)
+
+
+def announcer_of(app: Flask) -> Announcer:
+    """This process's announcer (shared by MQTT and HTTP ingest)."""
+    announcer = app.extensions.get("telemetry_announcer")
+    if announcer is None:
+        announcer = app.extensions.setdefault("telemetry_announcer", Announcer(app))
+    return announcer
+
+
+def announce_readings(stored: Iterable[tuple[str, Reading, str]]) -> None:
+    """Announce readings stored by the current app (call after the commit)."""
+    from flask import current_app
+
+    announcer_of(current_app._get_current_object()).announce(stored)

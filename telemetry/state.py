@@ -1,0 +1,159 @@
+"""What a hub process keeps in memory per sensor between readings.
+
+Quality control judges a reading against the sensor's recent history, and a rain gauge's rolling
+windows (telemetry.sums.RainWindows) are kept incrementally: neither rescans the database per
+reading. The database stays the truth. A sensor's memory is loaded from its stored readings on
+first use and again whenever the sensor's `revision` (raised by every change to its readings, in
+the same transaction) differs from the revision the memory was built at, so a reading stored by
+another process (HTTP ingest in a `web` process, a value replaced from the dead-letter page) is
+picked up the next time this process touches the sensor.
+
+Ingest works in two steps around its transaction: it flags readings against the memory plus the
+readings pending in the same transaction (`Pending`), and only after the commit are they applied
+(`TelemetryState.apply`), so a rolled-back batch leaves the memory as it was.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from telemetry.choices import DEFAULT_QC, SensorKind
+from telemetry.models import Reading, Sensor
+from telemetry.qc import QcParams, QcResult, check
+from telemetry.sums import WINDOWS, RainWindows
+
+# Readings kept per sensor for quality control: more than any spike window or stuck count needs
+# at its defaults (telemetry.choices.DEFAULT_QC); a larger stuck count looks at what is kept.
+HISTORY = 40
+# A rain gauge's windows reach back 24 h; load a little more for the first report's predecessor.
+RAIN_LOAD = timedelta(seconds=WINDOWS["24h"] + 20 * 60)
+
+
+# QcParams fields that cannot be switched off (null in a sensor's `qc` means "use the default").
+_NOT_NULL = frozenset({"silence_factor", "spike_window", "stuck_tolerance"})
+
+
+def qc_params(kind: str, qc: Mapping[str, Any] | None, interval_s: float) -> QcParams:
+    """A sensor's QC parameters: its own `qc` settings over its kind's defaults; a test whose
+    parameter the sensor sets to null is off (ValueError on an unknown or invalid parameter)."""
+    merged = {**DEFAULT_QC.get(SensorKind(kind), {}), **(qc or {})}
+    return QcParams.from_mapping(
+        {k: v for k, v in merged.items() if v is not None or k not in _NOT_NULL}, interval_s)
+
+
+def _key(sensor: Sensor) -> tuple:
+    return (sensor.revision, sensor.interval_s, repr(sorted((sensor.qc or {}).items())))
+
+
+@dataclass
+class Memory:
+    """One sensor's recent readings (time order) and, for a rain gauge, its rolling windows."""
+
+    key: tuple
+    kind: str
+    params: QcParams
+    history: list[tuple[datetime, float]]
+    rain: RainWindows | None = None
+
+
+@dataclass
+class Pending:
+    """Readings flagged in a transaction that has not committed yet, per sensor id."""
+
+    readings: dict[int, list[tuple[datetime, float, str]]] = field(default_factory=dict)
+
+    def add(self, sensor_id: int, ts: datetime, value: float, flag: str) -> None:
+        self.readings.setdefault(sensor_id, []).append((ts, value, flag))
+
+    def of(self, sensor_id: int) -> list[tuple[datetime, float]]:
+        return [(ts, value) for ts, value, _ in self.readings.get(sensor_id, ())]
+
+
+class TelemetryState:
+    """Per-sensor memories of one process; thread-safe (the writer thread and HTTP threads)."""
+
+    def __init__(self) -> None:
+        self._memories: dict[int, Memory] = {}
+        self._lock = threading.RLock()
+
+    def memory(self, session: Session, sensor: Sensor, now: datetime) -> Memory:
+        """The sensor's memory, (re)loaded from the database when it is missing or stale."""
+        with self._lock:
+            memory = self._memories.get(sensor.id)
+            if memory is None or memory.key != _key(sensor):
+                memory = self._memories[sensor.id] = _load(session, sensor, now)
+            return memory
+
+    def flag(self, session: Session, sensor: Sensor, ts: datetime, value: float,
+             pending: Pending, now: datetime) -> QcResult:
+        """Quality-control one reading against the history it would join."""
+        memory = self.memory(session, sensor, now)
+        with self._lock:
+            previous = memory.history + pending.of(sensor.id)
+        return check(value, ts, previous, memory.params, sensor.kind)
+
+    def apply(self, pending: Pending, revisions: Mapping[int, int]) -> None:
+        """After the commit: add the pending readings; the memory is now at `revisions`."""
+        with self._lock:
+            for sensor_id, readings in pending.readings.items():
+                memory = self._memories.get(sensor_id)
+                if memory is None:
+                    continue
+                if sensor_id not in revisions:
+                    del self._memories[sensor_id]
+                    continue
+                memory.history = sorted({**dict(memory.history),
+                                         **{ts: v for ts, v, _ in readings}}.items())[-HISTORY:]
+                if memory.rain is not None:
+                    for ts, value, flag in readings:
+                        memory.rain.add(ts, value, flag)
+                memory.key = (revisions[sensor_id], *memory.key[1:])
+
+    def forget(self, sensor_id: int | None = None) -> None:
+        """Drop one sensor's memory (or all): it reloads on next use."""
+        with self._lock:
+            if sensor_id is None:
+                self._memories.clear()
+            else:
+                self._memories.pop(sensor_id, None)
+
+    def rain_windows(self, session: Session, sensor: Sensor, now: datetime) -> dict:
+        """A rain gauge's rolling windows ending at now: {name: WindowSum}."""
+        memory = self.memory(session, sensor, now)
+        if memory.rain is None:
+            raise ValueError(f"{sensor.code} is not a rain gauge")
+        with self._lock:
+            return memory.rain.windows(now)
+
+
+def _load(session: Session, sensor: Sensor, now: datetime) -> Memory:
+    rows = session.execute(
+        select(Reading.ts, Reading.value).where(Reading.sensor_id == sensor.id)
+        .order_by(Reading.ts.desc()).limit(HISTORY)).all()
+    memory = Memory(_key(sensor), sensor.kind,
+                    qc_params(sensor.kind, sensor.qc, sensor.interval_s),
+                    [(ts, value) for ts, value in reversed(rows)])
+    if sensor.kind == SensorKind.RAIN_GAUGE:
+        memory.rain = RainWindows(sensor.interval_s)
+        for ts, value, flag in session.execute(
+                select(Reading.ts, Reading.value, Reading.flag).where(
+                    Reading.sensor_id == sensor.id, Reading.ts > now - RAIN_LOAD)
+                .order_by(Reading.ts)):
+            memory.rain.add(ts, value, flag)
+    return memory
+
+
+def state_of(app: Flask) -> TelemetryState:
+    """This process's telemetry state (one per app)."""
+    state = app.extensions.get("telemetry_state")
+    if state is None:
+        state = app.extensions.setdefault("telemetry_state", TelemetryState())
+    return state
