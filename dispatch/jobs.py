@@ -9,8 +9,10 @@ from sqlalchemy import delete
 
 from dispatch.core.db import db, utcnow
 from dispatch.core.models import ApiToken, LoginFailure
+from dispatch.core.realtime import notify
 from dispatch.core.runtime import Job, heartbeat
 from telemetry import bridge
+from telemetry import jobs as telemetry_jobs
 
 
 def beat() -> None:
@@ -28,10 +30,45 @@ def prune_sign_in_records() -> None:
         s.execute(delete(ApiToken).where(ApiToken.expires_at < now - timedelta(days=1)))
 
 
+def roll_up_hours() -> None:
+    """Hourly roll-ups of the hours whose readings changed (telemetry.jobs.roll_up)."""
+    while True:
+        with db.transaction() as s:
+            done = telemetry_jobs.roll_up(s)
+        if done < 5000:
+            return
+
+
+def prune_raw_readings() -> None:
+    """Raw readings past telemetry.raw_retention_days go; hourly roll-ups stay for ever."""
+    settings = current_app.config["SETTINGS"]
+    with db.transaction() as s:
+        telemetry_jobs.roll_up(s)
+    while True:
+        with db.transaction() as s:
+            removed = telemetry_jobs.prune_raw(
+                s, now=utcnow(), retention_days=settings.telemetry.raw_retention_days)
+        if removed < 20000:
+            return
+
+
+def mark_silent() -> None:
+    """Sensors and gateways silent too long become missing / offline (`sensor_status`)."""
+    settings = current_app.config["SETTINGS"]
+    with db.transaction() as s:
+        events = telemetry_jobs.mark_silent(
+            s, now=utcnow(), gateway_silence_s=settings.telemetry.gateway_silence_s)
+    for event in events:
+        notify("sensor_status", event)
+
+
 # What consumes the worker's MQTT connection (each returns its stop function).
 SUBSCRIBERS = [bridge.attach]
 
 SCHEDULE = [
     Job("heartbeat", beat, timedelta(seconds=10)),
     Job("prune_sign_in_records", prune_sign_in_records, timedelta(minutes=30)),
+    Job("roll_up_hours", roll_up_hours, timedelta(minutes=1)),
+    Job("mark_silent", mark_silent, timedelta(minutes=1)),
+    Job("prune_raw_readings", prune_raw_readings, timedelta(hours=1)),
 ]

@@ -124,7 +124,7 @@ class IngestBridge:
                         stored += result.stored_readings
                     ingest.finish()
                 ingest.apply()
-                for event in statuses:
+                for event in statuses + ingest.status_events:
                     notify("sensor_status", event)
             finally:
                 db.remove()

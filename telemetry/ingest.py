@@ -105,6 +105,8 @@ class Ingest:
         self._gateways: set[int] = set()
         self._revisions: dict[int, int] = {}
         self.now: datetime | None = None
+        # `sensor_status` events to send after the commit (sensors reporting again).
+        self.status_events: list[dict] = []
 
     def message(self, raw: bytes, *, topic: str, gateway: str | None, message_id: str,
                 now: datetime) -> IngestResult:
@@ -227,6 +229,9 @@ class Ingest:
                 rows.append({"sid": sid, "n": t.count, "last_ts": newest[0],
                              "last_value": newest[1], "last_flag": newest[2]})
                 self._revisions[sid] = sensor.revision + t.count
+                if sensor.status != "reporting":
+                    self.status_events.append({"sensor": sensor.code, "status": "reporting",
+                                               "flag": newest[2]})
             # Core table, not the entity: one executemany, not ORM bulk-by-primary-key.
             table = Sensor.__table__.c
             self.session.execute(

@@ -200,6 +200,8 @@ def describe(session: Session, sensor: Sensor) -> dict[str, Any]:
         "qc": sensor.qc or {}, "retired": sensor.retired,
         "last_ts": sensor.last_ts.isoformat() if sensor.last_ts else None,
         "last_value": sensor.last_value, "last_flag": sensor.last_flag,
+        "status": sensor.status,
+        "status_at": sensor.status_at.isoformat() if sensor.status_at else None,
     }
 
 
@@ -219,7 +221,11 @@ def listing(session: Session, *, kind: str | None = None, gateway: str | None = 
 
 def _layer_props(sensor: Sensor) -> dict[str, Any]:
     return {"code": sensor.code, "name": sensor.name, "kind": sensor.kind, "unit": sensor.unit,
-            "last_value": sensor.last_value, "last_flag": sensor.last_flag or "missing",
+            "last_value": sensor.last_value,
+            # A silent sensor is missing whatever its last reading's flag was (DESIGN §6).
+            "last_flag": sensor.last_flag if sensor.status == "reporting" and sensor.last_flag
+            else "missing",
+            "status": sensor.status,
             "last_ts": sensor.last_ts.isoformat() if sensor.last_ts else None}
 
 

@@ -404,3 +404,49 @@ def inverse_velocity_forecast(series: Series, *, window: int = 12,
     except OverflowError:
         return None  # a trend so flat that the line meets zero beyond the calendar
     return FailureForecast(failure, slope, r * r, len(recent))
+
+
+@dataclass(frozen=True)
+class HourTotal:
+    """One sensor's readings over one hour (h, h + 1 h]: the stored hourly roll-up.
+
+    `total`, `minimum`, `maximum` and `last` are over usable readings only; for a rain gauge
+    `total` is the hour's rain and `covered_s` the time its usable reports stand for (the same
+    rule as the rolling windows, so an hour's completeness is covered_s / 3600)."""
+
+    count: int
+    usable: int
+    total: float
+    minimum: float | None
+    maximum: float | None
+    last: float | None
+    covered_s: float
+
+
+def hour_totals(readings: Sequence[RainReport], hours: Iterable[datetime], *,
+                interval_s: float) -> dict[datetime, HourTotal | None]:
+    """Roll up (ts, value, flag) readings into the given hours (each the start of (h, h + 1 h]);
+    None for an hour with no reading. `readings` must include the one before each hour's first
+    (the predecessor sets how much time that report stands for)."""
+    ordered = sorted(readings)
+    interval = timedelta(seconds=interval_s)
+    covers: list[float] = []
+    for i, (ts, _value, _flag) in enumerate(ordered):
+        start = ts - interval if i == 0 else max(ordered[i - 1][0], ts - interval)
+        covers.append((ts - start).total_seconds())
+    times = [ts for ts, _v, _f in ordered]
+    out: dict[datetime, HourTotal | None] = {}
+    for hour in hours:
+        lo = bisect.bisect_right(times, hour)
+        hi = bisect.bisect_right(times, hour + timedelta(hours=1))
+        if lo == hi:
+            out[hour] = None
+            continue
+        usable = [(ordered[i][1], covers[i]) for i in range(lo, hi)
+                  if ordered[i][2] in USABLE_FLAGS]
+        values = [v for v, _c in usable]
+        out[hour] = HourTotal(hi - lo, len(usable), math.fsum(values),
+                              min(values, default=None), max(values, default=None),
+                              values[-1] if values else None,
+                              math.fsum(c for _v, c in usable))
+    return out

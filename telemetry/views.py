@@ -9,7 +9,7 @@ from dispatch.core.choices import PERSON_ROLES, Role
 from dispatch.core.db import db
 from dispatch.core.realtime import notify
 from maps.views import register_layer
-from telemetry import service
+from telemetry import series, service
 from telemetry.live import announce_readings
 from telemetry.state import state_of
 
@@ -50,6 +50,39 @@ def get_sensor(code: str):
     """One sensor with its last value and QC flag."""
     s = db.session
     return jsonify(service.describe(s, service.find(s, code)))
+
+
+@bp.get("/api/v1/sensors/<code>/readings")
+@auth.roles(*PERSON_ROLES)
+def sensor_readings(code: str):
+    """Stored readings with QC flags, oldest first (`?since=&until=` RFC 3339, default the last
+    24 h; `?limit=`)."""
+    from dispatch.core.db import utcnow
+
+    s = db.session
+    return jsonify(series.readings(s, service.find(s, code), request.args, utcnow()))
+
+
+@bp.get("/api/v1/sensors/<code>/hourly")
+@auth.roles(*PERSON_ROLES)
+def sensor_hourly(code: str):
+    """Hourly roll-ups, kept for ever (`?since=&until=`, default the last 7 days)."""
+    from dispatch.core.db import utcnow
+
+    s = db.session
+    return jsonify(series.hourly(s, service.find(s, code), request.args, utcnow()))
+
+
+@bp.get("/api/v1/sensors/<code>/sums")
+@auth.roles(*PERSON_ROLES)
+def sensor_sums(code: str):
+    """Rolling rain windows ending now with their completeness, the event total and the
+    antecedent-rain index (rain gauges); velocity and failure forecast (displacement)."""
+    from dispatch.core.db import utcnow
+
+    s = db.session
+    return jsonify(series.sums(s, state_of(current_app), service.find(s, code), utcnow(),
+                               current_app.config["SETTINGS"]))
 
 
 @bp.patch("/api/v1/sensors/<code>")
@@ -115,6 +148,8 @@ def post_readings():
     s.commit()
     ingest.apply()
     announce_readings(result.stored_readings)
+    for event in ingest.status_events:
+        notify("sensor_status", event)
     whole = [reason for index, reason in result.rejected if index is None]
     if whole and not result.stored and not result.duplicates:
         if whole[0] == "too_large":

@@ -1,0 +1,132 @@
+"""Telemetry's periodic work (scheduled in dispatch.jobs): hourly roll-ups, pruning raw
+readings, and marking silent sensors and gateways missing.
+
+Each function takes a session and the time, does its work in the caller's transaction and
+returns what changed, so jobs stay thin and tests call these directly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from dispatch.core.models import Gateway
+from telemetry.ingest import _dialect
+from telemetry.models import Reading, ReadingHour, ReadingHourDirty, Sensor
+from telemetry.qc import is_silent
+from telemetry.state import qc_params
+from telemetry.sums import hour_totals
+
+HOUR = timedelta(hours=1)
+
+
+def _spans(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted hours merged into (first, last) runs with at most one hour between them."""
+    spans: list[tuple[datetime, datetime]] = []
+    for hour in sorted(hours):
+        if spans and hour - spans[-1][1] <= 2 * HOUR:
+            spans[-1] = (spans[-1][0], hour)
+        else:
+            spans.append((hour, hour))
+    return spans
+
+
+def roll_up(session: Session, *, limit: int = 5000) -> int:
+    """Recompute the hourly roll-ups of up to `limit` hours marked dirty; returns how many.
+
+    An hour marked again while this runs keeps its mark (only marks no newer than the ones read
+    are removed), so it is rolled up again next time."""
+    marks = session.execute(select(ReadingHourDirty.sensor_id, ReadingHourDirty.hour,
+                                   ReadingHourDirty.marked_at)
+                            .order_by(ReadingHourDirty.sensor_id, ReadingHourDirty.hour)
+                            .limit(limit)).all()
+    if not marks:
+        return 0
+    by_sensor: dict[int, list[datetime]] = defaultdict(list)
+    for sensor_id, hour, _at in marks:
+        by_sensor[sensor_id].append(hour)
+    intervals = dict(session.execute(select(Sensor.id, Sensor.interval_s).where(
+        Sensor.id.in_(by_sensor))).all())
+    upserts, empties = [], []
+    for sensor_id, hours in by_sensor.items():
+        interval = timedelta(seconds=intervals[sensor_id])
+        for first, last in _spans(hours):
+            rows = session.execute(select(Reading.ts, Reading.value, Reading.flag).where(
+                Reading.sensor_id == sensor_id, Reading.ts > first - interval,
+                Reading.ts <= last + HOUR).order_by(Reading.ts)).all()
+            span_hours = [h for h in hours if first <= h <= last]
+            totals = hour_totals([tuple(r) for r in rows], span_hours,
+                                 interval_s=interval.total_seconds())
+            for hour, total in totals.items():
+                if total is None:
+                    empties.append((sensor_id, hour))
+                else:
+                    upserts.append({"sensor_id": sensor_id, "hour": hour, **vars(total)})
+    if upserts:
+        statement = _dialect(session).insert(ReadingHour)
+        columns = ("count", "usable", "total", "minimum", "maximum", "last", "covered_s")
+        session.execute(statement.on_conflict_do_update(
+            index_elements=["sensor_id", "hour"],
+            set_={c: getattr(statement.excluded, c) for c in columns}), upserts)
+    if empties:
+        session.execute(delete(ReadingHour).where(or_(*(
+            and_(ReadingHour.sensor_id == sid, ReadingHour.hour == hour)
+            for sid, hour in empties))))
+    for start in range(0, len(marks), 200):
+        session.execute(delete(ReadingHourDirty).where(or_(*(
+            and_(ReadingHourDirty.sensor_id == sid, ReadingHourDirty.hour == hour,
+                 ReadingHourDirty.marked_at <= at)
+            for sid, hour, at in marks[start:start + 200]))))
+    return len(marks)
+
+
+def prune_raw(session: Session, *, now: datetime, retention_days: int,
+              limit: int = 20000) -> int:
+    """Delete raw readings older than the retention whose hours are rolled up; returns how
+    many. Per sensor, so each delete is a range of the (sensor, ts) index, never a scan."""
+    cutoff = now - timedelta(days=retention_days)
+    # Keep hours still waiting for their roll-up.
+    waiting = session.scalar(select(ReadingHourDirty.hour).where(
+        ReadingHourDirty.hour < cutoff).order_by(ReadingHourDirty.hour).limit(1))
+    if waiting is not None:
+        cutoff = waiting
+    removed = 0
+    for sensor_id in session.scalars(select(Sensor.id).order_by(Sensor.id)):
+        ids = session.scalars(select(Reading.id).where(
+            Reading.sensor_id == sensor_id, Reading.ts <= cutoff).limit(limit - removed)).all()
+        if ids:
+            session.execute(delete(Reading).where(Reading.id.in_(ids)))
+            removed += len(ids)
+        if removed >= limit:
+            break
+    return removed
+
+
+def mark_silent(session: Session, *, now: datetime, gateway_silence_s: int) -> list[dict]:
+    """QARTOD timing/gap test over every active sensor, and the same for gateways: those silent
+    too long become missing / offline. Returns the `sensor_status` events to send."""
+    events = []
+    sensors = session.execute(select(
+        Sensor.id, Sensor.code, Sensor.kind, Sensor.qc, Sensor.interval_s, Sensor.last_ts,
+        Sensor.created_at, Sensor.status).where(Sensor.retired.is_(False),
+                                                Sensor.status != "missing")).all()
+    for sid, code, kind, qc, interval_s, last_ts, created_at, status in sensors:
+        params = qc_params(kind, qc, interval_s)
+        if not is_silent(last_ts or created_at, now, params):
+            continue
+        session.execute(update(Sensor).where(Sensor.id == sid, Sensor.status == status)
+                        .values(status="missing", status_at=now))
+        events.append({"sensor": code, "status": "missing", "flag": "missing",
+                       "since": (last_ts or created_at).isoformat()})
+    silent = session.execute(select(Gateway.id, Gateway.code, Gateway.last_seen_at).where(
+        Gateway.online.is_(True),
+        Gateway.last_seen_at < now - timedelta(seconds=gateway_silence_s))).all()
+    for gid, code, seen in silent:
+        session.execute(update(Gateway).where(Gateway.id == gid).values(
+            online=False, offline_reason="silent"))
+        events.append({"gateway": code, "online": False, "reason": "silent",
+                       "since": seen.isoformat()})
+    return events

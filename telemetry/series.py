@@ -1,0 +1,155 @@
+"""A sensor's readings, hourly roll-ups and rolling sums as the API serves them.
+
+Sums come from the process's telemetry state (the same incremental windows ingest keeps) and,
+for what reaches further back than 24 h, from raw rows (the current rain event) and the hourly
+roll-ups (the antecedent-rain index over whole days). Days are hydrological days, 08:00 to
+08:00 China Standard Time, which is 00:00 to 00:00 UTC.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dispatch.core.errors import BadRequest
+from telemetry.choices import DISPLACEMENT_KINDS, SensorKind
+from telemetry.decode import parse_timestamp
+from telemetry.models import Reading, ReadingHour, Sensor
+from telemetry.state import TelemetryState
+from telemetry.sums import (
+    current_event,
+    displacement_velocity,
+    inverse_velocity_forecast,
+    smoothed_inverse_velocity,
+)
+
+# The most rows one readings request returns (the answer says when it was cut).
+MAX_ROWS = 20000
+# How far back the current rain event and the displacement trend are looked for.
+EVENT_LOOKBACK = timedelta(days=7)
+DISPLACEMENT_LOOKBACK = timedelta(days=7)
+
+
+def time_range(args, now: datetime, default: timedelta) -> tuple[datetime, datetime]:
+    """`since` and `until` query parameters (RFC 3339 with an offset); defaults: the last
+    `default` up to now."""
+    bounds = {}
+    for name in ("since", "until"):
+        text = args.get(name)
+        if text is None or text == "":
+            continue
+        try:
+            bounds[name] = parse_timestamp(text.replace(" ", "+"))
+        except ValueError as exc:
+            raise BadRequest(f"{name} must be a time like 2026-07-27T21:00:00+08:00 ({exc})",
+                             code="bad_parameter", details={"parameter": name}) from None
+    until = bounds.get("until", now)
+    since = bounds.get("since", until - default)
+    if since >= until:
+        raise BadRequest("since must be before until", code="bad_parameter",
+                         details={"parameter": "since"})
+    return since, until
+
+
+def _limit(args) -> int:
+    text = args.get("limit")
+    if text is None:
+        return MAX_ROWS
+    if not text.isdigit() or not 1 <= int(text) <= MAX_ROWS:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_ROWS}",
+                         code="bad_parameter", details={"parameter": "limit"})
+    return int(text)
+
+
+def readings(session: Session, sensor: Sensor, args, now: datetime) -> dict[str, Any]:
+    """Stored readings in (since, until], oldest first, with their QC flags."""
+    since, until = time_range(args, now, timedelta(hours=24))
+    limit = _limit(args)
+    rows = session.execute(
+        select(Reading.ts, Reading.value, Reading.flag, Reading.qc_reasons).where(
+            Reading.sensor_id == sensor.id, Reading.ts > since, Reading.ts <= until)
+        .order_by(Reading.ts).limit(limit + 1)).all()
+    return {"sensor": sensor.code, "kind": sensor.kind, "unit": sensor.unit,
+            "since": since.isoformat(), "until": until.isoformat(),
+            "truncated": len(rows) > limit,
+            "items": [{"ts": ts.isoformat(), "value": value, "flag": flag,
+                       "qc": [r for r in reasons.split(",") if r]}
+                      for ts, value, flag, reasons in rows[:limit]]}
+
+
+def hourly(session: Session, sensor: Sensor, args, now: datetime) -> dict[str, Any]:
+    """Hourly roll-ups whose hour (h, h + 1 h] starts in [since, until)."""
+    since, until = time_range(args, now, timedelta(days=7))
+    rows = session.scalars(select(ReadingHour).where(
+        ReadingHour.sensor_id == sensor.id, ReadingHour.hour >= since,
+        ReadingHour.hour < until).order_by(ReadingHour.hour).limit(MAX_ROWS)).all()
+    return {"sensor": sensor.code, "kind": sensor.kind, "unit": sensor.unit,
+            "since": since.isoformat(), "until": until.isoformat(),
+            "items": [{"hour": r.hour.isoformat(), "count": r.count, "usable": r.usable,
+                       "total": r.total, "min": r.minimum, "max": r.maximum, "last": r.last,
+                       "complete": round(min(1.0, r.covered_s / 3600), 4)} for r in rows]}
+
+
+def _rows(session: Session, sensor: Sensor, since: datetime, now: datetime) -> list[tuple]:
+    return [tuple(r) for r in session.execute(
+        select(Reading.ts, Reading.value, Reading.flag).where(
+            Reading.sensor_id == sensor.id, Reading.ts > since, Reading.ts <= now)
+        .order_by(Reading.ts))]
+
+
+def _antecedent(session: Session, sensor: Sensor, now: datetime, days: int,
+                k: float) -> tuple[float, float]:
+    """P_a over the `days` whole days before today, and how complete those days' data is."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - timedelta(days=days)
+    totals = [0.0] * days
+    covered = 0.0
+    for hour, total, covered_s in session.execute(
+            select(ReadingHour.hour, ReadingHour.total, ReadingHour.covered_s).where(
+                ReadingHour.sensor_id == sensor.id, ReadingHour.hour >= start,
+                ReadingHour.hour < today)):
+        totals[(hour - start).days] += total
+        covered += covered_s
+    index = math.fsum(k ** i * p for i, p in enumerate(reversed(totals), start=1))
+    return index, min(1.0, covered / (days * 86400))
+
+
+def sums(session: Session, state: TelemetryState, sensor: Sensor, now: datetime,
+         settings) -> dict[str, Any]:
+    """The rolling sums of a rain gauge (DESIGN §5 shape) or the movement of a displacement
+    sensor, ending now."""
+    answer: dict[str, Any] = {"sensor": sensor.code, "kind": sensor.kind, "unit": sensor.unit,
+                              "as_of": now.isoformat(), "status": sensor.status}
+    if sensor.kind == SensorKind.RAIN_GAUGE:
+        windows = state.rain_windows(session, sensor, now)
+        answer["windows"] = {name: {"mm": round(w.mm, 3), "complete": round(w.complete, 4)}
+                             for name, w in windows.items()}
+        event = current_event(_rows(session, sensor, now - EVENT_LOOKBACK, now), now=now,
+                              interval_s=sensor.interval_s,
+                              dry_gap_h=settings.telemetry.event_dry_gap_h)
+        answer["event_mm"] = round(event.mm, 3) if event else 0.0
+        answer["event"] = None if event is None else {
+            "start": event.start.isoformat(), "end": event.end.isoformat(),
+            "mm": round(event.mm, 3), "duration_h": round(event.duration_h, 3),
+            "intensity_mm_h": round(event.intensity_mm_h, 3), "dry_h": round(event.dry_h, 3)}
+        index, complete = _antecedent(session, sensor, now, settings.telemetry.antecedent_days,
+                                      settings.telemetry.antecedent_k)
+        answer["antecedent_mm"] = round(index, 3)
+        answer["antecedent_complete"] = round(complete, 4)
+    elif sensor.kind in DISPLACEMENT_KINDS:
+        series = [(ts, value) for ts, value, flag in
+                  _rows(session, sensor, now - DISPLACEMENT_LOOKBACK, now)
+                  if flag in {"good", "suspect"}]
+        velocity = displacement_velocity(series)
+        inverse = smoothed_inverse_velocity(series)
+        forecast = inverse_velocity_forecast(series)
+        answer["velocity_mm_d"] = round(velocity[-1][1], 4) if velocity else None
+        answer["inverse_velocity_d_mm"] = round(inverse[-1][1], 6) if inverse else None
+        answer["forecast"] = None if forecast is None else {
+            "failure_time": forecast.failure_time.isoformat(), "slope": forecast.slope,
+            "r2": round(forecast.r2, 4), "points": forecast.points}
+    return answer
