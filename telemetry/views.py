@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, jsonify, request
+from flask_babel import gettext as _
 
 from dispatch.core import auth
 from dispatch.core.choices import PERSON_ROLES, Role
@@ -42,6 +43,69 @@ def register_sensor():
     s.commit()
     _changed(sensor)
     return jsonify(service.describe(s, sensor)), 201
+
+
+@bp.post("/api/v1/sensors/import")
+@auth.roles(*EDITORS)
+def import_sensors():
+    """Register sensors from a CSV file or a GeoJSON FeatureCollection (upload field `file`, or
+    the raw body as text/csv or application/geo+json); all or none, 422 lists every bad row."""
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    from dispatch.core.errors import BadRequest, PayloadTooLarge
+    from telemetry import imports
+
+    too_large = PayloadTooLarge(_("The file is larger than %(kib)d KiB: split it into smaller "
+                                  "files.", kib=imports.MAX_BYTES // 1024))
+    # Room for the multipart envelope around the file; the file itself is checked below.
+    request.max_content_length = imports.MAX_BYTES + 16384
+    try:
+        upload = request.files.get("file")
+        if upload is not None:
+            raw, name, mimetype = upload.read(imports.MAX_BYTES + 1), upload.filename or "", \
+                upload.mimetype
+        elif request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            raise BadRequest(_("Choose a file to upload (form field “file”)."), code="no_file")
+        else:
+            raw, name, mimetype = request.stream.read(imports.MAX_BYTES + 1), "", \
+                request.mimetype
+    except RequestEntityTooLarge:
+        raise too_large from None
+    if len(raw) > imports.MAX_BYTES:
+        raise too_large
+    fmt = _import_format(name, mimetype)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(_("The file must be UTF-8 text: save it again as “CSV UTF-8”."),
+                         code="bad_encoding") from None
+    s = db.session
+    created = imports.import_sensors(s, text, fmt=fmt, actor=auth.current_principal().actor)
+    s.commit()
+    for sensor in created:
+        _changed(sensor)
+    return jsonify(created=len(created), codes=[sensor.code for sensor in created]), 201
+
+
+CSV_TYPES = ("text/csv", "application/csv")
+GEOJSON_TYPES = ("application/geo+json", "application/json")
+
+
+def _import_format(filename: str, mimetype: str) -> str:
+    """"csv" or "geojson", from the file's name, else its content type."""
+    from dispatch.core.errors import HubError
+
+    lower = filename.lower()
+    if lower.endswith(".csv"):
+        return "csv"
+    if lower.endswith((".geojson", ".json")):
+        return "geojson"
+    if mimetype in CSV_TYPES:
+        return "csv"
+    if mimetype in GEOJSON_TYPES:
+        return "geojson"
+    raise HubError(_("Send a CSV file (text/csv) or a GeoJSON FeatureCollection "
+                     "(application/geo+json)."), code="unsupported_type", status=415)
 
 
 @bp.get("/api/v1/sensors/<code>")
