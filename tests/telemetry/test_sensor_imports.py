@@ -33,7 +33,8 @@ def village(client, bearer, gateway):
 
 
 @pytest.fixture
-def editor(bearer):
+def editor(bearer, client):
+    client.set_cookie("lang", "en")  # the reasons below are checked in English
     return bearer("dispatcher")
 
 
