@@ -163,3 +163,29 @@ def test_roles(client, letters, bearer):
     refused = client.post(f"/api/v1/dead-letters/{letter}/reprocess",
                           json={"action": "reprocess"}, headers=bearer("viewer"))
     assert refused.status_code == 403
+
+
+def test_every_reason_has_a_label():
+    from telemetry.pages import DEAD_LETTER_REASONS
+
+    assert list(DEAD_LETTER_REASONS) == list(REJECT_REASONS)  # the chips' order is DESIGN's
+
+
+@pytest.mark.parametrize(("role", "status", "acts"), [
+    ("commander", 200, True), ("dispatcher", 200, True), ("viewer", 200, False),
+    ("team_leader", 403, False), ("keeper", 403, False),
+])
+def test_page_by_role(client, login, role, status, acts):
+    login(role)
+    page = client.get("/dead-letters")
+    assert page.status_code == status
+    home = client.get("/").get_data(as_text=True)
+    assert ('href="/dead-letters"' in home) == (status == 200)  # the nav link only where it opens
+    if status != 200:
+        return
+    html = page.get_data(as_text=True)
+    config = json.loads(html.split('id="dead-letters-config">')[1].split("</script>")[0])
+    assert config["canAct"] is acts
+    assert ('id="dl-readonly"' in html) is not acts
+    nav = html.split('class="mainnav"')[1].split("</nav>")[0]
+    assert 'href="/dead-letters"\n           aria-current="page"' in nav
