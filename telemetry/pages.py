@@ -7,9 +7,11 @@ only through the JSON API of `telemetry.views`, so the API is the one place rule
 from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from dispatch.core import auth
+from dispatch.core.choices import OFFICE_ROLES, Role
 from dispatch.core.db import db
 from dispatch.core.models import Gateway
 from telemetry.choices import DEFAULT_RANGES, LABELS, UNITS, SensorKind
@@ -32,6 +34,36 @@ def sensors_page():
                                   .order_by(Gateway.code)).all()
     return render_template("sensors.html", kinds=kinds, gateways=gateways,
                            can_edit=auth.current_principal().role in EDITORS)
+
+
+# --- dead letters ------------------------------------------------------------------------------
+
+# The ingest reasons of DESIGN §5 in the office's words (the page shows the code beside them).
+DEAD_LETTER_REASONS = {
+    "bad_json": _l("Not valid JSON"),
+    "bad_encoding": _l("Not UTF-8 text"),
+    "schema": _l("Wrong fields or types"),
+    "bad_timestamp": _l("Bad timestamp"),
+    "not_finite": _l("Value is not a finite number"),
+    "unknown_sensor": _l("Unknown sensor"),
+    "foreign_sensor": _l("Sensor of another gateway"),
+    "retired_sensor": _l("Retired sensor"),
+    "unit_mismatch": _l("Wrong unit"),
+    "out_of_range": _l("Outside the instrument's range"),
+    "too_old": _l("Too old"),
+    "future": _l("Time in the future"),
+    "too_large": _l("Too large"),
+    "conflict": _l("Conflicts with a stored value"),
+}
+
+
+@bp.get("/dead-letters")
+@auth.roles(*OFFICE_ROLES)
+def dead_letters_page():
+    """The dead-letter office: rejected messages listed, filtered, shown safely and resolved."""
+    role = auth.current_principal().role
+    return render_template("dead_letters.html", reasons=DEAD_LETTER_REASONS,
+                           can_act=role in {Role.COMMANDER, Role.DISPATCHER})
 
 
 def init_app(app: Flask) -> None:

@@ -225,29 +225,124 @@ def post_readings():
     return jsonify(result.as_http())
 
 
+# A dead letter's payload is shown up to this many bytes (the store keeps up to the ingest limit).
+PAYLOAD_SHOWN = 4096
+
+
+def _bad_parameter(name: str, problem: str):
+    from dispatch.core.errors import BadRequest
+
+    return BadRequest(f"query parameter {name} {problem}", code="bad_parameter",
+                      details={"parameter": name})
+
+
+def _dead_letter_filters(*, with_reason: bool = True) -> list:
+    """The WHERE conditions of `?reason=`, `?gateway=`, `?sensor=`, `?resolved=0|1`."""
+    from dispatch.core.metrics import REJECT_REASONS
+    from telemetry.models import DeadLetter
+
+    args = request.args
+    conditions = []
+    reason = args.get("reason", "")
+    if with_reason and reason:
+        if reason not in REJECT_REASONS:
+            raise _bad_parameter("reason", f"must be one of {', '.join(REJECT_REASONS)}")
+        conditions.append(DeadLetter.reason == reason)
+    if args.get("gateway"):
+        conditions.append(DeadLetter.gateway == args["gateway"])
+    if args.get("sensor"):
+        conditions.append(DeadLetter.sensor_code == args["sensor"])
+    resolved = args.get("resolved", "")
+    if resolved not in {"", "0", "1"}:
+        raise _bad_parameter("resolved", "must be 0 or 1")
+    if resolved:
+        conditions.append(DeadLetter.resolved_at.is_not(None) if resolved == "1"
+                          else DeadLetter.resolved_at.is_(None))
+    return conditions
+
+
+def _positive_parameter(name: str, default: int | None, most: int | None = None) -> int | None:
+    raw = request.args.get(name, "")
+    if raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1 or (most and int(raw) > most):
+        raise _bad_parameter(name, "must be a whole number from 1"
+                             + (f" to {most}" if most else ""))
+    return int(raw)
+
+
+def _shown_payload(raw: bytes) -> tuple[str, bool]:
+    """The first PAYLOAD_SHOWN bytes as text (invalid bytes as U+FFFD) and whether it is UTF-8.
+
+    A cut through a multi-byte character drops that character's first bytes instead of showing
+    them as invalid."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    shown = raw[:PAYLOAD_SHOWN]
+    try:
+        return decoder.decode(shown, final=len(raw) <= PAYLOAD_SHOWN), True
+    except UnicodeDecodeError:
+        replacing = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        return replacing.decode(shown, final=len(raw) <= PAYLOAD_SHOWN), False
+
+
+def _dead_letter_item(d) -> dict:
+    payload, utf8 = _shown_payload(d.payload)
+    return {
+        "id": d.id, "received_at": d.received_at.isoformat(), "topic": d.topic,
+        "gateway": d.gateway, "message_id": d.message_id, "reason": d.reason,
+        "detail": d.detail, "sensor": d.sensor_code, "index": d.item,
+        "payload": payload, "payload_bytes": len(d.payload),
+        "payload_truncated": len(d.payload) > PAYLOAD_SHOWN, "payload_utf8": utf8,
+        "resolved": d.resolved_at is not None,
+        "resolved_at": d.resolved_at.isoformat() if d.resolved_at else None,
+        "resolved_by": d.resolved_by, "resolution": d.resolution,
+    }
+
+
 @bp.get("/api/v1/dead-letters")
 @auth.roles(*EDITORS, Role.VIEWER)
 def dead_letters():
-    """Rejected messages and readings, newest first (`?reason=`, `?limit=`, `?before=id`)."""
+    """Rejected messages and readings, newest first (`?reason=`, `?gateway=`, `?sensor=`,
+    `?resolved=0|1`, `?limit=` up to 1000, `?before=id`; `next_before` pages on)."""
     from sqlalchemy import select
 
     from telemetry.models import DeadLetter
 
-    query = select(DeadLetter).order_by(DeadLetter.id.desc())
-    if request.args.get("reason"):
-        query = query.where(DeadLetter.reason == request.args["reason"])
-    if request.args.get("before", "").isdigit():
-        query = query.where(DeadLetter.id < int(request.args["before"]))
-    limit = min(int(request.args["limit"]) if request.args.get("limit", "").isdigit() else 100,
-                1000)
-    items = [{
-        "id": d.id, "received_at": d.received_at.isoformat(), "topic": d.topic,
-        "gateway": d.gateway, "message_id": d.message_id, "reason": d.reason,
-        "detail": d.detail, "sensor": d.sensor_code, "index": d.item,
-        "payload": d.payload.decode("utf-8", errors="replace")[:4096],
-        "payload_bytes": len(d.payload), "resolved": d.resolved_at is not None,
-    } for d in db.session.scalars(query.limit(limit))]
-    return jsonify(items=items)
+    limit = _positive_parameter("limit", 100, 1000)
+    before = _positive_parameter("before", None)
+    query = select(DeadLetter).where(*_dead_letter_filters()).order_by(DeadLetter.id.desc())
+    if before is not None:
+        query = query.where(DeadLetter.id < before)
+    letters = list(db.session.scalars(query.limit(limit + 1)))
+    more = len(letters) > limit
+    letters = letters[:limit]
+    return jsonify(items=[_dead_letter_item(d) for d in letters],
+                   next_before=letters[-1].id if more else None)
+
+
+@bp.get("/api/v1/dead-letters/summary")
+@auth.roles(*EDITORS, Role.VIEWER)
+def dead_letters_summary():
+    """Dead letters counted per reason, unresolved and total (`?gateway=`, `?sensor=`)."""
+    from sqlalchemy import case, func, select
+
+    from dispatch.core.metrics import REJECT_REASONS
+    from telemetry.models import DeadLetter
+
+    unresolved = func.sum(case((DeadLetter.resolved_at.is_(None), 1), else_=0))
+    rows = db.session.execute(
+        select(DeadLetter.reason, func.count(DeadLetter.id), unresolved, func.max(DeadLetter.id))
+        .where(*_dead_letter_filters(with_reason=False)).group_by(DeadLetter.reason)).all()
+    counts = {reason: {"unresolved": 0, "total": 0} for reason in REJECT_REASONS}
+    latest = None
+    for reason, total, open_, newest in rows:
+        counts.setdefault(reason, {})["total"] = total
+        counts[reason]["unresolved"] = int(open_ or 0)
+        latest = max(latest or 0, newest)
+    return jsonify(reasons=counts, total=sum(c["total"] for c in counts.values()),
+                   unresolved=sum(c["unresolved"] for c in counts.values()), latest_id=latest)
 
 
 @bp.post("/api/v1/dead-letters/<int:letter_id>/reprocess")
