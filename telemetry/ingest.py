@@ -314,8 +314,9 @@ def _detail(reason: str, reading: Reading, sensor: Sensor | None) -> str:
 
 def reprocess(session: Session, letter_id: int, *, action: str, actor: str,
               limits: IngestLimits, now: datetime) -> dict:
-    """Resolve a dead letter: ingest it again (e.g. after its sensor was registered), or settle
-    a conflict by keeping or replacing the stored value. Audited; returns the outcome."""
+    """Resolve a dead letter: ingest it again (e.g. after its sensor was registered), settle
+    a conflict by keeping or replacing the stored value, or dismiss it. Audited; returns the
+    outcome (resolution None: still refused, nothing written)."""
     from dispatch.core import audit
     from dispatch.core.errors import BadRequest, Conflict, NotFound
 
@@ -329,44 +330,82 @@ def reprocess(session: Session, letter_id: int, *, action: str, actor: str,
                              max_age_days=limits.max_age_days)
     reading = next((r for r in decoded.readings if letter.item is None or r.index == letter.item),
                    None)
-    if letter.reason == "conflict":
+    if action == "dismiss":
+        # A letter nothing can fix (a malformed message, a reading too old): set aside, audited.
+        outcome = {"resolution": "dismissed"}
+    elif letter.reason == "conflict":
         if action not in {"keep", "replace"} or reading is None:
-            raise BadRequest("a conflict is resolved with action keep or replace",
+            raise BadRequest("a conflict is resolved with action keep, replace or dismiss",
                              code="bad_action")
         if action == "replace":
-            sensor = session.scalar(select(Sensor).where(Sensor.code == reading.sensor))
-            stored = session.scalar(select(StoredReading).where(
-                StoredReading.sensor_id == sensor.id, StoredReading.ts == reading.ts))
-            before = stored.value
-            stored.value = reading.value
-            # Caches of this sensor's readings (telemetry.state) reload; its hour is rolled up.
-            session.execute(update(Sensor).where(Sensor.id == sensor.id).values(
-                revision=Sensor.revision + 1))
-            replacing = Ingest(session, limits)
-            replacing.now = now
-            replacing.mark_hours({(sensor.id, reading.ts)})
-            audit.record(session, actor=actor, action="reading.replace", entity_type="reading",
-                         entity_id=f"{sensor.code}@{reading.ts.isoformat()}",
-                         before={"value": before}, after={"value": reading.value})
+            _replace(session, reading, actor=actor, limits=limits, now=now)
         outcome = {"resolution": "replaced" if action == "replace" else "kept"}
     else:
         if action != "reprocess":
-            raise BadRequest("this dead letter is resolved with action reprocess",
+            raise BadRequest("this dead letter is resolved with action reprocess or dismiss",
                              code="bad_action")
-        raw = letter.payload
-        if letter.item is not None and reading is not None:
-            raw = json.dumps({"sensor": reading.sensor, "ts": reading.ts.isoformat(),
-                              "value": reading.value}).encode()
-        ingest = Ingest(session, limits)
-        result = ingest.message(raw, topic=letter.topic, gateway=letter.gateway,
-                                message_id=letter.message_id, now=now)
-        ingest.finish()
-        if not (result.stored or result.duplicates):
-            return {"resolution": None, **result.as_http()}
-        outcome = {"resolution": "reprocessed", **result.as_http()}
+        outcome = _ingest_again(session, letter, decoded, reading, limits=limits, now=now)
+        if outcome["resolution"] is None:
+            return outcome
     letter.resolved_at, letter.resolved_by = now, actor
     letter.resolution = outcome["resolution"]
     audit.record(session, actor=actor, action="dead_letter.resolve", entity_type="dead_letter",
                  entity_id=letter.id, after={"resolution": letter.resolution,
                                              "reason": letter.reason})
     return outcome
+
+
+def _replace(session: Session, reading: Reading, *, actor: str, limits: IngestLimits,
+             now: datetime) -> None:
+    """Put a conflicting reading's value in place of the stored one (audited)."""
+    from dispatch.core import audit
+    from dispatch.core.errors import Conflict
+
+    sensor = session.scalar(select(Sensor).where(Sensor.code == reading.sensor))
+    stored = None if sensor is None else session.scalar(select(StoredReading).where(
+        StoredReading.sensor_id == sensor.id, StoredReading.ts == reading.ts))
+    if stored is None:
+        raise Conflict("the stored reading is no longer there (pruned after the retention "
+                       "time?): dismiss this dead letter", code="gone")
+    before = stored.value
+    stored.value = reading.value
+    if sensor.last_ts == reading.ts:
+        sensor.last_value = reading.value
+    # Caches of this sensor's readings (telemetry.state) reload; its hour is rolled up again.
+    session.execute(update(Sensor).where(Sensor.id == sensor.id).values(
+        revision=Sensor.revision + 1))
+    replacing = Ingest(session, limits)
+    replacing.now = now
+    replacing.mark_hours({(sensor.id, reading.ts)})
+    audit.record(session, actor=actor, action="reading.replace", entity_type="reading",
+                 entity_id=f"{sensor.code}@{reading.ts.isoformat()}",
+                 before={"value": before}, after={"value": reading.value})
+
+
+def _ingest_again(session: Session, letter: DeadLetter, decoded: Decoded, reading: Reading | None,
+                  *, limits: IngestLimits, now: datetime) -> dict:
+    """Ingest a dead letter's reading (or whole message) again. When it is still refused,
+    nothing is written (no second dead letter) and the answer says why."""
+    raw = letter.payload
+    if letter.item is not None:
+        if reading is None:  # the item itself does not decode: nothing can fix it
+            rejection = next((r for r in decoded.rejections if r.index == letter.item), None)
+            return {"resolution": None, "stored": 0, "duplicates": 0, "rejected": [
+                {"index": letter.item,
+                 "reason": rejection.reason if rejection else letter.reason}]}
+        item = {"sensor": reading.sensor, "ts": reading.ts.isoformat(), "value": reading.value}
+        if reading.unit is not None:
+            item["unit"] = reading.unit
+        if reading.seq is not None:
+            item["seq"] = reading.seq
+        raw = json.dumps(item).encode()
+    attempt = session.begin_nested()
+    ingest = Ingest(session, limits)
+    result = ingest.message(raw, topic=letter.topic, gateway=letter.gateway,
+                            message_id=letter.message_id, now=now)
+    if not (result.stored or result.duplicates):
+        attempt.rollback()
+        return {"resolution": None, **result.as_http()}
+    ingest.finish()
+    attempt.commit()
+    return {"resolution": "reprocessed", **result.as_http()}

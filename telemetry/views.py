@@ -348,8 +348,9 @@ def dead_letters_summary():
 @bp.post("/api/v1/dead-letters/<int:letter_id>/reprocess")
 @auth.roles(*EDITORS)
 def reprocess_dead_letter(letter_id: int):
-    """Ingest a dead letter again (`{"action": "reprocess"}`), or settle a conflict
-    (`{"action": "keep"}` / `{"action": "replace"}`); audited."""
+    """Ingest a dead letter again (`{"action": "reprocess"}`), settle a conflict
+    (`{"action": "keep"}` / `{"action": "replace"}`) or set it aside (`{"action": "dismiss"}`);
+    audited."""
     from dispatch.core.db import utcnow
     from telemetry.ingest import reprocess
 

@@ -5,13 +5,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from dispatch.core import auth
 from dispatch.core.db import db
 from dispatch.core.metrics import REJECT_REASONS
+from dispatch.core.models import AuditEntry
 from telemetry import service
-from telemetry.models import DeadLetter
+from telemetry.models import DeadLetter, Reading
 
 
 @pytest.fixture
@@ -189,3 +190,54 @@ def test_page_by_role(client, login, role, status, acts):
     assert ('id="dl-readonly"' in html) is not acts
     nav = html.split('class="mainnav"')[1].split("</nav>")[0]
     assert 'href="/dead-letters"\n           aria-current="page"' in nav
+
+
+def _letter(reason: str) -> DeadLetter:
+    return db.session.scalar(select(DeadLetter).where(DeadLetter.reason == reason)
+                             .order_by(DeadLetter.id))
+
+
+def resolve(client, headers, letter_id: int, action: str):
+    return client.post(f"/api/v1/dead-letters/{letter_id}/reprocess", json={"action": action},
+                       headers=headers)
+
+
+def test_a_reprocess_still_refused_writes_no_second_letter(client, letters, office):
+    unknown = _letter("unknown_sensor")
+    before = db.session.scalar(select(func.count(DeadLetter.id)))
+    answer = resolve(client, office, unknown.id, "reprocess")
+    assert answer.status_code == 200
+    assert answer.json["resolution"] is None
+    assert answer.json["rejected"] == [{"index": None, "reason": "unknown_sensor"}]
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(DeadLetter.id))) == before
+
+
+def test_hopeless_letters_are_dismissed_and_audited(client, letters, office):
+    bad = _letter("bad_json")
+    assert resolve(client, office, bad.id, "reprocess").json["resolution"] is None
+    answer = resolve(client, office, bad.id, "dismiss")
+    assert answer.status_code == 200 and answer.json["resolution"] == "dismissed"
+    assert resolve(client, office, bad.id, "dismiss").status_code == 409
+    assert db.session.scalar(select(AuditEntry.actor).where(
+        AuditEntry.action == "dead_letter.resolve")).startswith("user:dispatcher")
+
+
+def test_replacing_a_conflict_updates_the_sensors_last_value(client, letters, office):
+    conflict = _letter("conflict")
+    assert client.get("/api/v1/sensors/RG-A", headers=office).json["last_value"] == 2.0
+    assert resolve(client, office, conflict.id, "replace").json["resolution"] == "replaced"
+    assert client.get("/api/v1/sensors/RG-A", headers=office).json["last_value"] == 2.5
+    items = client.get("/api/v1/sensors/RG-A/readings", headers=office).json["items"]
+    assert [i["value"] for i in items] == [2.5]
+    assert client.get("/api/v1/sensors/RG-A/sums",
+                      headers=office).json["windows"]["10m"]["mm"] == 2.5
+
+
+def test_replacing_a_pruned_reading_says_so(client, letters, office):
+    conflict = _letter("conflict")
+    with db.transaction() as s:
+        s.execute(delete(Reading))
+    answer = resolve(client, office, conflict.id, "replace")
+    assert answer.status_code == 409 and answer.json["error"] == "gone"
+    assert "dismiss" in answer.json["message"]
