@@ -108,6 +108,26 @@ def _import_format(filename: str, mimetype: str) -> str:
                      "(application/geo+json)."), code="unsupported_type", status=415)
 
 
+@bp.get("/api/v1/gateways")
+@auth.roles(*PERSON_ROLES)
+def list_gateways():
+    """Gateways with their online state (retained status, last will, silence), last seen time,
+    battery and how many active sensors they own."""
+    from sqlalchemy import func, select
+
+    from dispatch.core.models import Gateway
+    from telemetry.models import Sensor
+
+    owned = dict(db.session.execute(select(Sensor.gateway_id, func.count(Sensor.id)).where(
+        Sensor.retired.is_(False)).group_by(Sensor.gateway_id)).all())
+    return jsonify(items=[{
+        "code": g.code, "name": g.name, "active": g.active, "online": g.online,
+        "offline_reason": g.offline_reason, "battery_v": g.battery_v,
+        "last_seen_at": g.last_seen_at.isoformat() if g.last_seen_at else None,
+        "sensors": owned.get(g.id, 0),
+    } for g in db.session.scalars(select(Gateway).order_by(Gateway.code))])
+
+
 @bp.get("/api/v1/sensors/<code>")
 @auth.roles(*PERSON_ROLES)
 def get_sensor(code: str):

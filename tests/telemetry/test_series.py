@@ -251,3 +251,11 @@ def test_gateway_status_sets_online_and_battery(app):
     assert (gateway.online, gateway.offline_reason, gateway.battery_v) == (
         False, "reported", 12.6)
     assert db.session.scalar(select(func.count(Reading.id))) == 0
+
+
+def test_gateways_list_their_state(client, gateway, bearer):
+    post(client, gateway, [{"sensor": "RG-S", "ts": at(utcnow()), "value": 0.0}])
+    items = client.get("/api/v1/gateways", headers=bearer("viewer")).json["items"]
+    assert [(g["code"], g["online"], g["sensors"]) for g in items] == [("GW-S", True, 3)]
+    assert items[0]["last_seen_at"] is not None
+    assert client.get("/api/v1/gateways", headers=gateway).status_code == 403
