@@ -25,7 +25,7 @@ from dispatch.core.db import db, utcnow
 from dispatch.core.models import Gateway
 from dispatch.core.mqtt import HubMqtt
 from dispatch.core.realtime import notify
-from telemetry.ingest import Ingest, IngestLimits
+from telemetry.ingest import Ingest, IngestLimits, Message
 from telemetry.live import announcer_of
 from telemetry.state import state_of
 
@@ -113,14 +113,16 @@ class IngestBridge:
                 with db.transaction() as s:
                     ingest = Ingest(s, self.limits, self.state)
                     now = utcnow()
+                    readings = []
                     for message in batch:
                         gateway = message.topic.rsplit("/", 1)[-1]
                         if message.topic.startswith("rescuehub/v1/status/"):
                             statuses += _status(s, gateway, message.payload, now)
-                            continue
-                        result = ingest.message(
-                            message.payload, topic=message.topic, gateway=gateway,
-                            message_id=f"mqtt-{message.mid}-{uuid.uuid4().hex[:8]}", now=now)
+                        else:
+                            readings.append(Message(
+                                message.payload, message.topic, gateway,
+                                f"mqtt-{message.mid}-{uuid.uuid4().hex[:8]}"))
+                    for result in ingest.messages(readings, now=now):
                         stored += result.stored_readings
                     ingest.finish()
                 ingest.apply()

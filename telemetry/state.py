@@ -83,6 +83,8 @@ class TelemetryState:
     def __init__(self) -> None:
         self._memories: dict[int, Memory] = {}
         self._lock = threading.RLock()
+        # Gateway code -> id (gateways are never renamed or deleted).
+        self.gateway_ids: dict[str, int] = {}
 
     def memory(self, session: Session, sensor: Sensor, now: datetime) -> Memory:
         """The sensor's memory, (re)loaded from the database when it is missing or stale."""
