@@ -7,10 +7,14 @@
 // Colours and labels of kinds and states come from GET /api/v1/map/legend (the same table the
 // legend shows); the page's own words come from the JSON block #map-config.
 // Live: `layer` events on the shared /live socket (dispatch/static/live.js) update, add or remove
-// the one feature, including an open popup, without reloading.
+// the one feature, including an open popup, without reloading; `reading` and `sensor_status`
+// events update a monitoring station's last value, QC flag and status (and its open popup, whose
+// 6-hour sparkline comes from the sensor's readings when it opens; ../sparkline.js draws it).
 //
 // #map keeps data-state (loading | ready | empty), data-features-loaded (total), data-count-<layer>,
 // data-view (west,south,east,north) and data-last-change (layer:code:action) for people and tests.
+
+import { FLAG_COLOURS, sparkline } from "../sparkline.js";
 
 const L = window.L;
 const mapEl = document.getElementById("map");
@@ -149,8 +153,11 @@ const STYLES = {
     return { radius: shelterRadius(p) * symbolScale, fill: true, fillColor: colour(p.status),
       fillOpacity: 0.95, color: "#ffffff", weight: symbolScale < 1 ? 1.5 : 2.5, opacity: 1 };
   },
-  sensors() {
-    return { radius: 6 * Math.max(symbolScale, 0.7), fill: true, fillColor: SENSOR,
+  sensors(p) {
+    // A station whose last reading is not good shows its flag's colour (and says it in words).
+    const flag = sensorFlag(p);
+    return { radius: 6 * Math.max(symbolScale, 0.7), fill: true,
+      fillColor: flag === "good" ? SENSOR : FLAG_COLOURS[flag] || SENSOR,
       fillOpacity: 0.95, color: "#ffffff", weight: symbolScale < 1 ? 1.5 : 2, opacity: 1 };
   },
 };
@@ -278,14 +285,116 @@ const POPUPS = {
     return [title(p.name, p.code, T.layers.rivers)];
   },
   sensors(p) {
-    const skip = new Set(["code", "name"]);
+    const flag = sensorFlag(p);
+    const value = p.last_value === null || p.last_value === undefined ? dash
+      : `${number.format(p.last_value)} ${p.unit || ""}`;
     return [
       title(p.name, p.code, T.layers.sensors),
-      rows(Object.entries(p).filter(([k, v]) => !skip.has(k) && v !== null && typeof v !== "object")
-        .map(([k, v]) => [label(k), typeof v === "number" ? number.format(v) : text(v)])),
+      h("p", { class: "fp-sub" }, TS.kinds[p.kind] || text(p.kind)),
+      rows([
+        [TS.lastValue, h("span", null, value, " ", badge(TS.flags[flag] || flag,
+          FLAG_COLOURS[flag], { "data-flag": flag })), { "data-field": "value" }],
+        [TS.lastReading, p.last_ts ? when.format(new Date(p.last_ts)) : dash,
+          { "data-field": "time" }],
+      ]),
+      h("figure", { class: "fp-spark", "data-state": "loading" },
+        h("figcaption", null, TS.last6h), h("div", { class: "fp-spark-plot" })),
+      h("a", { class: "fp-details", href: config.urls.sensorPage.replace(/CODE$/,
+        encodeURIComponent(p.code)) }, TS.details),
     ];
   },
 };
+
+// --- monitoring stations: flag, sparkline, live readings ------------------------------------
+
+const TS = T.sensors;
+const when = new Intl.DateTimeFormat(lang, { month: "numeric", day: "numeric", hour: "2-digit",
+  minute: "2-digit", hourCycle: "h23" });
+const SPARK_HOURS = 6;
+const SPARK_FRESH_MS = 60000;
+// The last sparkline fetched: {code, items, at}; live readings are appended to it.
+let spark = null;
+
+// The flag a station shows: a silent station is missing whatever its last reading said.
+function sensorFlag(p) {
+  if (p.status === "missing" || !p.last_flag) return "missing";
+  return p.last_flag;
+}
+
+function drawSpark(code, p) {
+  const box = document.querySelector(`.fp-sensors[data-code="${CSS.escape(code)}"] .fp-spark`);
+  if (!box || !spark || spark.code !== code) return;
+  // A gateway's clock may run a little ahead of this one: never cut its newest report off.
+  const until = Math.max(Date.now(), ...spark.items.map((r) => Date.parse(r.ts) || 0));
+  const plot = sparkline(spark.items, { since: until - SPARK_HOURS * 3600 * 1000, until,
+    kind: p.kind, width: 260, height: 54, title: `${TS.last6h} · ${p.name || code}` });
+  box.querySelector(".fp-spark-plot").replaceChildren(plot);
+  box.dataset.state = spark.items.length ? "ready" : "empty";
+  if (!spark.items.length) box.querySelector(".fp-spark-plot").append(
+    h("p", { class: "fp-spark-empty" }, TS.noReadings));
+}
+
+async function fillSpark(code, p) {
+  if (spark && spark.code === code && Date.now() - spark.at < SPARK_FRESH_MS) {
+    drawSpark(code, p);
+    return;
+  }
+  const since = new Date(Date.now() - SPARK_HOURS * 3600 * 1000).toISOString();
+  const url = `${config.urls.sensorReadings.replace(/CODE(?=\/readings$)/,
+    encodeURIComponent(code))}?since=${encodeURIComponent(since)}`;
+  try {
+    const data = await getJson(url);
+    spark = { code, items: data.items || [], at: Date.now() };
+    drawSpark(code, p);
+  } catch {
+    const box = document.querySelector(`.fp-sensors[data-code="${CSS.escape(code)}"] .fp-spark`);
+    if (box) box.dataset.state = "error";
+  }
+}
+
+// After a popup's content was (re)built: a station's sparkline goes into it.
+function popupFilled(name, feature) {
+  if (name === "sensors") fillSpark(codeOf(feature), feature.properties || {});
+}
+
+function refreshSensor(code, change) {
+  const layer = overlays.sensors.byCode.get(code);
+  if (!layer) return;
+  Object.assign(layer.feature.properties, change);
+  restyle("sensors", layer);
+  if (popupFor && popupFor.name === "sensors" && popupFor.code === code) {
+    popup.setContent(popupContent("sensors", layer.feature));
+    popupFilled("sensors", layer.feature);
+  }
+}
+
+// `reading`: {sensor, ts, value, flag}, throttled per sensor by the hub.
+function onReading(message) {
+  if (!message || typeof message.sensor !== "string") return;
+  const code = message.sensor;
+  if (spark && spark.code === code && !spark.items.some((r) => r.ts === message.ts)) {
+    spark.items.push({ ts: message.ts, value: message.value, flag: message.flag, qc: [] });
+  }
+  const layer = overlays.sensors.byCode.get(code);
+  if (layer && (layer.feature.properties.last_ts || "") > message.ts) return; // an older one
+  refreshSensor(code, { last_value: message.value, last_ts: message.ts,
+    last_flag: message.flag || "good", status: "reporting" });
+  mapEl.dataset.lastReading = `${code}:${message.ts}`;
+}
+
+// `sensor_status`: {sensor, status, flag} (reporting / missing) or {sensor, retired, flag}.
+function onSensorStatus(message) {
+  if (!message || typeof message.sensor !== "string") return;
+  if (message.retired) {
+    remove(overlays.sensors, message.sensor);
+    showCounts();
+    return;
+  }
+  const change = {};
+  if (message.status) change.status = message.status;
+  if (message.flag && message.flag !== "missing") change.last_flag = message.flag;
+  refreshSensor(message.sensor, change);
+}
 
 function popupContent(name, feature) {
   return h("div", { class: `fp fp-${name}`, "data-layer": name,
@@ -369,7 +478,12 @@ function tagElement(name, layer) {
   el.dataset.layer = name;
   el.dataset.code = codeOf(layer.feature);
   if (p.status) el.dataset.status = p.status;
-  const accessible = [p.name, p.status ? label(p.status) : null].filter(Boolean).join(" · ");
+  let state = p.status ? label(p.status) : null;
+  if (name === "sensors") {
+    el.dataset.flag = sensorFlag(p);
+    state = TS.flags[sensorFlag(p)];
+  }
+  const accessible = [p.name, state].filter(Boolean).join(" · ");
   if (accessible) el.setAttribute("aria-label", accessible);
 }
 
@@ -595,6 +709,7 @@ function openPopup(name, layer, latlng) {
   // On a circle, the popup's tip touches its top edge rather than hiding it.
   popup.options.offset = L.point(0, layer.getRadius ? 5 - layer.getRadius() : 7);
   popup.setLatLng(at).setContent(popupContent(name, layer.feature)).openOn(map);
+  popupFilled(name, layer.feature);
 }
 
 for (const name of ORDER) {
@@ -643,6 +758,7 @@ function apply(overlay, message) {
   if (CANVAS.includes(overlay.name)) restack();
   if (popupFor && popupFor.name === overlay.name && popupFor.code === codeOf(feature)) {
     popup.setContent(popupContent(overlay.name, layer.feature));
+    popupFilled(overlay.name, layer.feature);
     if (layer.getLatLng) popup.setLatLng(layer.getLatLng());
   }
   return layer;
@@ -683,6 +799,8 @@ async function connectLive() {
   if (!document.getElementById("live")) return; // no live channel on this page (base.html)
   const { socket, onLive } = await import("../live.js");
   socket.on("layer", onLayerEvent);
+  socket.on("reading", onReading);
+  socket.on("sensor_status", onSensorStatus);
   let wasOnline = false;
   let connectedBefore = false;
   onLive((live) => {
@@ -753,6 +871,8 @@ function buildLegend() {
       label(k)])),
     legendSection("rivers", T.layers.rivers,
       [[swatch("line", { line: RIVER, weight: "3px" }), T.legend.river]]),
+    legendSection("sensors", T.layers.sensors, ["good", "suspect", "fail", "missing"].map((f) =>
+      [swatch("dot", { fill: f === "good" ? SENSOR : FLAG_COLOURS[f] }), TS.flags[f]])),
   ];
 
   const body = h("div", { class: "lg-body", id: "map-legend-body" }, sections);
