@@ -625,7 +625,7 @@ def reference(setup: Setup, plan: dict[str, list[bytes]], label: str) -> dict:
 
 
 def wait_stored(setup: Setup, target: float, *, baseline: float, stall_s: float = 45.0,
-                poll_s: float = 0.1) -> tuple[float | None, list[tuple[float, float]]]:
+                poll_s: float = 0.25) -> tuple[float | None, list[tuple[float, float]]]:
     """Poll rescuehub_readings_stored_total until it has grown by `target`; returns the time it
     got there (None when it stalled) and the samples."""
     samples: list[tuple[float, float]] = []
