@@ -27,6 +27,7 @@ from telemetry.models import DeadLetter, ReadingHourDirty, Sensor
 from telemetry.models import Reading as StoredReading
 from telemetry.state import Pending, TelemetryState
 
+HOUR = timedelta(hours=1)
 # A too_large payload keeps this many first bytes in its dead letter.
 TOO_LARGE_KEEP = 4096
 
@@ -66,16 +67,41 @@ def hour_of(ts: datetime) -> datetime:
     return floor - timedelta(hours=1) if floor == ts else floor
 
 
+@dataclass(frozen=True)
+class SensorRow:
+    """What ingest reads of a sensor (telemetry.state takes it in place of a Sensor)."""
+
+    id: int
+    code: str
+    kind: str
+    unit: str
+    gateway_id: int
+    range_min: float
+    range_max: float
+    interval_s: int
+    qc: dict | None
+    retired: bool
+    revision: int
+    status: str
+    last_ts: datetime | None
+    last_value: float | None
+    last_flag: str | None
+
+    @classmethod
+    def columns(cls) -> list:
+        return [getattr(Sensor, f) for f in cls.__dataclass_fields__]
+
+
 @dataclass
 class _Touched:
     """What one transaction changed for a sensor (written by Ingest.finish)."""
 
-    sensor: Sensor
+    sensor: SensorRow
     count: int = 0
     newest: tuple[datetime, float, str] | None = None
 
 
-def _check(reading: Reading, sensor: Sensor | None, gateway_id: int | None) -> str | None:
+def _check(reading: Reading, sensor: SensorRow | None, gateway_id: int | None) -> str | None:
     """The registry checks of DESIGN §5, in order; None when the reading may be stored."""
     if sensor is None:
         return "unknown_sensor"
@@ -104,7 +130,7 @@ class Message:
 class _Staged:
     """A reading that passed every check, waiting for the batch's one INSERT."""
 
-    sensor: Sensor
+    sensor: SensorRow
     reading: Reading
     flag: str
     reasons: str
@@ -158,11 +184,13 @@ class Ingest:
         return results
 
     def _load_sensors(self, codes: set[str]) -> None:
+        """The batch's sensors in one SELECT of the columns ingest needs (no ORM objects, no
+        geometry: loading full Sensor objects cost more than the INSERT)."""
         wanted = [c for c in codes if c not in self._sensors]
         for start in range(0, len(wanted), 900):
-            for sensor in self.session.scalars(select(Sensor).where(
+            for row in self.session.connection().execute(select(*SensorRow.columns()).where(
                     Sensor.code.in_(wanted[start:start + 900]))):
-                self._sensors[sensor.code] = sensor
+                self._sensors[row.code] = SensorRow(*row)
 
     def _gateway_id(self, gateway: str | None) -> int | None:
         if gateway is None:
@@ -241,16 +269,18 @@ class Ingest:
         if existing:
             self._sort_out_existing(staged, existing)
         if self._letters:
-            self.session.execute(insert(DeadLetter), self._letters)
+            now = self.now
+            self.session.execute(insert(DeadLetter.__table__),
+                                 [{**letter, "received_at": now} for letter in self._letters])
             self._letters = []
 
     def _insert(self, staged: dict[tuple[int, datetime], _Staged]) -> set[tuple[int, datetime]]:
         rows = [{"sensor_id": i.sensor.id, "ts": i.reading.ts, "value": i.reading.value,
                  "seq": i.reading.seq, "flag": i.flag, "qc_reasons": i.reasons[:200]}
                 for i in staged.values()]
-        statement = _dialect(self.session).insert(StoredReading).on_conflict_do_nothing(
-            index_elements=["sensor_id", "ts"]).returning(StoredReading.sensor_id,
-                                                          StoredReading.ts)
+        table = StoredReading.__table__
+        statement = _dialect(self.session).insert(table).on_conflict_do_nothing(
+            index_elements=["sensor_id", "ts"]).returning(table.c.sensor_id, table.c.ts)
         # RETURNING names the rows really inserted on both backends (NOTES.md: rowcount and
         # inserted_primary_key cannot tell on SQLite and PostgreSQL); executemany with
         # RETURNING runs as SQLAlchemy's batched "insertmanyvalues".
@@ -304,21 +334,27 @@ class Ingest:
                     status="reporting"),
                 rows)
             self.mark_hours({(sid, ts) for sid, readings in self.pending.readings.items()
-                             for ts, _v, _f in readings})
+                             for ts, _v, _f in readings},
+                            {sid: t.sensor.interval_s for sid, t in self._touched.items()})
         if self._gateways:
             self.session.execute(update(Gateway).where(Gateway.id.in_(self._gateways)).values(
                 last_seen_at=now, online=True, offline_reason=None))
 
-    def mark_hours(self, readings: set[tuple[int, datetime]]) -> None:
+    def mark_hours(self, readings: set[tuple[int, datetime]],
+                   intervals: dict[int, int] | None = None) -> None:
         """Mark the hours these (sensor id, ts) readings fall in for roll-up; also the next
-        hour, whose first rain report a late reading may shorten (telemetry.sums)."""
+        hour when the reading is within its sensor's interval of it, since a late reading
+        shortens the time the next report stands for (telemetry.sums)."""
         hours = set()
         for sid, ts in readings:
-            hours.add((sid, hour_of(ts)))
-            hours.add((sid, hour_of(ts) + timedelta(hours=1)))
+            hour = hour_of(ts)
+            hours.add((sid, hour))
+            interval = (intervals or {}).get(sid)
+            if interval is None or ts + timedelta(seconds=interval) > hour + HOUR:
+                hours.add((sid, hour + HOUR))
         if not hours:
             return
-        statement = _dialect(self.session).insert(ReadingHourDirty)
+        statement = _dialect(self.session).insert(ReadingHourDirty.__table__)
         statement = statement.on_conflict_do_update(
             index_elements=["sensor_id", "hour"],
             set_={"marked_at": statement.excluded.marked_at})
@@ -342,7 +378,7 @@ class _Overlay(Pending):
         return [r for layer in self.layers for r in layer.of(sensor_id)]
 
 
-def _detail(reason: str, reading: Reading, sensor: Sensor | None) -> str:
+def _detail(reason: str, reading: Reading, sensor: SensorRow | None) -> str:
     if reason == "out_of_range" and sensor is not None:
         return f"{reading.value} outside [{sensor.range_min}, {sensor.range_max}] {sensor.unit}"
     if reason == "unit_mismatch" and sensor is not None:

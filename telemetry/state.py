@@ -112,8 +112,12 @@ class TelemetryState:
                 if sensor_id not in revisions:
                     del self._memories[sensor_id]
                     continue
-                memory.history = sorted({**dict(memory.history),
-                                         **{ts: v for ts, v, _ in readings}}.items())[-HISTORY:]
+                new = sorted((ts, v) for ts, v, _ in readings)
+                if not memory.history or new[0][0] > memory.history[-1][0]:
+                    memory.history = (memory.history + new)[-HISTORY:]  # the usual case
+                else:
+                    memory.history = sorted({**dict(memory.history),
+                                             **dict(new)}.items())[-HISTORY:]
                 if memory.rain is not None:
                     for ts, value, flag in readings:
                         memory.rain.add(ts, value, flag)
