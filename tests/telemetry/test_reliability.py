@@ -415,3 +415,90 @@ def test_hub_killed_mid_stream_loses_nothing(data_dir, running, broker):
         store.close()
     assert stored == total
     assert "MQTT connected" in restarted.output()
+
+
+# --- 3. the database unavailable for a while ---------------------------------------------------
+
+class Outage:
+    """Make the hub's database refuse it, without stopping the shared server."""
+
+    def __init__(self, url: str):
+        self.url = make_url(url)
+        self.lock: sqlite3.Connection | None = None
+
+    def begin(self) -> None:
+        if self.url.get_backend_name() == "sqlite":
+            # Longer than the hub's busy timeout (30 s), a writer gets "database is locked".
+            self.lock = sqlite3.connect(self.url.database, isolation_level=None)
+            self.lock.execute("BEGIN EXCLUSIVE")
+            return
+        with self._admin() as conn:
+            conn.execute(text(f'ALTER DATABASE "{self.url.database}" ALLOW_CONNECTIONS false'))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :name AND pid <> pg_backend_pid()"),
+                         {"name": self.url.database})
+
+    def end(self) -> None:
+        if self.lock is not None:
+            self.lock.rollback()
+            self.lock.close()
+            self.lock = None
+            return
+        with self._admin() as conn:
+            conn.execute(text(f'ALTER DATABASE "{self.url.database}" ALLOW_CONNECTIONS true'))
+
+    def _admin(self):
+        engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        conn = engine.connect()
+        conn.info["engine"] = engine
+        return _Closing(conn)
+
+
+class _Closing:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        return self.conn
+
+    def __exit__(self, *_exc):
+        engine = self.conn.info["engine"]
+        self.conn.close()
+        engine.dispose()
+
+
+def test_database_outage_is_retried_and_caught_up(data_dir, database_url, running):
+    site = prepare(data_dir, database_url, {"GW-REL-3": ["RG-REL-31", "RG-REL-32"]})
+    hub = launch(site, running)
+    gateway = Gateway(hub.mqtt_port, "GW-REL-3", site.gateways["GW-REL-3"])
+    outage = Outage(database_url)
+    total = 1500
+    items = list(stream(site, "GW-REL-3", total, since_days(5)))
+    messages = [{"readings": items[i:i + 5]} for i in range(0, total, 5)]
+
+    def cut_at(i: int) -> None:
+        if i == 60:
+            outage.begin()
+
+    try:
+        for body in paced(messages, 60, cut_at):
+            gateway.publish(body)
+        gateway.wait_acknowledged()
+        # The writer fails, keeps its batch unacknowledged and retries (the hub's log says so).
+        deadline = time.monotonic() + 60
+        while RETRY_WARNING not in hub.output():
+            assert time.monotonic() < deadline, tail(hub)
+            time.sleep(0.5)
+        time.sleep(2)
+        assert hub.process.poll() is None
+    finally:
+        outage.end()
+    store = Store(database_url)
+    try:
+        stored = store.wait_count(total, hub, timeout=120)
+    finally:
+        gateway.close()
+        store.close()
+    assert stored == total
+    assert gateway.refused == []
+    assert metrics(hub)["rescuehub_readings_stored_total"] == total
