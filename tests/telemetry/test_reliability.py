@@ -502,3 +502,65 @@ def test_database_outage_is_retried_and_caught_up(data_dir, database_url, runnin
     assert stored == total
     assert gateway.refused == []
     assert metrics(hub)["rescuehub_readings_stored_total"] == total
+
+
+# --- 4. a burst at ten times the normal rate ---------------------------------------------------
+
+def test_burst_at_ten_times_the_normal_rate(data_dir, running):
+    """Four hours of a storm with every sensor reporting every 30 s instead of 300 s, sent as fast
+    as the gateways can: one sends single readings, one a batch per time step, one big batches."""
+    site = prepare(data_dir, f"sqlite:///{data_dir / 'rescuehub.sqlite'}", {
+        "GW-BURST-1": [f"RG-B1-{n}" for n in range(3)],
+        "GW-BURST-2": [f"RG-B2-{n}" for n in range(4)],
+        "GW-BURST-3": [f"RG-B3-{n}" for n in range(5)]})
+    hub = launch(site, running)
+    store = Store(site.database_url)
+    start, steps = since_days(2), 4 * 3600 // 30
+
+    def at(step: int, code: str, n: int) -> dict:
+        return reading(code, start + timedelta(seconds=30 * step), round((step * 7 + n) % 40 * 0.5,
+                                                                         1))
+
+    def messages(gateway: str) -> list[dict]:
+        codes = site.sensors[gateway]
+        rows = [[at(step, code, n) for n, code in enumerate(codes)] for step in range(steps)]
+        if gateway == "GW-BURST-1":
+            return [item for row in rows for item in row]
+        if gateway == "GW-BURST-2":
+            return [{"readings": row} for row in rows]
+        flat = [item for row in rows for item in row]
+        return [{"readings": flat[i:i + 60]} for i in range(0, len(flat), 60)]
+
+    gateways = [Gateway(hub.mqtt_port, code, site.gateways[code]) for code in site.sensors]
+    bodies = {g.code: messages(g.code) for g in gateways}
+    total = steps * sum(len(codes) for codes in site.sensors.values())
+    threads = [threading.Thread(target=lambda g=g: [g.publish(b) for b in bodies[g.code]])
+               for g in gateways]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for gateway in gateways:
+            gateway.wait_acknowledged()
+            assert gateway.refused == []
+        stored = store.wait_count(total, hub, timeout=120)
+    finally:
+        for gateway in gateways:
+            gateway.close()
+        store.close()
+    assert stored == total
+    samples = metrics(hub)
+    assert samples["rescuehub_readings_stored_total"] == stored
+    assert samples["rescuehub_readings_received_total"] == total
+    assert samples["rescuehub_readings_duplicate_total"] == 0
+    assert rejected(samples) == Counter()
+    assert store_letters(site) == 0
+
+
+def store_letters(site: Site) -> int:
+    store = Store(site.database_url)
+    try:
+        return store.count(DeadLetter)
+    finally:
+        store.close()
