@@ -165,6 +165,7 @@ class Ingest:
         self._sensors: dict[str, Sensor] = {}
         self._staged: dict[tuple[int, datetime], _Staged] = {}
         self._local = Pending()
+        self._repeats: list[_Staged] = []
         self._letters: list[dict] = []
 
     def message(self, raw: bytes, *, topic: str, gateway: str | None, message_id: str,
@@ -218,7 +219,9 @@ class Ingest:
         gateway_id = self._gateway_id(message.gateway)
         if gateway_id is not None:
             self._gateways.add(gateway_id)
-        metrics.readings_received.inc(max(len(decoded.readings) + len(decoded.rejections), 1))
+        # Counters count readings; a message refused whole counts once, an empty batch not at
+        # all (DESIGN §5).
+        metrics.readings_received.inc(len(decoded.readings) + len(decoded.rejections))
         for rejection in decoded.rejections:
             self._reject(result, message, rejection)
         for reading in decoded.readings:
@@ -231,12 +234,10 @@ class Ingest:
             sensor = self._sensors.get(reading.sensor)
             reason = _check(reading, sensor, gateway_id)
             if reason is None and (sensor.id, reading.ts) in self._staged:
-                earlier = self._staged[(sensor.id, reading.ts)].reading
-                if math.isclose(earlier.value, reading.value, rel_tol=0, abs_tol=1e-9):
-                    result.duplicates += 1
-                    metrics.readings_duplicate.inc()
-                    continue
-                reason = "conflict"
+                # A repeat within the batch: a duplicate or a conflict of whichever value ends
+                # up stored (the earlier one, or one already in the database), decided in _flush.
+                self._repeats.append(_Staged(sensor, reading, "", "", result, index, message))
+                continue
             if reason is not None:
                 self._reject(result, message, Rejection(
                     index, reason, _detail(reason, reading, sensor), reading.sensor))
@@ -252,6 +253,7 @@ class Ingest:
         """Insert every staged reading at once, sort out those already stored, write the
         batch's dead letters."""
         staged, self._staged, self._local = self._staged, {}, Pending()
+        repeats, self._repeats = self._repeats, []
         inserted = self._insert(staged) if staged else set()
         existing = []
         for key, item in staged.items():
@@ -266,8 +268,12 @@ class Ingest:
             if touched.newest is None or item.reading.ts > touched.newest[0]:
                 touched.newest = (item.reading.ts, item.reading.value, item.flag)
         metrics.readings_stored.inc(len(inserted))
-        if existing:
-            self._sort_out_existing(staged, existing)
+        stored = self._stored_values(existing + [(r.sensor.id, r.reading.ts) for r in repeats
+                                                 if (r.sensor.id, r.reading.ts) not in inserted])
+        for key, value in ((k, staged[k].reading.value) for k in inserted):
+            stored.setdefault(key, value)
+        for item in [staged[key] for key in existing] + repeats:
+            self._duplicate_or_conflict(item, stored.get((item.sensor.id, item.reading.ts)))
         if self._letters:
             now = self.now
             self.session.execute(insert(DeadLetter.__table__),
@@ -286,23 +292,26 @@ class Ingest:
         # RETURNING runs as SQLAlchemy's batched "insertmanyvalues".
         return {(sid, ts) for sid, ts in self.session.execute(statement, rows).all()}
 
-    def _sort_out_existing(self, staged: dict, keys: list[tuple[int, datetime]]) -> None:
-        stored = {}
+    def _stored_values(self, keys: list[tuple[int, datetime]]) -> dict:
+        stored: dict[tuple[int, datetime], float] = {}
         for start in range(0, len(keys), 400):
             stored.update(((sid, ts), value) for sid, ts, value in self.session.execute(
                 select(StoredReading.sensor_id, StoredReading.ts, StoredReading.value).where(
                     tuple_(StoredReading.sensor_id, StoredReading.ts).in_(
                         keys[start:start + 400]))).all())
-        for key in keys:
-            item = staged[key]
-            if key in stored and math.isclose(stored[key], item.reading.value, rel_tol=0,
-                                              abs_tol=1e-9):
-                item.result.duplicates += 1
-                metrics.readings_duplicate.inc()
-                continue
-            self._reject(item.result, item.message, Rejection(
-                item.index, "conflict", f"stored value {stored.get(key)} stands, got "
-                                        f"{item.reading.value}", item.reading.sensor))
+        return stored
+
+    def _duplicate_or_conflict(self, item: _Staged, stored: float | None) -> None:
+        """A reading whose (sensor, ts) is stored already: the same value is a duplicate,
+        another value a conflict (the stored value stands, DESIGN §5)."""
+        if stored is not None and math.isclose(stored, item.reading.value, rel_tol=0,
+                                               abs_tol=1e-9):
+            item.result.duplicates += 1
+            metrics.readings_duplicate.inc()
+            return
+        self._reject(item.result, item.message, Rejection(
+            item.index, "conflict", f"stored value {stored} stands, got {item.reading.value}",
+            item.reading.sensor))
 
     def finish(self) -> None:
         """Before the commit: raise each touched sensor's revision and last value, mark the

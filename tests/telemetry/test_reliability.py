@@ -782,8 +782,6 @@ def good(example: Example, sensor: str, slot: int, value: float) -> Item:
                 sensor, (sensor, slot), value)
 
 
-@pytest.mark.xfail(strict=True, reason="ingest compares a batch's repeats of a stored (sensor, "
-                   "ts) with the batch's first value, not the stored one (DESIGN §5 duplicates)")
 def test_batch_repeating_a_stored_reading_is_a_duplicate(shared_hub):
     example = shared_hub.example()
     first = good(example, KNOWN[0], 0, 1.5)
@@ -792,8 +790,6 @@ def test_batch_repeating_a_stored_reading_is_a_duplicate(shared_hub):
         good(example, KNOWN[0], 0, 2.5), good(example, KNOWN[0], 0, 1.5)])])
 
 
-@pytest.mark.xfail(strict=True, reason="an empty batch adds 1 to readings_received_total "
-                   "though it holds no reading (DESIGN §5: counters count readings)")
 def test_empty_batch_counts_no_reading(shared_hub):
     example = shared_hub.example()
     check_plan(shared_hub, example, [("batch", [])])
