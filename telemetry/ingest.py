@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -166,6 +167,9 @@ class Ingest:
         self._staged: dict[tuple[int, datetime], _Staged] = {}
         self._local = Pending()
         self._repeats: list[_Staged] = []
+        # Counted into /metrics by apply(), after the commit: a rolled-back, retried batch is
+        # counted once, and the counters never run ahead of the rows.
+        self._counts: Counter[str] = Counter()
         self._letters: list[dict] = []
 
     def message(self, raw: bytes, *, topic: str, gateway: str | None, message_id: str,
@@ -212,7 +216,7 @@ class Ingest:
             "detail": rejection.detail[:500], "sensor_code": rejection.sensor,
             "item": rejection.index, "payload": message.raw[:keep]})
         result.rejected.append((rejection.index, rejection.reason))
-        metrics.readings_rejected.labels(reason=rejection.reason).inc()
+        self._counts[rejection.reason] += 1
 
     def _take(self, message: Message, decoded: Decoded) -> IngestResult:
         result = IngestResult()
@@ -221,7 +225,7 @@ class Ingest:
             self._gateways.add(gateway_id)
         # Counters count readings; a message refused whole counts once, an empty batch not at
         # all (DESIGN §5).
-        metrics.readings_received.inc(len(decoded.readings) + len(decoded.rejections))
+        self._counts["received"] += len(decoded.readings) + len(decoded.rejections)
         for rejection in decoded.rejections:
             self._reject(result, message, rejection)
         for reading in decoded.readings:
@@ -267,7 +271,7 @@ class Ingest:
             touched.count += 1
             if touched.newest is None or item.reading.ts > touched.newest[0]:
                 touched.newest = (item.reading.ts, item.reading.value, item.flag)
-        metrics.readings_stored.inc(len(inserted))
+        self._counts["stored"] += len(inserted)
         stored = self._stored_values(existing + [(r.sensor.id, r.reading.ts) for r in repeats
                                                  if (r.sensor.id, r.reading.ts) not in inserted])
         for key, value in ((k, staged[k].reading.value) for k in inserted):
@@ -307,7 +311,7 @@ class Ingest:
         if stored is not None and math.isclose(stored, item.reading.value, rel_tol=0,
                                                abs_tol=1e-9):
             item.result.duplicates += 1
-            metrics.readings_duplicate.inc()
+            self._counts["duplicate"] += 1
             return
         self._reject(item.result, item.message, Rejection(
             item.index, "conflict", f"stored value {stored} stands, got {item.reading.value}",
@@ -372,8 +376,15 @@ class Ingest:
                                          for sid, hour in sorted(hours)])
 
     def apply(self) -> None:
-        """After the commit: the process's memory of each sensor learns its new readings."""
+        """After the commit: the process's memory of each sensor learns its new readings, and
+        the counters count them."""
         self.state.apply(self.pending, self._revisions)
+        counts, self._counts = self._counts, Counter()
+        metrics.readings_received.inc(counts.pop("received", 0))
+        metrics.readings_stored.inc(counts.pop("stored", 0))
+        metrics.readings_duplicate.inc(counts.pop("duplicate", 0))
+        for reason, count in counts.items():
+            metrics.readings_rejected.labels(reason=reason).inc(count)
 
 
 class _Overlay(Pending):

@@ -1,6 +1,6 @@
 """Prometheus metrics (names of DESIGN §5), one registry per process."""
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 registry = CollectorRegistry(auto_describe=True)
 
@@ -22,6 +22,9 @@ for _reason in REJECT_REASONS:
     readings_rejected.labels(reason=_reason)
 ingest_queue_depth = Gauge("rescuehub_ingest_queue_depth",
                            "MQTT messages waiting for the ingest writer", registry=registry)
+ingest_batch_size = Histogram("rescuehub_ingest_batch_messages",
+                              "MQTT messages written per ingest transaction",
+                              buckets=(1, 5, 20, 50, 100, 200, 500), registry=registry)
 mqtt_connected = Gauge("rescuehub_mqtt_connected", "1 when this process's MQTT client is connected",
                        registry=registry)
 login_failures = Counter("rescuehub_login_failures", "Failed sign-ins", registry=registry)
