@@ -13,6 +13,7 @@ from dispatch.core.realtime import notify
 from dispatch.core.runtime import Job, heartbeat
 from telemetry import bridge
 from telemetry import jobs as telemetry_jobs
+from telemetry.state import state_of
 
 
 def beat() -> None:
@@ -34,16 +35,15 @@ def roll_up_hours() -> None:
     """Hourly roll-ups of the hours whose readings changed (telemetry.jobs.roll_up)."""
     while True:
         with db.transaction() as s:
-            done = telemetry_jobs.roll_up(s)
-        if done < 5000:
+            done, settled = telemetry_jobs.roll_up(s, now=utcnow())
+        if done < 5000 or settled < done:
             return
 
 
 def prune_raw_readings() -> None:
     """Raw readings past telemetry.raw_retention_days go; hourly roll-ups stay for ever."""
     settings = current_app.config["SETTINGS"]
-    with db.transaction() as s:
-        telemetry_jobs.roll_up(s)
+    roll_up_hours()
     while True:
         with db.transaction() as s:
             removed = telemetry_jobs.prune_raw(
@@ -58,6 +58,7 @@ def mark_silent() -> None:
     with db.transaction() as s:
         events = telemetry_jobs.mark_silent(
             s, now=utcnow(), gateway_silence_s=settings.telemetry.gateway_silence_s)
+    state_of(current_app).forget_sensor_rows(e["sensor"] for e in events if "sensor" in e)
     for event in events:
         notify("sensor_status", event)
 

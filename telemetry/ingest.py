@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, insert, literal, select, tuple_, update
+from sqlalchemy import bindparam, case, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -92,6 +93,13 @@ class SensorRow:
     def columns(cls) -> list:
         return [getattr(Sensor, f) for f in cls.__dataclass_fields__]
 
+    def after(self, count: int, newest: tuple[datetime, float, str]) -> SensorRow:
+        """This row as a commit that stored `count` readings, the newest `newest`, leaves it
+        (positional: dataclasses.replace cost more than the rest of the bookkeeping)."""
+        return SensorRow(self.id, self.code, self.kind, self.unit, self.gateway_id,
+                         self.range_min, self.range_max, self.interval_s, self.qc, self.retired,
+                         self.revision + count, "reporting", *newest)
+
 
 @dataclass
 class _Touched:
@@ -163,13 +171,16 @@ class Ingest:
         self._touched: dict[int, _Touched] = {}
         self._gateways: set[int] = set()
         self._revisions: dict[int, int] = {}
-        self._sensors: dict[str, Sensor] = {}
+        self._sensors: dict[str, SensorRow] = {}
+        self._loaded: dict[str, SensorRow] = {}  # read from the database in this transaction
         self._staged: dict[tuple[int, datetime], _Staged] = {}
         self._local = Pending()
         self._repeats: list[_Staged] = []
         # Counted into /metrics by apply(), after the commit: a rolled-back, retried batch is
         # counted once, and the counters never run ahead of the rows.
         self._counts: Counter[str] = Counter()
+        self._after_commit_rows: dict[str, SensorRow] = {}
+        self._marked: set[tuple[int, datetime]] = set()
         self._letters: list[dict] = []
 
     def message(self, raw: bytes, *, topic: str, gateway: str | None, message_id: str,
@@ -189,13 +200,18 @@ class Ingest:
         return results
 
     def _load_sensors(self, codes: set[str]) -> None:
-        """The batch's sensors in one SELECT of the columns ingest needs (no ORM objects, no
-        geometry: loading full Sensor objects cost more than the INSERT)."""
+        """The batch's sensors: from this process's short-lived cache (telemetry.state), the
+        rest in one SELECT of the columns ingest needs (no ORM objects, no geometry)."""
+        cached = self.state.sensor_rows(codes, time.monotonic())
+        self._sensors.update(cached)
         wanted = [c for c in codes if c not in self._sensors]
+        loaded = {}
         for start in range(0, len(wanted), 900):
             for row in self.session.connection().execute(select(*SensorRow.columns()).where(
                     Sensor.code.in_(wanted[start:start + 900]))):
-                self._sensors[row.code] = SensorRow(*row)
+                loaded[row.code] = SensorRow(*row)
+        self._sensors.update(loaded)
+        self._loaded.update(loaded)
 
     def _gateway_id(self, gateway: str | None) -> int | None:
         if gateway is None:
@@ -324,6 +340,7 @@ class Ingest:
         now = self.now
         if self._touched:
             rows = []
+            self._after_commit_rows = {}
             for sid, t in self._touched.items():
                 sensor = t.sensor
                 newest = t.newest
@@ -332,16 +349,21 @@ class Ingest:
                 rows.append({"sid": sid, "n": t.count, "last_ts": newest[0],
                              "last_value": newest[1], "last_flag": newest[2]})
                 self._revisions[sid] = sensor.revision + t.count
+                self._after_commit_rows[sensor.code] = sensor.after(t.count, newest)
                 if sensor.status != "reporting":
                     self.status_events.append({"sensor": sensor.code, "status": "reporting",
                                                "flag": newest[2]})
-            # Core table, not the entity: one executemany, not ORM bulk-by-primary-key.
+            # Core table, not the entity: one executemany, not ORM bulk-by-primary-key. The last
+            # value only moves forward in time (a cached row may be a moment old).
             table = Sensor.__table__.c
+            newer = or_(table.last_ts.is_(None), table.last_ts < bindparam("last_ts"))
             self.session.execute(
                 update(Sensor.__table__).where(table.id == bindparam("sid")).values(
                     revision=table.revision + bindparam("n"),
-                    last_ts=bindparam("last_ts"), last_value=bindparam("last_value"),
-                    last_flag=bindparam("last_flag"),
+                    last_ts=case((newer, bindparam("last_ts")), else_=table.last_ts),
+                    last_value=case((newer, bindparam("last_value")),
+                                    else_=table.last_value),
+                    last_flag=case((newer, bindparam("last_flag")), else_=table.last_flag),
                     status_at=case((table.status != "reporting", literal(now, UTCDateTime)),
                                    else_=table.status_at),
                     status="reporting"),
@@ -365,8 +387,13 @@ class Ingest:
             interval = (intervals or {}).get(sid)
             if interval is None or ts + timedelta(seconds=interval) > hour + HOUR:
                 hours.add((sid, hour + HOUR))
+        # An hour this process marked less than MARK_AGAIN_S ago is still marked: the roll-up
+        # job keeps marks younger than KEEP_MARK_S (telemetry.jobs), longer than this.
+        fresh = self.state.marked_recently(hours, time.monotonic())
+        hours -= fresh
         if not hours:
             return
+        self._marked |= hours
         statement = _dialect(self.session).insert(ReadingHourDirty.__table__)
         statement = statement.on_conflict_do_update(
             index_elements=["sensor_id", "hour"],
@@ -379,6 +406,8 @@ class Ingest:
         """After the commit: the process's memory of each sensor learns its new readings, and
         the counters count them."""
         self.state.apply(self.pending, self._revisions)
+        self.state.keep_sensor_rows(self._loaded, self._after_commit_rows, time.monotonic())
+        self.state.note_marked(self._marked, time.monotonic())
         counts, self._counts = self._counts, Counter()
         metrics.readings_received.inc(counts.pop("received", 0))
         metrics.readings_stored.inc(counts.pop("stored", 0))

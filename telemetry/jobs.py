@@ -17,10 +17,11 @@ from dispatch.core.models import Gateway
 from telemetry.ingest import _dialect
 from telemetry.models import Reading, ReadingHour, ReadingHourDirty, Sensor
 from telemetry.qc import is_silent
-from telemetry.state import qc_params
+from telemetry.state import MARK_AGAIN_S, qc_params
 from telemetry.sums import hour_totals
 
 HOUR = timedelta(hours=1)
+KEEP_MARK_S = 2 * MARK_AGAIN_S
 
 
 def _spans(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
@@ -34,17 +35,17 @@ def _spans(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
     return spans
 
 
-def roll_up(session: Session, *, limit: int = 5000) -> int:
-    """Recompute the hourly roll-ups of up to `limit` hours marked dirty; returns how many.
+def roll_up(session: Session, *, now: datetime, limit: int = 5000) -> tuple[int, int]:
+    """Recompute the hourly roll-ups of up to `limit` hours marked dirty, oldest mark first;
+    returns how many were rolled up and how many of their marks were removed.
 
     An hour marked again while this runs keeps its mark (only marks no newer than the ones read
     are removed), so it is rolled up again next time."""
     marks = session.execute(select(ReadingHourDirty.sensor_id, ReadingHourDirty.hour,
                                    ReadingHourDirty.marked_at)
-                            .order_by(ReadingHourDirty.sensor_id, ReadingHourDirty.hour)
-                            .limit(limit)).all()
+                            .order_by(ReadingHourDirty.marked_at).limit(limit)).all()
     if not marks:
-        return 0
+        return 0, 0
     by_sensor: dict[int, list[datetime]] = defaultdict(list)
     for sensor_id, hour, _at in marks:
         by_sensor[sensor_id].append(hour)
@@ -75,12 +76,17 @@ def roll_up(session: Session, *, limit: int = 5000) -> int:
         session.execute(delete(ReadingHour).where(or_(*(
             and_(ReadingHour.sensor_id == sid, ReadingHour.hour == hour)
             for sid, hour in empties))))
-    for start in range(0, len(marks), 200):
+    # A mark younger than KEEP_MARK_S stays (its hour is rolled up again next time): ingest
+    # skips re-marking an hour it marked under MARK_AGAIN_S ago (telemetry.state), trusting the
+    # mark to be there.
+    settled = [(sid, hour, at) for sid, hour, at in marks
+               if at < now - timedelta(seconds=KEEP_MARK_S)]
+    for start in range(0, len(settled), 200):
         session.execute(delete(ReadingHourDirty).where(or_(*(
             and_(ReadingHourDirty.sensor_id == sid, ReadingHourDirty.hour == hour,
                  ReadingHourDirty.marked_at <= at)
-            for sid, hour, at in marks[start:start + 200]))))
-    return len(marks)
+            for sid, hour, at in settled[start:start + 200]))))
+    return len(marks), len(settled)
 
 
 def prune_raw(session: Session, *, now: datetime, retention_days: int,

@@ -35,6 +35,10 @@ from telemetry.sums import WINDOWS, RainWindows
 HISTORY = 40
 # A rain gauge's windows reach back 24 h; load a little more for the first report's predecessor.
 RAIN_LOAD = timedelta(seconds=WINDOWS["24h"] + 20 * 60)
+SENSOR_ROW_TTL_S = 2.0
+# Ingest marks an hour for roll-up at most this often per process (the roll-up job keeps a mark
+# for KEEP_MARK_S = 2 × this after it was set, so a skipped mark is never one already removed).
+MARK_AGAIN_S = 60.0
 
 
 # QcParams fields that cannot be switched off (null in a sensor's `qc` means "use the default").
@@ -85,6 +89,12 @@ class TelemetryState:
         self._lock = threading.RLock()
         # Gateway code -> id (gateways are never renamed or deleted).
         self.gateway_ids: dict[str, int] = {}
+        # Sensor code -> (what ingest reads of it, when read): ingest re-reads a sensor at most
+        # every SENSOR_ROW_TTL_S, so a change made elsewhere (retired, new range) applies
+        # within that time; its own writes it applies itself after each commit.
+        self._sensor_rows: dict[str, tuple[Any, float]] = {}
+        # (sensor id, hour) -> when this process's committed transaction marked it.
+        self._marks: dict[tuple[int, datetime], float] = {}
 
     def memory(self, session: Session, sensor: Sensor, now: datetime) -> Memory:
         """The sensor's memory, (re)loaded from the database when it is missing or stale."""
@@ -123,11 +133,54 @@ class TelemetryState:
                         memory.rain.add(ts, value, flag)
                 memory.key = (revisions[sensor_id], *memory.key[1:])
 
+    def sensor_rows(self, codes: set[str], now: float) -> dict[str, Any]:
+        """Cached sensor rows for these codes, those read less than SENSOR_ROW_TTL_S ago."""
+        with self._lock:
+            rows = {}
+            for code in codes:
+                entry = self._sensor_rows.get(code)
+                if entry is not None and now - entry[1] < SENSOR_ROW_TTL_S:
+                    rows[code] = entry[0]
+            return rows
+
+    def keep_sensor_rows(self, fresh: Mapping[str, Any], updated: Mapping[str, Any],
+                         now: float) -> None:
+        """After a commit: remember the rows read from the database in it (read now), and the
+        rows as the commit left them (still as old as their first read)."""
+        with self._lock:
+            for code, row in fresh.items():
+                self._sensor_rows[code] = (updated.get(code, row), now)
+            for code, row in updated.items():
+                if code not in fresh:
+                    self._sensor_rows[code] = (row, self._sensor_rows.get(code, (None, now))[1])
+
+    def forget_sensor_rows(self, codes) -> None:
+        """Re-read these sensors' rows on next use (this process changed them)."""
+        with self._lock:
+            for code in codes:
+                self._sensor_rows.pop(code, None)
+
+    def marked_recently(self, hours: set, now: float) -> set:
+        """Those of the (sensor id, hour) pairs this process marked under MARK_AGAIN_S ago."""
+        with self._lock:
+            if len(self._marks) > 100_000:
+                self._marks = {k: t for k, t in self._marks.items() if now - t < MARK_AGAIN_S}
+            return {h for h in hours if now - self._marks.get(h, -MARK_AGAIN_S) < MARK_AGAIN_S}
+
+    def note_marked(self, hours: set, now: float) -> None:
+        """After a commit: these hours were marked in it."""
+        with self._lock:
+            for hour in hours:
+                self._marks[hour] = now
+
     def forget(self, sensor_id: int | None = None) -> None:
-        """Drop one sensor's memory (or all): it reloads on next use."""
+        """Drop one sensor's memory (or everything this process remembers): it reloads on next
+        use."""
         with self._lock:
             if sensor_id is None:
                 self._memories.clear()
+                self._sensor_rows.clear()
+                self._marks.clear()
             else:
                 self._memories.pop(sensor_id, None)
 

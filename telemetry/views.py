@@ -20,6 +20,7 @@ EDITORS = (Role.COMMANDER, Role.DISPATCHER)
 
 
 def _changed(sensor) -> None:
+    state_of(current_app).forget_sensor_rows([sensor.code])
     notify("sensor_status", {"sensor": sensor.code, "retired": sensor.retired,
                              "flag": sensor.last_flag or "missing"})
 
