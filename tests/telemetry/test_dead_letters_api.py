@@ -7,26 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
-from dispatch.core import auth
 from dispatch.core.db import db
 from dispatch.core.metrics import REJECT_REASONS
 from dispatch.core.models import AuditEntry
-from telemetry import service
 from telemetry.models import DeadLetter, Reading
-
-
-@pytest.fixture
-def gateways(app):
-    """Two gateways with a rain gauge each; returns their bearer headers."""
-    headers = {}
-    with db.transaction() as s:
-        for code in ("GW-A", "GW-B"):
-            _, _, token = auth.create_gateway(s, code, actor="test", mqtt_hash=str)
-            headers[code] = {"Authorization": f"Bearer {token}"}
-        for code, gw in (("RG-A", "GW-A"), ("RG-B", "GW-B")):
-            service.register(s, {"code": code, "kind": "rain_gauge", "unit": "mm",
-                                 "gateway": gw, "lon": 109.05, "lat": 33.15}, actor="test")
-    return headers
 
 
 @pytest.fixture
