@@ -62,7 +62,6 @@ class Memory:
     """One sensor's recent readings (time order) and, for a rain gauge, its rolling windows."""
 
     key: tuple
-    kind: str
     params: QcParams
     history: list[tuple[datetime, float]]
     rain: RainWindows | None = None
@@ -197,7 +196,7 @@ def _load(session: Session, sensor: Sensor, now: datetime) -> Memory:
     rows = session.execute(
         select(Reading.ts, Reading.value).where(Reading.sensor_id == sensor.id)
         .order_by(Reading.ts.desc()).limit(HISTORY)).all()
-    memory = Memory(_key(sensor), sensor.kind,
+    memory = Memory(_key(sensor),
                     qc_params(sensor.kind, sensor.qc, sensor.interval_s),
                     [(ts, value) for ts, value in reversed(rows)])
     if sensor.kind == SensorKind.RAIN_GAUGE:

@@ -2,7 +2,7 @@
 payloads shown as text (cut at 4 KiB, invalid bytes marked), on both databases."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -11,21 +11,12 @@ from dispatch.core.db import db
 from dispatch.core.metrics import REJECT_REASONS
 from dispatch.core.models import AuditEntry
 from telemetry.models import DeadLetter, Reading
+from tests.telemetry.http_ingest import post, ts
 
 
 @pytest.fixture
 def office(bearer):
     return bearer("dispatcher")
-
-
-def ts(minutes_ago: float = 5) -> str:
-    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(timespec="seconds")
-
-
-def post(client, headers, body):
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return client.post("/api/v1/readings", data=data,
-                       headers={**headers, "Content-Type": "application/json"})
 
 
 @pytest.fixture

@@ -1,8 +1,5 @@
 """HTTP ingest (DESIGN §5): the same bodies as MQTT, answers, dead letters, counters."""
 
-import json
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from sqlalchemy import func, select
 
@@ -10,16 +7,7 @@ from dispatch.core import metrics
 from dispatch.core.db import db
 from telemetry import service
 from telemetry.models import DeadLetter, Reading
-
-
-def ts(minutes_ago: float = 5) -> str:
-    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(timespec="seconds")
-
-
-def post(client, headers, body):
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return client.post("/api/v1/readings", data=data,
-                       headers={**headers, "Content-Type": "application/json"})
+from tests.telemetry.http_ingest import post, ts
 
 
 def reasons():
