@@ -17,15 +17,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, insert, literal, or_, select, tuple_, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dispatch.core import metrics
-from dispatch.core.db import UTCDateTime
 from dispatch.core.models import Gateway
+from telemetry import writes
 from telemetry.decode import Decoded, Reading, Rejection, decode_payload
-from telemetry.models import DeadLetter, ReadingHourDirty, Sensor
+from telemetry.models import DeadLetter, Sensor
 from telemetry.models import Reading as StoredReading
 from telemetry.state import Pending, TelemetryState
 
@@ -301,16 +301,9 @@ class Ingest:
             self._letters = []
 
     def _insert(self, staged: dict[tuple[int, datetime], _Staged]) -> set[tuple[int, datetime]]:
-        rows = [{"sensor_id": i.sensor.id, "ts": i.reading.ts, "value": i.reading.value,
-                 "seq": i.reading.seq, "flag": i.flag, "qc_reasons": i.reasons[:200]}
-                for i in staged.values()]
-        table = StoredReading.__table__
-        statement = _dialect(self.session).insert(table).on_conflict_do_nothing(
-            index_elements=["sensor_id", "ts"]).returning(table.c.sensor_id, table.c.ts)
-        # RETURNING names the rows really inserted on both backends (NOTES.md: rowcount and
-        # inserted_primary_key cannot tell on SQLite and PostgreSQL); executemany with
-        # RETURNING runs as SQLAlchemy's batched "insertmanyvalues".
-        return {(sid, ts) for sid, ts in self.session.execute(statement, rows).all()}
+        rows = [(i.sensor.id, i.reading.ts, i.reading.value, i.reading.seq, i.flag,
+                 i.reasons[:200]) for i in staged.values()]
+        return writes.insert_readings(self.session, rows, self.now)
 
     def _stored_values(self, keys: list[tuple[int, datetime]]) -> dict:
         stored: dict[tuple[int, datetime], float] = {}
@@ -347,27 +340,13 @@ class Ingest:
                 if sensor.last_ts is not None and newest[0] <= sensor.last_ts:
                     newest = (sensor.last_ts, sensor.last_value, sensor.last_flag)
                 rows.append({"sid": sid, "n": t.count, "last_ts": newest[0],
-                             "last_value": newest[1], "last_flag": newest[2]})
+                             "last_value": newest[1], "last_flag": newest[2], "now": now})
                 self._revisions[sid] = sensor.revision + t.count
                 self._after_commit_rows[sensor.code] = sensor.after(t.count, newest)
                 if sensor.status != "reporting":
                     self.status_events.append({"sensor": sensor.code, "status": "reporting",
                                                "flag": newest[2]})
-            # Core table, not the entity: one executemany, not ORM bulk-by-primary-key. The last
-            # value only moves forward in time (a cached row may be a moment old).
-            table = Sensor.__table__.c
-            newer = or_(table.last_ts.is_(None), table.last_ts < bindparam("last_ts"))
-            self.session.execute(
-                update(Sensor.__table__).where(table.id == bindparam("sid")).values(
-                    revision=table.revision + bindparam("n"),
-                    last_ts=case((newer, bindparam("last_ts")), else_=table.last_ts),
-                    last_value=case((newer, bindparam("last_value")),
-                                    else_=table.last_value),
-                    last_flag=case((newer, bindparam("last_flag")), else_=table.last_flag),
-                    status_at=case((table.status != "reporting", literal(now, UTCDateTime)),
-                                   else_=table.status_at),
-                    status="reporting"),
-                rows)
+            writes.update_sensors(self.session, rows)
             self.mark_hours({(sid, ts) for sid, readings in self.pending.readings.items()
                              for ts, _v, _f in readings},
                             {sid: t.sensor.interval_s for sid, t in self._touched.items()})
@@ -394,13 +373,7 @@ class Ingest:
         if not hours:
             return
         self._marked |= hours
-        statement = _dialect(self.session).insert(ReadingHourDirty.__table__)
-        statement = statement.on_conflict_do_update(
-            index_elements=["sensor_id", "hour"],
-            set_={"marked_at": statement.excluded.marked_at})
-        now = self.now
-        self.session.execute(statement, [{"sensor_id": sid, "hour": hour, "marked_at": now}
-                                         for sid, hour in sorted(hours)])
+        writes.mark_hours(self.session, sorted(hours), self.now)
 
     def apply(self) -> None:
         """After the commit: the process's memory of each sensor learns its new readings, and
