@@ -9,6 +9,7 @@ keeps the batch, acknowledges nothing and retries, so the broker keeps the rest 
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -37,6 +38,7 @@ STATUS_TOPIC = "rescuehub/v1/status/+"
 # readings of batched messages) cut stored readings/s by half or a third, since each sensor a
 # batch touches costs a row in several statements, and barely changed event latency.
 BATCH = 500
+GC_THRESHOLDS = (100_000, 50, 100)
 
 
 class IngestBridge:
@@ -55,6 +57,12 @@ class IngestBridge:
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
 
     def start(self) -> None:
+        # Measured (the writer alone, 20,000 single-reading messages): with the default
+        # thresholds (700, 10, 10) the cyclic collector took about a third of the writer's time,
+        # walking the per-sensor memories of telemetry.state after every few hundred
+        # allocations; collecting ~100 times less often took that to almost nothing. Ingest owns
+        # this process's allocation rate, so it sets this process's thresholds.
+        gc.set_threshold(*GC_THRESHOLDS)
         self.mqtt.subscribe(READINGS_TOPIC, self.enqueue)
         self.mqtt.subscribe(STATUS_TOPIC, self.enqueue)
         self._thread.start()

@@ -397,7 +397,8 @@ class _Overlay(Pending):
         self.layers = layers
 
     def of(self, sensor_id: int) -> list[tuple[datetime, float]]:
-        return [r for layer in self.layers for r in layer.of(sensor_id)]
+        return [(ts, value) for layer in self.layers
+                for ts, value, _ in layer.readings.get(sensor_id, ())]
 
 
 def _detail(reason: str, reading: Reading, sensor: SensorRow | None) -> str:

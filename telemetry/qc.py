@@ -97,6 +97,13 @@ class QcParams:
         return cls(**{"expected_interval_s": expected_interval_s, **qc})
 
     @property
+    def history_needed(self) -> int:
+        """How many preceding values the tests look at (spike window, rate of change, flat
+        line): a reading is judged the same with only that many consecutive predecessors."""
+        return max(self.spike_window, 1, (self.stuck_count or 0) - 1,
+                   (self.stuck_fail_count or 0) - 1)
+
+    @property
     def silence_s(self) -> float:
         """Seconds without a report after which the sensor is missing."""
         return self.silence_factor * self.expected_interval_s
@@ -174,10 +181,13 @@ def _flat_line(value: float, history: Sequence[tuple[datetime, float]], p: QcPar
 
 def _consecutive(ts: datetime, previous: Sequence[tuple[datetime, float]],
                  p: QcParams) -> list[tuple[datetime, float]]:
-    """The readings before ts, oldest first, back to the first gap longer than silence."""
-    earlier = sorted((t, v) for t, v in previous if t < ts)
-    start, after = len(earlier), ts
-    while start > 0 and (after - earlier[start - 1][0]).total_seconds() <= p.silence_s:
+    """The readings before ts, oldest first, back to the first gap longer than silence; at most
+    the `history_needed` last of them (the tests look no further)."""
+    earlier = [r for r in previous if r[0] < ts]
+    earlier.sort()
+    start, after, silence = len(earlier), ts, p.silence_s
+    stop = max(0, start - p.history_needed)
+    while start > stop and (after - earlier[start - 1][0]).total_seconds() <= silence:
         start -= 1
         after = earlier[start][0]
     return earlier[start:]

@@ -108,7 +108,11 @@ class TelemetryState:
         """Quality-control one reading against the history it would join."""
         memory = self.memory(session, sensor, now)
         with self._lock:
-            previous = memory.history + pending.of(sensor.id)
+            history, waiting = memory.history, pending.of(sensor.id)
+            if waiting or (history and ts <= history[-1][0]):
+                previous = history + waiting
+            else:  # the usual case: a reading newer than all the sensor has
+                previous = history[-memory.params.history_needed:]
         return check(value, ts, previous, memory.params, sensor.kind)
 
     def apply(self, pending: Pending, revisions: Mapping[int, int]) -> None:

@@ -53,7 +53,9 @@ class _Sqlite:
 
     @staticmethod
     def ts(value: datetime) -> str:
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        return value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
 
     def insert_readings(self, session: Session, rows: list[ReadingRow],
                         now: datetime) -> set[tuple[int, datetime]]:

@@ -156,3 +156,23 @@ def test_params_from_a_sensors_stored_settings():
 def test_params_refuse_nonsense(bad):
     with pytest.raises(ValueError):
         QcParams(**{"expected_interval_s": 300, **bad})
+
+
+def test_a_reading_is_judged_the_same_on_only_the_history_the_tests_need():
+    """The writer passes only the last `history_needed` readings when a reading is the newest
+    (telemetry.state): the flag must be what the whole history gives, gaps and all."""
+    import random
+
+    rng = random.Random(7)
+    p = params(spike_threshold=2, spike_fail_threshold=5, spike_window=4, rate_of_change_max=0.01,
+               stuck_count=5, stuck_fail_count=8)
+    assert p.history_needed == 7
+    for _ in range(300):
+        ts, readings = T0, []
+        for _ in range(rng.randint(0, 30)):
+            ts += STEP * rng.choice([1, 1, 1, 2, 4])  # gaps of 4 steps exceed 3 × the interval
+            readings.append((ts, rng.choice([1.0, 1.0, 1.5, 4.0, 9.0])))
+        now = ts + STEP * rng.choice([1, 1, 4])
+        value = rng.choice([1.0, 1.5, 9.0])
+        assert check(value, now, readings[-p.history_needed:], p, "crack_meter") == \
+            check(value, now, readings, p, "crack_meter")
