@@ -1,34 +1,33 @@
 """The MQTT bridge: gateway messages in, stored readings out, acknowledged only after commit.
 
-The paho callback only enqueues. One writer thread drains the queue in batches, stores each
-message's readings and dead letters in one transaction, commits, and only then acknowledges the
-messages (manual acks): measured here, automatic acks lost 28–209 of 30,000 readings to a
-`kill -9`, acks after the commit lost none (NOTES.md). While the database is down the writer
-keeps the batch, acknowledges nothing and retries, so the broker keeps the rest queued.
+The paho callback only enqueues. A sender thread takes whatever is queued (up to BATCH messages)
+and hands it to the writer process (telemetry.writer), which stores each batch in one
+transaction; a receiver thread gets each batch's result after its commit and only then
+acknowledges the batch's messages (manual acks): measured here, automatic acks lost 28–209 of
+30,000 readings to a `kill -9`, acks after the commit lost none (NOTES.md). While the database is
+down the writer keeps its batch and retries, nothing is acknowledged, and the broker keeps the
+rest queued. A writer process that dies is replaced and gets every unacknowledged batch again,
+in order (the UNIQUE (sensor, ts) key absorbs what it had stored).
+
+At most IN_FLIGHT batches are with the writer at once, so it always has the next one ready
+without the process that owns MQTT holding more than that unacknowledged.
 """
 
 from __future__ import annotations
 
-import gc
-import json
+import collections
 import logging
-import math
 import queue
 import threading
-import uuid
 from collections.abc import Callable
 
 from flask import Flask
-from sqlalchemy import update
 
 from dispatch.core import metrics
-from dispatch.core.db import db, utcnow
-from dispatch.core.models import Gateway
 from dispatch.core.mqtt import HubMqtt
 from dispatch.core.realtime import notify
-from telemetry.ingest import Ingest, IngestLimits, Message
 from telemetry.live import announcer_of
-from telemetry.state import state_of
+from telemetry.writer import Item, WriterProcess, Written, counted
 
 log = logging.getLogger(__name__)
 
@@ -38,44 +37,59 @@ STATUS_TOPIC = "rescuehub/v1/status/+"
 # readings of batched messages) cut stored readings/s by half or a third, since each sensor a
 # batch touches costs a row in several statements, and barely changed event latency.
 BATCH = 500
-GC_THRESHOLDS = (100_000, 50, 100)
+IN_FLIGHT = 2
+
+
+def _log_file() -> str | None:
+    """The file the hub logs to, if any, for the writer process to log to as well."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.baseFilename
+    return None
 
 
 class IngestBridge:
-    """Queue + writer thread between the hub's MQTT client and the database."""
+    """Queue, sender and receiver threads between the hub's MQTT client and the writer."""
 
     def __init__(self, app: Flask, mqtt: HubMqtt):
-        settings = app.config["SETTINGS"]
         self.app = app
         self.mqtt = mqtt
-        self.limits = IngestLimits(settings.ingest.max_payload_bytes,
-                                   settings.ingest.max_future_s, settings.ingest.max_age_days)
         self.queue: queue.Queue = queue.Queue()
-        self._stop = threading.Event()
-        self.state = state_of(app)
+        self.writer = WriterProcess(app.config["SETTINGS"].as_dict(),
+                                    logging.getLevelName(logging.getLogger().level), _log_file())
         self.announcer = announcer_of(app)
-        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._stop = threading.Event()
+        # Batches with the writer, oldest first; replies come in the same order.
+        self._inflight: collections.deque[list] = collections.deque()
+        self._slots = threading.Semaphore(IN_FLIGHT)
+        # Held while a batch is added and sent, and while a dead writer is replaced and the
+        # batches in flight are sent again: each batch reaches each writer exactly once.
+        self._send_lock = threading.Lock()
+        self._sender = threading.Thread(target=self._send_loop, name="ingest-sender",
+                                        daemon=True)
+        self._receiver = threading.Thread(target=self._receive_loop, name="ingest-receiver",
+                                          daemon=True)
 
     def start(self) -> None:
-        # Measured (the writer alone, 20,000 single-reading messages): with the default
-        # thresholds (700, 10, 10) the cyclic collector took about a third of the writer's time,
-        # walking the per-sensor memories of telemetry.state after every few hundred
-        # allocations; collecting ~100 times less often took that to almost nothing. Ingest owns
-        # this process's allocation rate, so it sets this process's thresholds.
-        gc.set_threshold(*GC_THRESHOLDS)
+        self.writer.start()
         self.mqtt.subscribe(READINGS_TOPIC, self.enqueue)
         self.mqtt.subscribe(STATUS_TOPIC, self.enqueue)
-        self._thread.start()
+        self._sender.start()
+        self._receiver.start()
 
     def stop(self, timeout: float = 10) -> None:
+        """Stop taking batches, let the writer finish those it has (they are acknowledged),
+        stop it."""
         self._stop.set()
         self.queue.put(None)
-        self._thread.join(timeout)
+        self._sender.join(timeout)
+        with self._send_lock:
+            self.writer.stop(timeout)
+        self._receiver.join(timeout)
 
     def enqueue(self, message) -> None:
         """paho callback: never blocks, never touches the database."""
         self.queue.put(message)
-        metrics.ingest_queue_depth.set(self.queue.qsize())
 
     def _take_batch(self) -> list:
         """The next batch: whatever is queued, up to BATCH messages, without waiting for more
@@ -95,85 +109,66 @@ class IngestBridge:
                 break
             batch.append(item)
         metrics.ingest_batch_size.observe(len(batch))
+        metrics.ingest_queue_depth.set(self.queue.qsize())
         return batch
 
-    def _run(self) -> None:
+    def _send_loop(self) -> None:
         while not self._stop.is_set():
             batch = self._take_batch()
             if not batch:
                 continue
-            delay = 0.5
-            while True:
+            self._slots.acquire()
+            with self._send_lock:
+                self._inflight.append(batch)
                 try:
-                    stored = self._store(batch)
-                    break
-                except Exception:
-                    log.warning("ingest: database write failed; %d message(s) kept "
-                                "unacknowledged, retrying in %.1f s", len(batch), delay,
-                                exc_info=True)
-                    if self._stop.wait(delay):
-                        return
-                    delay = min(delay * 2, 30)
+                    self.writer.send(_items(batch))
+                except OSError:
+                    pass  # a dead writer: the receiver replaces it and sends this batch again
+
+    def _receive_loop(self) -> None:
+        while True:
+            try:
+                written = self.writer.receive()
+            except (EOFError, OSError):
+                if self._stop.is_set():
+                    return
+                self._replace_writer()
+                continue
+            batch = self._inflight.popleft()
+            self._slots.release()
             for message in batch:
                 if message.qos > 0:
                     self.mqtt.client.ack(message.mid, message.qos)
-            metrics.ingest_queue_depth.set(self.queue.qsize())
-            self._announce(stored)
+            self._written(written)
 
-    def _store(self, batch: list) -> list:
-        stored = []
-        with self.app.app_context():
-            try:
-                statuses = []
-                with db.transaction() as s:
-                    ingest = Ingest(s, self.limits, self.state)
-                    now = utcnow()
-                    readings = []
-                    for message in batch:
-                        gateway = message.topic.rsplit("/", 1)[-1]
-                        if message.topic.startswith("rescuehub/v1/status/"):
-                            statuses += _status(s, gateway, message.payload, now)
-                        else:
-                            readings.append(Message(
-                                message.payload, message.topic, gateway,
-                                f"mqtt-{message.mid}-{uuid.uuid4().hex[:8]}"))
-                    for result in ingest.messages(readings, now=now):
-                        stored += result.stored_readings
-                    ingest.finish()
-                ingest.apply()
-                for event in statuses + ingest.status_events:
+    def _replace_writer(self) -> None:
+        with self._send_lock:
+            log.error("ingest: the writer process died; starting another and sending it the "
+                      "%d unacknowledged batch(es) again", len(self._inflight))
+            while True:
+                try:
+                    self.writer.restart()
+                    for batch in list(self._inflight):
+                        self.writer.send(_items(batch))
+                    return
+                except (OSError, RuntimeError):
+                    log.exception("ingest: the writer process could not be restarted; "
+                                  "trying again in 5 s")
+                    if self._stop.wait(5):
+                        return
+
+    def _written(self, written: Written) -> None:
+        """After a batch's commit: metrics, `reading` and `sensor_status` events."""
+        counted(written.counts)
+        self.announcer.announce(written.newest)
+        if written.status_events:
+            with self.app.app_context():
+                for event in written.status_events:
                     notify("sensor_status", event)
-            finally:
-                db.remove()
-        return stored
-
-    def _announce(self, stored: list) -> None:
-        self.announcer.announce(stored)
 
 
-def _status(session, gateway: str, payload: bytes, now) -> list[dict]:
-    """A gateway's retained status (or its last will): online state, battery; returns the
-    `sensor_status` event to send after the commit (none for an unknown gateway)."""
-    try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        log.info("status of %s is not JSON; ignored", gateway)
-        return []
-    if not isinstance(body, dict) or not isinstance(body.get("online"), bool):
-        log.info("status of %s has no boolean `online`; ignored", gateway)
-        return []
-    online = body["online"]
-    battery = body.get("battery_v")
-    values = {"last_seen_at": now, "online": online,
-              "offline_reason": None if online else "reported"}
-    if isinstance(battery, int | float) and not isinstance(battery, bool) \
-            and math.isfinite(battery):
-        values["battery_v"] = float(battery)
-    changed = session.execute(update(Gateway).where(Gateway.code == gateway).values(**values))
-    if not changed.rowcount:
-        return []
-    return [{"gateway": gateway, "online": online,
-             "reason": None if online else "reported"}]
+def _items(batch: list) -> list[Item]:
+    return [Item(m.topic, m.payload, m.mid) for m in batch]
 
 
 def attach(app: Flask, mqtt: HubMqtt) -> Callable[[], None]:

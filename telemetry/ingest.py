@@ -21,7 +21,6 @@ from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from dispatch.core import metrics
 from dispatch.core.models import Gateway
 from telemetry import writes
 from telemetry.decode import Decoded, Reading, Rejection, decode_payload
@@ -343,9 +342,13 @@ class Ingest:
                              "last_value": newest[1], "last_flag": newest[2], "now": now})
                 self._revisions[sid] = sensor.revision + t.count
                 self._after_commit_rows[sensor.code] = sensor.after(t.count, newest)
-                if sensor.status != "reporting":
-                    self.status_events.append({"sensor": sensor.code, "status": "reporting",
-                                               "flag": newest[2]})
+            # Asked of the database, not of the cached row: the silence job may have marked a
+            # sensor missing a moment ago in another process (telemetry.writer).
+            for sid in writes.not_reporting(self.session, list(self._touched)):
+                t = self._touched[sid]
+                self.status_events.append({"sensor": t.sensor.code, "status": "reporting",
+                                           "flag": self._after_commit_rows[t.sensor.code]
+                                           .last_flag})
             writes.update_sensors(self.session, rows)
             self.mark_hours({(sid, ts) for sid, readings in self.pending.readings.items()
                              for ts, _v, _f in readings},
@@ -375,18 +378,18 @@ class Ingest:
         self._marked |= hours
         writes.mark_hours(self.session, sorted(hours), self.now)
 
-    def apply(self) -> None:
+    def apply(self, *, count: bool = True) -> Counter[str]:
         """After the commit: the process's memory of each sensor learns its new readings, and
-        the counters count them."""
+        the counters count them (or the caller does, with the counts returned)."""
+        from telemetry.writer import counted
+
         self.state.apply(self.pending, self._revisions)
         self.state.keep_sensor_rows(self._loaded, self._after_commit_rows, time.monotonic())
         self.state.note_marked(self._marked, time.monotonic())
         counts, self._counts = self._counts, Counter()
-        metrics.readings_received.inc(counts.pop("received", 0))
-        metrics.readings_stored.inc(counts.pop("stored", 0))
-        metrics.readings_duplicate.inc(counts.pop("duplicate", 0))
-        for reason, count in counts.items():
-            metrics.readings_rejected.labels(reason=reason).inc(count)
+        if count:
+            counted(counts)
+        return counts
 
 
 class _Overlay(Pending):

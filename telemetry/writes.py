@@ -19,7 +19,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from telemetry.models import Sensor
 
 # Rows per multi-row INSERT on SQLite: 7 parameters each, under SQLITE_MAX_VARIABLE_NUMBER (32766).
 _SQLITE_ROWS = 1000
@@ -136,6 +139,15 @@ def mark_hours(session: Session, hours: list[tuple[int, datetime]], now: datetim
                            [(sid, writes.ts(hour), marked) for sid, hour in hours])
     finally:
         cursor.close()
+
+
+def not_reporting(session: Session, sensor_ids: list[int]) -> set[int]:
+    """Those of the sensors whose status is not `reporting` (new or missing)."""
+    found: set[int] = set()
+    for start in range(0, len(sensor_ids), 900):
+        found.update(session.scalars(select(Sensor.id).where(
+            Sensor.id.in_(sensor_ids[start:start + 900]), Sensor.status != "reporting")))
+    return found
 
 
 def insert_readings(session: Session, rows: list[ReadingRow],

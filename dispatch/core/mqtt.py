@@ -1,7 +1,10 @@
 """The hub's own MQTT connection: one client, owned by the one process that runs background work.
 
-A stable client id with an MQTT 5 persistent session (clean_start False plus a session expiry:
-without the expiry the broker drops the session at once, NOTES.md), subscriptions made in
+A stable client id with a persistent session: MQTT 3.1.1 `clean_session=False` by default, or
+MQTT 5 `clean_start=False` plus a session expiry (without the expiry the broker drops a v5 session
+at once, NOTES.md). 3.1.1 is the default because paho decodes every MQTT 5 PUBLISH's properties
+into a fresh `Properties` object, which measured ~40 % of the receiving process's CPU with single
+readings (bench/ingest.py); the hub needs none of them. Subscriptions are made in
 `on_connect` so a reconnect restores them, and a retained online status with a last will on
 `rescuehub/v1/hub/status`. Callbacks never block and never raise: handlers are expected to hand
 work to a queue; an exception is logged with its traceback and the loop goes on.
@@ -49,15 +52,21 @@ class HubMqtt:
 
     def __init__(self, *, host: str, port: int, client_id: str, username: str, password: str,
                  session_expiry_s: int, keepalive_s: int = 30, tls: bool = False,
-                 manual_ack: bool = True):
+                 manual_ack: bool = True, protocol: str = "3.1.1"):
         self.host, self.port, self.keepalive_s = host, port, keepalive_s
         self.session_expiry_s = session_expiry_s
+        self.v5 = protocol == "5"
         self._subscriptions: list[Subscription] = []
         self._connected = threading.Event()
         # Manual acks: a handler acknowledges a QoS 1 message only once it is safely stored
         # (telemetry.bridge); an unacknowledged one is redelivered after a crash.
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=paho.MQTTv5, manual_ack=manual_ack)
+        if self.v5:
+            self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                      protocol=paho.MQTTv5, manual_ack=manual_ack)
+        else:
+            self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                      protocol=paho.MQTTv311, clean_session=False,
+                                      manual_ack=manual_ack)
         self.client.username_pw_set(username, password)
         if tls:
             self.client.tls_set()
@@ -81,10 +90,13 @@ class HubMqtt:
 
     def start(self) -> None:
         """Connect in the background and keep reconnecting."""
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.session_expiry_s
-        self.client.connect_async(self.host, self.port, keepalive=self.keepalive_s,
-                                  clean_start=False, properties=props)
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry_s
+            self.client.connect_async(self.host, self.port, keepalive=self.keepalive_s,
+                                      clean_start=False, properties=props)
+        else:
+            self.client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
         self.client.loop_start()
 
     def wait_connected(self, timeout: float) -> bool:

@@ -91,6 +91,7 @@ class Background:
         self.mqtt = HubMqtt(host=endpoint.host, port=endpoint.port, tls=endpoint.tls,
                             client_id=settings.mqtt.client_id, username=settings.mqtt.username,
                             password=hub_mqtt_password(settings),
+                            protocol=settings.mqtt.protocol,
                             session_expiry_s=settings.mqtt.session_expiry_s,
                             keepalive_s=settings.mqtt.keepalive_s)
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={

@@ -138,6 +138,8 @@ def _validate(values: dict[str, dict[str, Any]]) -> None:
     if not 0 < values["telemetry"]["antecedent_k"] < 1:
         raise SettingsError("setting telemetry.antecedent_k must be between 0 and 1")
     parse_mqtt_url(values["mqtt"]["url"])
+    if values["mqtt"]["protocol"] not in {"3.1.1", "5"}:
+        raise SettingsError('setting mqtt.protocol must be "3.1.1" or "5"')
     url = values["database"]["url"]
     if url and not url.startswith(("sqlite:///", "postgresql")):
         raise SettingsError(

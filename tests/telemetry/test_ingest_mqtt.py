@@ -17,12 +17,13 @@ from telemetry.models import DeadLetter, Reading
 from tests.conftest import empty_tables
 
 
-@pytest.fixture
-def worker(database_url, broker, tmp_path):
-    """The app's background work (MQTT + ingest) against the test broker."""
+@pytest.fixture(params=["3.1.1", "5"])
+def worker(request, database_url, broker, tmp_path):
+    """The app's background work (MQTT + ingest) against the test broker, on each protocol the
+    hub's connection can speak (mqtt.protocol)."""
     app = create_app({"database": {"url": database_url}, "data": {"dir": str(tmp_path)},
                       "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}", "managed": False,
-                               "password": broker.hub_password,
+                               "password": broker.hub_password, "protocol": request.param,
                                "client_id": f"test-worker-{time.monotonic_ns()}",
                                "session_expiry_s": 60}})
     with app.app_context():

@@ -245,7 +245,7 @@ def test_readings_in_a_range_and_cut_at_the_limit(client, gateway, bearer):
 
 
 def test_gateway_status_sets_online_and_battery(app):
-    from telemetry.bridge import _status
+    from telemetry.writer import gateway_status as _status
 
     with db.transaction() as s:
         auth.create_gateway(s, "GW-T", actor="test", mqtt_hash=str)
