@@ -417,6 +417,48 @@ def test_hub_killed_mid_stream_loses_nothing(data_dir, running, broker):
     assert "MQTT connected" in restarted.output()
 
 
+def _children(pid: int) -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+            and _parent_of(p) == pid]
+
+
+def test_writer_process_killed_mid_stream_loses_nothing(data_dir, running):
+    """kill -9 of the ingest writer process (telemetry.writer) while a gateway publishes: the
+    hub starts another and sends it every batch it had not acknowledged."""
+    site = prepare(data_dir, f"sqlite:///{data_dir / 'rescuehub.sqlite'}",
+                   {"GW-REL-4": ["RG-REL-41", "RG-REL-42"]})
+    hub = launch(site, running)
+    store = Store(site.database_url)
+    gateway = Gateway(hub.mqtt_port, "GW-REL-4", site.gateways["GW-REL-4"])
+    total, killed = 3000, []
+    items = list(stream(site, "GW-REL-4", total, since_days(5)))
+    messages = [{"readings": items[i:i + 5]} for i in range(0, total, 5)]
+    # gunicorn master -> worker (MQTT, web) -> writer (and multiprocessing's resource tracker).
+    writers = [w for worker in _children(hub.process.pid) for w in _children(worker)
+               if b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes()]
+    assert len(writers) == 1, writers
+
+    def kill_writer_at(i: int) -> None:
+        if i == 150:
+            os.kill(writers[0], signal.SIGKILL)
+            killed.append(store.count())
+
+    try:
+        for body in paced(messages, 100, kill_writer_at):
+            gateway.publish(body)
+        gateway.wait_acknowledged()
+        assert gateway.refused == []
+        assert 0 < killed[0] < total, "the writer was not killed mid-stream"
+        stored = store.wait_count(total, hub)
+    finally:
+        gateway.close()
+        store.close()
+    assert stored == total
+    assert "the writer process died" in hub.output()
+    assert hub.process.poll() is None
+    assert metrics(hub)["rescuehub_readings_stored_total"] <= total
+
+
 # --- 3. the database unavailable for a while ---------------------------------------------------
 
 class Outage:
