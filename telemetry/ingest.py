@@ -17,10 +17,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from dispatch.core.db import UTCDateTime
 from dispatch.core.models import Gateway
 from telemetry import writes
 from telemetry.decode import Decoded, Reading, Rejection, decode_payload
@@ -107,6 +108,15 @@ class _Touched:
     sensor: SensorRow
     count: int = 0
     newest: tuple[datetime, float, str] | None = None
+
+
+# Statements run per batch, built once: SQLAlchemy then finds their compiled form by a key it
+# memoizes on the statement object, instead of building a new statement and key every batch.
+_SENSOR_ROWS = select(*SensorRow.columns()).where(
+    Sensor.code.in_(bindparam("codes", expanding=True)))
+_GATEWAYS_SEEN = update(Gateway.__table__).where(
+    Gateway.__table__.c.id.in_(bindparam("ids", expanding=True))).values(
+    last_seen_at=bindparam("now", type_=UTCDateTime), online=True, offline_reason=None)
 
 
 def _check(reading: Reading, sensor: SensorRow | None, gateway_id: int | None) -> str | None:
@@ -206,8 +216,8 @@ class Ingest:
         wanted = [c for c in codes if c not in self._sensors]
         loaded = {}
         for start in range(0, len(wanted), 900):
-            for row in self.session.connection().execute(select(*SensorRow.columns()).where(
-                    Sensor.code.in_(wanted[start:start + 900]))):
+            for row in self.session.connection().execute(
+                    _SENSOR_ROWS, {"codes": wanted[start:start + 900]}):
                 loaded[row.code] = SensorRow(*row)
         self._sensors.update(loaded)
         self._loaded.update(loaded)
@@ -354,8 +364,8 @@ class Ingest:
                              for ts, _v, _f in readings},
                             {sid: t.sensor.interval_s for sid, t in self._touched.items()})
         if self._gateways:
-            self.session.execute(update(Gateway).where(Gateway.id.in_(self._gateways)).values(
-                last_seen_at=now, online=True, offline_reason=None))
+            self.session.connection().execute(_GATEWAYS_SEEN, {"ids": list(self._gateways),
+                                                               "now": now})
 
     def mark_hours(self, readings: set[tuple[int, datetime]],
                    intervals: dict[int, int] | None = None) -> None:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from telemetry.choices import DEFAULT_QC, SensorKind
@@ -196,19 +196,25 @@ class TelemetryState:
             return memory.rain.windows(now)
 
 
+# Built once (SQLAlchemy memoizes their cache keys) and run through Core: measured, building and
+# running them through the ORM per sensor cost ~1.3 ms, most of a cold sensor's first reading.
+_HISTORY = select(Reading.ts, Reading.value).where(
+    Reading.sensor_id == bindparam("sid")).order_by(Reading.ts.desc()).limit(HISTORY)
+_RAIN = select(Reading.ts, Reading.value, Reading.flag).where(
+    Reading.sensor_id == bindparam("sid"),
+    Reading.ts > bindparam("since", type_=Reading.ts.type)).order_by(Reading.ts)
+
+
 def _load(session: Session, sensor: Sensor, now: datetime) -> Memory:
-    rows = session.execute(
-        select(Reading.ts, Reading.value).where(Reading.sensor_id == sensor.id)
-        .order_by(Reading.ts.desc()).limit(HISTORY)).all()
+    connection = session.connection()
+    rows = connection.execute(_HISTORY, {"sid": sensor.id}).all()
     memory = Memory(_key(sensor),
                     qc_params(sensor.kind, sensor.qc, sensor.interval_s),
                     [(ts, value) for ts, value in reversed(rows)])
     if sensor.kind == SensorKind.RAIN_GAUGE:
         memory.rain = RainWindows(sensor.interval_s)
-        for ts, value, flag in session.execute(
-                select(Reading.ts, Reading.value, Reading.flag).where(
-                    Reading.sensor_id == sensor.id, Reading.ts > now - RAIN_LOAD)
-                .order_by(Reading.ts)):
+        for ts, value, flag in connection.execute(
+                _RAIN, {"sid": sensor.id, "since": now - RAIN_LOAD}):
             memory.rain.add(ts, value, flag)
     return memory
 

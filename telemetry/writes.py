@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from telemetry.models import Sensor
@@ -118,13 +118,17 @@ def writes_of(session: Session) -> _Sqlite | _Postgres:
 def update_sensors(session: Session, rows: list[dict]) -> None:
     """Raise each touched sensor's revision by `n` and move its last value forward in time
     (never back: a cached row may be a moment old); rows: sid, n, last_ts, last_value,
-    last_flag, now."""
+    last_flag, now (converted in place to what the driver binds)."""
     writes = writes_of(session)
     cursor = _cursor(session)
+    now = {}
     try:
-        cursor.executemany(writes.update_sensors_sql, [
-            {**row, "last_ts": writes.ts(row["last_ts"]), "now": writes.ts(row["now"])}
-            for row in rows])
+        for row in rows:
+            row["last_ts"] = writes.ts(row["last_ts"])
+            if row["now"] not in now:
+                now[row["now"]] = writes.ts(row["now"])
+            row["now"] = now[row["now"]]
+        cursor.executemany(writes.update_sensors_sql, rows)
     finally:
         cursor.close()
 
@@ -141,12 +145,16 @@ def mark_hours(session: Session, hours: list[tuple[int, datetime]], now: datetim
         cursor.close()
 
 
+_NOT_REPORTING = select(Sensor.id).where(Sensor.id.in_(bindparam("ids", expanding=True)),
+                                        Sensor.status != "reporting")
+
+
 def not_reporting(session: Session, sensor_ids: list[int]) -> set[int]:
     """Those of the sensors whose status is not `reporting` (new or missing)."""
     found: set[int] = set()
     for start in range(0, len(sensor_ids), 900):
-        found.update(session.scalars(select(Sensor.id).where(
-            Sensor.id.in_(sensor_ids[start:start + 900]), Sensor.status != "reporting")))
+        found.update(session.connection().execute(
+            _NOT_REPORTING, {"ids": sensor_ids[start:start + 900]}).scalars())
     return found
 
 
