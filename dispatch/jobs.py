@@ -69,7 +69,7 @@ SUBSCRIBERS = [bridge.attach]
 SCHEDULE = [
     Job("heartbeat", beat, timedelta(seconds=10)),
     Job("prune_sign_in_records", prune_sign_in_records, timedelta(minutes=30)),
-    Job("roll_up_hours", roll_up_hours, timedelta(minutes=1)),
+    Job("roll_up_hours", roll_up_hours, timedelta(minutes=1), own_process=True),
     Job("mark_silent", mark_silent, timedelta(minutes=1)),
-    Job("prune_raw_readings", prune_raw_readings, timedelta(hours=1)),
+    Job("prune_raw_readings", prune_raw_readings, timedelta(hours=1), own_process=True),
 ]

@@ -26,6 +26,7 @@ from flask import Flask
 from dispatch.core import metrics
 from dispatch.core.mqtt import HubMqtt
 from dispatch.core.realtime import notify
+from dispatch.core.runtime import log_file
 from telemetry.live import announcer_of
 from telemetry.writer import Item, WriterProcess, Written, counted
 
@@ -40,14 +41,6 @@ BATCH = 500
 IN_FLIGHT = 2
 
 
-def _log_file() -> str | None:
-    """The file the hub logs to, if any, for the writer process to log to as well."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            return handler.baseFilename
-    return None
-
-
 class IngestBridge:
     """Queue, sender and receiver threads between the hub's MQTT client and the writer."""
 
@@ -56,7 +49,7 @@ class IngestBridge:
         self.mqtt = mqtt
         self.queue: queue.Queue = queue.Queue()
         self.writer = WriterProcess(app.config["SETTINGS"].as_dict(),
-                                    logging.getLevelName(logging.getLogger().level), _log_file())
+                                    logging.getLevelName(logging.getLogger().level), log_file())
         self.announcer = announcer_of(app)
         self._stop = threading.Event()
         # Batches with the writer, oldest first; replies come in the same order.

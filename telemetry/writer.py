@@ -139,13 +139,10 @@ def gateway_status(session, gateway: str, payload: bytes, now) -> list[dict]:
 def serve(conn, settings_values: dict, log_level: str, log_file: str | None) -> None:
     """The child's main loop: build the app, say ready, then store batch after batch."""
     from dispatch import create_app
+    from dispatch.core.runtime import child_logging
     from dispatch.core.settings import Settings
 
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if log_file:
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-    logging.basicConfig(level=log_level, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s [writer]: %(message)s")
+    child_logging(log_level, log_file, "writer")
     gc.set_threshold(*GC_THRESHOLDS)
     store = Store(create_app(settings=Settings(settings_values)))
     conn.send(("ready", os.getpid()))

@@ -76,7 +76,7 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
-def _spatialite_hook(engine: Engine, library: str) -> None:
+def _spatialite_hook(engine: Engine, library: str, busy_timeout_s: float) -> None:
     """Load SpatiaLite into every new connection and prepare a new file's spatial metadata."""
 
     @event.listens_for(engine, "connect")
@@ -93,7 +93,7 @@ def _spatialite_hook(engine: Engine, library: str) -> None:
             dbapi_conn.enable_load_extension(False)
         cur = dbapi_conn.cursor()
         # After the extension: loading it resets busy_timeout to 5 s (NOTES.md).
-        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
@@ -107,7 +107,7 @@ def _spatialite_hook(engine: Engine, library: str) -> None:
 
 
 def make_engine(url: str, *, spatialite_library: str = "mod_spatialite",
-                pool_size: int = 10) -> Engine:
+                pool_size: int = 10, busy_timeout_s: float = 30) -> Engine:
     """Create the engine for a sqlite:/// (SpatiaLite) or postgresql URL."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -117,8 +117,8 @@ def make_engine(url: str, *, spatialite_library: str = "mod_spatialite",
             from pathlib import Path
 
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, module=sqlean, connect_args={"timeout": 30})
-        _spatialite_hook(engine, spatialite_library)
+        engine = create_engine(url, module=sqlean, connect_args={"timeout": busy_timeout_s})
+        _spatialite_hook(engine, spatialite_library, busy_timeout_s)
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -148,7 +148,8 @@ class Database:
         settings = app.config["SETTINGS"]
         engine = make_engine(settings.database_url,
                              spatialite_library=settings.database.spatialite_library,
-                             pool_size=settings.database.pool_size)
+                             pool_size=settings.database.pool_size,
+                             busy_timeout_s=settings.database.busy_timeout_s)
         factory = sessionmaker(bind=engine, expire_on_commit=False)
         app.extensions["rescuehub.db"] = _Bound(engine, scoped_session(factory))
 

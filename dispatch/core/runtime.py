@@ -7,8 +7,12 @@ or in `rescuehub worker`. Never two schedulers, never two MQTT clients with one 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,11 +33,54 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Job:
-    """A periodic job: a function run inside the app context every `every`."""
+    """A periodic job: a function run inside the app context every `every`.
+
+    `own_process`: run it in the jobs process instead of this one (a module-level function, with
+    nothing to send back). For CPU-heavy work: measured, rolling up the hours of 150,000 new
+    readings in the process that receives MQTT raised the publish-to-event p99 from 0.17 to
+    2.3 s and slowed a backlog drain from 17.6 to 25.5 s, since a busy thread starves paho's
+    receive thread of the GIL."""
 
     name: str
     func: Callable[[], None]
     every: timedelta
+    own_process: bool = False
+
+
+def log_file() -> str | None:
+    """The file this process logs to, if any (a child process logs there too)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.baseFilename
+    return None
+
+
+def child_logging(level: str, file: str | None, name: str) -> None:
+    """Logging of a child process (the ingest writer, the jobs process): like its parent's,
+    each line marked with the child's name."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if file:
+        handlers.append(logging.FileHandler(file, encoding="utf-8"))
+    logging.basicConfig(level=level, handlers=handlers, force=True,
+                        format=f"%(asctime)s %(levelname)s %(name)s [{name}]: %(message)s")
+
+
+_job_app: Flask | None = None
+
+
+def _start_jobs_process(settings_values: dict, level: str, file: str | None) -> None:
+    global _job_app
+    from dispatch import create_app
+    from dispatch.core.settings import Settings
+
+    child_logging(level, file, "jobs")
+    _job_app = create_app(settings=Settings(settings_values))
+
+
+def _run_in_jobs_process(func: Callable[[], None]) -> None:
+    assert _job_app is not None
+    with _job_app.app_context():
+        func()
 
 
 def hub_mqtt_password(settings: Settings) -> str:
@@ -96,9 +143,34 @@ class Background:
                             keepalive_s=settings.mqtt.keepalive_s)
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _jobs_process(self) -> ProcessPoolExecutor:
+        """The one process that runs `own_process` jobs, started on first use (again after it
+        died)."""
+        with self._pool_lock:
+            if self._pool is None:
+                level = logging.getLevelName(logging.getLogger().level)
+                self._pool = ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_jobs_process,
+                    initargs=(self.app.config["SETTINGS"].as_dict(), level, log_file()))
+            return self._pool
 
     def _wrap(self, job: Job) -> Callable[[], None]:
         def run() -> None:
+            if job.own_process:
+                try:
+                    self._jobs_process().submit(_run_in_jobs_process, job.func).result()
+                except BrokenProcessPool:
+                    log.error("job %s: the jobs process died; it starts again next time",
+                              job.name)
+                    with self._pool_lock:
+                        self._pool = None
+                except Exception:
+                    log.exception("job %s failed", job.name)
+                return
             with self.app.app_context():
                 try:
                     job.func()
@@ -126,6 +198,10 @@ class Background:
         """Stop the scheduler and disconnect MQTT cleanly."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
         for stop in self._stops:
             stop()
         self.mqtt.stop()

@@ -131,6 +131,7 @@ def _validate(values: dict[str, dict[str, Any]]) -> None:
     _port("web.port", values["web"]["port"])
     _positive(values, "web.threads", "web.token_ttl_s", "web.session_ttl_s",
               "web.login_max_failures", "web.login_window_s", "database.pool_size",
+              "database.busy_timeout_s",
               "mqtt.session_expiry_s", "mqtt.keepalive_s", "ingest.max_payload_bytes",
               "ingest.max_future_s", "ingest.max_age_days", "telemetry.raw_retention_days",
               "telemetry.event_dry_gap_h", "telemetry.antecedent_days",

@@ -470,7 +470,8 @@ class Outage:
 
     def begin(self) -> None:
         if self.url.get_backend_name() == "sqlite":
-            # Longer than the hub's busy timeout (30 s), a writer gets "database is locked".
+            # Held longer than the hub's busy timeout (database.busy_timeout_s, 3 s in the test
+            # below), a writer gets "database is locked".
             self.lock = sqlite3.connect(self.url.database, isolation_level=None)
             self.lock.execute("BEGIN EXCLUSIVE")
             return
@@ -511,7 +512,7 @@ class _Closing:
 
 def test_database_outage_is_retried_and_caught_up(data_dir, database_url, running):
     site = prepare(data_dir, database_url, {"GW-REL-3": ["RG-REL-31", "RG-REL-32"]})
-    hub = launch(site, running)
+    hub = launch(site, running, RESCUEHUB_DATABASE_BUSY_TIMEOUT_S="3")
     gateway = Gateway(hub.mqtt_port, "GW-REL-3", site.gateways["GW-REL-3"])
     outage = Outage(database_url)
     total = 1500
