@@ -27,8 +27,9 @@ from dispatch.core import metrics
 from dispatch.core.mqtt import HubMqtt
 from dispatch.core.realtime import notify
 from dispatch.core.runtime import log_file
+from telemetry.ingest import counted
 from telemetry.live import announcer_of
-from telemetry.writer import Item, WriterProcess, Written, counted
+from telemetry.writer import Item, WriterProcess, Written
 
 log = logging.getLogger(__name__)
 

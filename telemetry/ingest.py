@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from dispatch.core import metrics
 from dispatch.core.db import UTCDateTime
 from dispatch.core.models import Gateway
 from telemetry import writes
@@ -349,7 +350,7 @@ class Ingest:
                 if sensor.last_ts is not None and newest[0] <= sensor.last_ts:
                     newest = (sensor.last_ts, sensor.last_value, sensor.last_flag)
                 rows.append({"sid": sid, "n": t.count, "last_ts": newest[0],
-                             "last_value": newest[1], "last_flag": newest[2], "now": now})
+                             "last_value": newest[1], "last_flag": newest[2]})
                 self._revisions[sid] = sensor.revision + t.count
                 self._after_commit_rows[sensor.code] = sensor.after(t.count, newest)
             # Asked of the database, not of the cached row: the silence job may have marked a
@@ -359,7 +360,7 @@ class Ingest:
                 self.status_events.append({"sensor": t.sensor.code, "status": "reporting",
                                            "flag": self._after_commit_rows[t.sensor.code]
                                            .last_flag})
-            writes.update_sensors(self.session, rows)
+            writes.update_sensors(self.session, rows, now)
             self.mark_hours({(sid, ts) for sid, readings in self.pending.readings.items()
                              for ts, _v, _f in readings},
                             {sid: t.sensor.interval_s for sid, t in self._touched.items()})
@@ -391,8 +392,6 @@ class Ingest:
     def apply(self, *, count: bool = True) -> Counter[str]:
         """After the commit: the process's memory of each sensor learns its new readings, and
         the counters count them (or the caller does, with the counts returned)."""
-        from telemetry.writer import counted
-
         self.state.apply(self.pending, self._revisions)
         self.state.keep_sensor_rows(self._loaded, self._after_commit_rows, time.monotonic())
         self.state.note_marked(self._marked, time.monotonic())
@@ -400,6 +399,16 @@ class Ingest:
         if count:
             counted(counts)
         return counts
+
+
+def counted(counts: Counter[str] | dict[str, int]) -> None:
+    """Count a batch's readings into this process's /metrics (after its commit)."""
+    counts = dict(counts)
+    metrics.readings_received.inc(counts.pop("received", 0))
+    metrics.readings_stored.inc(counts.pop("stored", 0))
+    metrics.readings_duplicate.inc(counts.pop("duplicate", 0))
+    for reason, count in counts.items():
+        metrics.readings_rejected.labels(reason=reason).inc(count)
 
 
 class _Overlay(Pending):

@@ -81,7 +81,7 @@ class Pending:
 
 
 class TelemetryState:
-    """Per-sensor memories of one process; thread-safe (the writer thread and HTTP threads)."""
+    """Per-sensor memories of one process; thread-safe (the ingest writer and HTTP threads)."""
 
     def __init__(self) -> None:
         self._memories: dict[int, Memory] = {}

@@ -28,7 +28,6 @@ import os
 import threading
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,10 +198,6 @@ class WriterProcess:
         with self._lock:
             self._process, self._conn = process, parent
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
     def send(self, batch: list[Item]) -> None:
         with self._lock:
             conn = self._conn
@@ -240,15 +235,3 @@ class WriterProcess:
             process.kill()
             process.join(5)
         conn.close()
-
-
-def counted(counts: Counter | dict) -> None:
-    """Count a batch's readings into this process's /metrics (after its commit)."""
-    from dispatch.core import metrics
-
-    counts = dict(counts)
-    metrics.readings_received.inc(counts.pop("received", 0))
-    metrics.readings_stored.inc(counts.pop("stored", 0))
-    metrics.readings_duplicate.inc(counts.pop("duplicate", 0))
-    for reason, count in counts.items():
-        metrics.readings_rejected.labels(reason=reason).inc(count)

@@ -115,20 +115,16 @@ def writes_of(session: Session) -> _Sqlite | _Postgres:
     return _Postgres() if session.bind.dialect.name == "postgresql" else _Sqlite()
 
 
-def update_sensors(session: Session, rows: list[dict]) -> None:
+def update_sensors(session: Session, rows: list[dict], now: datetime) -> None:
     """Raise each touched sensor's revision by `n` and move its last value forward in time
     (never back: a cached row may be a moment old); rows: sid, n, last_ts, last_value,
-    last_flag, now (converted in place to what the driver binds)."""
+    last_flag; `now` is when a sensor that was not reporting starts to."""
     writes = writes_of(session)
     cursor = _cursor(session)
-    now = {}
+    bound_now = writes.ts(now)
     try:
-        for row in rows:
-            row["last_ts"] = writes.ts(row["last_ts"])
-            if row["now"] not in now:
-                now[row["now"]] = writes.ts(row["now"])
-            row["now"] = now[row["now"]]
-        cursor.executemany(writes.update_sensors_sql, rows)
+        cursor.executemany(writes.update_sensors_sql, [
+            {**row, "last_ts": writes.ts(row["last_ts"]), "now": bound_now} for row in rows])
     finally:
         cursor.close()
 

@@ -46,6 +46,8 @@ def test_environment_variable_names_follow_section_key():
     ({"RESCUEHUB_LOG_LEVEL": "LOUD"}, "log.level"),
     ({"RESCUEHUB_INGEST_MAX_FUTURE_S": "-1"}, "ingest.max_future_s"),
     ({"RESCUEHUB_WEB_DEFAULT_LOCALE": "fr"}, "web.default_locale"),
+    ({"RESCUEHUB_MQTT_PROTOCOL": "3"}, "mqtt.protocol"),
+    ({"RESCUEHUB_DATABASE_BUSY_TIMEOUT_S": "0"}, "database.busy_timeout_s"),
     ({"RESCUEHUB_WEB_PROT": "5000"}, "RESCUEHUB_WEB_PROT"),
 ])
 def test_bad_value_is_named(env, named):
