@@ -87,6 +87,10 @@ class _Refused(ValueError):
         self.detail = detail
 
 
+# Offset text -> tzinfo, for the offsets seen so far (most gateways send one or two).
+_ZONES: dict[str, timezone] = {"Z": UTC, "z": UTC}
+
+
 def parse_timestamp(text: str) -> datetime:
     """Parse the one accepted timestamp form into an aware UTC datetime (ValueError if not)."""
     match = TIMESTAMP.fullmatch(text) if isinstance(text, str) else None
@@ -94,14 +98,14 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError("not YYYY-MM-DDTHH:MM:SS[.fraction] with Z or ±HH:MM")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     fraction, offset = match.group(7), match.group(8)
-    if offset in ("Z", "z"):
-        tz = UTC
-    else:
+    tz = _ZONES.get(offset)
+    if tz is None:
         hours, minutes = int(offset[1:3]), int(offset[4:6])
         if hours > 23 or minutes > 59:
             raise ValueError("offset out of range (±23:59 at most)")
         sign = 1 if offset[0] == "+" else -1
-        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        # At most 2 × 24 × 60 distinct valid offsets: the cache stays small.
+        tz = _ZONES[offset] = timezone(sign * timedelta(hours=hours, minutes=minutes))
     micro = int((fraction + "000000")[:6]) if fraction else 0
     # datetime refuses hour 24, second 60 (leap seconds, RFC 3339 §5.7) and impossible dates.
     local = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
@@ -129,6 +133,11 @@ def _integer(text: str) -> int | float:
     return int(text) if len(text) <= _INT_DIGITS else float(text)
 
 
+# One decoder for every payload (json.loads with options builds a new one per call).
+_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_int=_integer,
+                            object_pairs_hook=_no_duplicates)
+
+
 def _loads(raw: bytes) -> Any:
     if raw.startswith(_BOM):
         raw = raw[len(_BOM):]
@@ -137,8 +146,7 @@ def _loads(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise _Refused("bad_encoding", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        return json.loads(text, parse_constant=_no_constants, parse_int=_integer,
-                          object_pairs_hook=_no_duplicates)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise _Refused("bad_json", f"not JSON: {exc.msg} at line {exc.lineno} "
                                    f"column {exc.colno}") from None

@@ -88,13 +88,16 @@ class Store:
                     ingest = Ingest(s, self.limits, self.state)
                     now = utcnow()
                     messages = []
-                    for item in batch:
+                    # A message's id in its dead letters: its MQTT id, a tag of the batch and
+                    # its place in it (QoS 0 messages all have MQTT id 0).
+                    tag = uuid.uuid4().hex[:8]
+                    for place, item in enumerate(batch):
                         gateway = item.topic.rsplit("/", 1)[-1]
                         if item.topic.startswith(STATUS_PREFIX):
                             statuses += gateway_status(s, gateway, item.payload, now)
                         else:
                             messages.append(Message(item.payload, item.topic, gateway,
-                                                    f"mqtt-{item.mid}-{uuid.uuid4().hex[:8]}"))
+                                                    f"mqtt-{item.mid}-{tag}-{place}"))
                     newest: dict[str, tuple[str, Any, str]] = {}
                     for result in ingest.messages(messages, now=now):
                         for code, reading, flag in result.stored_readings:
