@@ -162,7 +162,7 @@ class IngestBridge:
 
 
 def _items(batch: list) -> list[Item]:
-    return [Item(m.topic, m.payload, m.mid) for m in batch]
+    return [(m.topic, m.payload, m.mid) for m in batch]
 
 
 def attach(app: Flask, mqtt: HubMqtt) -> Callable[[], None]:

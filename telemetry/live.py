@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from datetime import datetime
 
 from flask import Flask
 
@@ -19,8 +20,12 @@ from telemetry.decode import Reading
 EVENT_EVERY_S = 1.0
 
 
-def reading_event(code: str, reading: Reading, flag: str) -> dict:
-    return {"sensor": code, "ts": reading.ts.isoformat(), "value": reading.value, "flag": flag}
+# What the `reading` event of a stored reading needs: (sensor code, ts, value, QC flag).
+Stored = tuple[str, datetime, float, str]
+
+
+def reading_event(code: str, ts: datetime, value: float, flag: str) -> dict:
+    return {"sensor": code, "ts": ts.isoformat(), "value": value, "flag": flag}
 
 
 class Announcer:
@@ -34,17 +39,18 @@ class Announcer:
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
 
-    def announce(self, stored: Iterable[tuple[str, Reading, str]]) -> None:
+    def announce(self, stored: Iterable[Stored]) -> None:
         """Announce the newest stored reading of each sensor (held if sent too recently)."""
-        latest: dict[str, tuple[Reading, str]] = {}
-        for code, reading, flag in stored:
-            if code not in latest or reading.ts > latest[code][0].ts:
-                latest[code] = (reading, flag)
+        latest: dict[str, Stored] = {}
+        for reading in stored:
+            code = reading[0]
+            if code not in latest or reading[1] > latest[code][1]:
+                latest[code] = reading
         now = time.monotonic()
         due = []
         with self._lock:
-            for code, (reading, flag) in latest.items():
-                event = reading_event(code, reading, flag)
+            for code, reading in latest.items():
+                event = reading_event(*reading)
                 held = self._held.get(code)
                 if held is not None and held["ts"] > event["ts"]:
                     continue
@@ -95,4 +101,5 @@ def announce_readings(stored: Iterable[tuple[str, Reading, str]]) -> None:
     """Announce readings stored by the current app (call after the commit)."""
     from flask import current_app
 
-    announcer_of(current_app._get_current_object()).announce(stored)
+    announcer_of(current_app._get_current_object()).announce(
+        (code, reading.ts, reading.value, flag) for code, reading, flag in stored)
