@@ -650,6 +650,17 @@ def wait_stored(setup: Setup, target: float, *, baseline: float, stall_s: float 
         time.sleep(poll_s)
 
 
+def per_second(samples: list[tuple[float, float]], t0: float) -> str:
+    """Readings stored in each second after t0 (from the polled samples), for the log: where a
+    run spends its time (a slow start, a tail) shows here and not in the averages."""
+    counts, done = [], 0.0
+    for second in range(1, int((samples[-1][0] - t0) if samples else 0) + 2):
+        reached = max((v for t, v in samples if t <= t0 + second), default=0.0)
+        counts.append(f"{reached - done:.0f}")
+        done = reached
+    return " ".join(counts)
+
+
 def through_hub(setup: Setup, plan: dict[str, list[bytes]], label: str) -> dict:
     """Publish the same messages to the running hub; stored readings/s and the loss check."""
     before_rows, before_letters = db_counts(setup)
@@ -680,6 +691,7 @@ def through_hub(setup: Setup, plan: dict[str, list[bytes]], label: str) -> dict:
             f"published at {sent['rate']:,.0f}/s; stored in {done_at - run['t0']:.2f} s = "
             f"{result['rate']:,.0f}/s (10-90 %: {result['sustained']:,.0f}/s); rows +{stored}, "
             f"dead letters +{result['letters']}, duplicates +{duplicates:.0f}")
+        log(f"{setup.label}: {label}: stored per second: {per_second(samples, run['t0'])}")
     return result
 
 
@@ -844,7 +856,7 @@ def backlog(setup: Setup, hub: Hub, clock: Clock, seconds: float, load_rate: flo
         f"{sent['rate']:,.0f}/s; restarting the hub")
     restarted = hub.start()
     ready = hub.wait_ready()
-    done_at, _samples = wait_stored(setup, sent["readings"], baseline=0)
+    done_at, samples = wait_stored(setup, sent["readings"], baseline=0)
     rows, letters = db_counts(setup)
     result = {"published": sent["readings"], "stored": rows - before_rows,
               "letters": letters - before_letters, "publish_rate": sent["rate"],
@@ -853,6 +865,8 @@ def backlog(setup: Setup, hub: Hub, clock: Clock, seconds: float, load_rate: flo
     log(f"{setup.label}: backlog: ready {result['ready_s']:.1f} s after restart, all "
         f"{sent['readings']} stored {result['drain_s']:.1f} s after restart; rows +"
         f"{result['stored']}, dead letters +{result['letters']}")
+    log(f"{setup.label}: backlog: stored per second after the restart: "
+        f"{per_second(samples, restarted)}")
     return result
 
 
