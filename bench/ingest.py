@@ -711,6 +711,10 @@ class LiveClient:
 
         self.prefix = prefix.encode()
         self.received: dict[tuple[str, float], float] = {}
+        # (sensor, ts) -> when the hub emitted the event (monotonic, from the event id's
+        # wall-clock milliseconds): splits a probe's latency into the hub's storing and the
+        # delivery of the event.
+        self.emitted: dict[tuple[str, float], float] = {}
         self.hello = threading.Event()
         self.failed: list[str] = []
         url = base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
@@ -741,6 +745,9 @@ class LiveClient:
                     ts = datetime.fromisoformat(data["ts"])
                     ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
                     self.received[(data["sensor"], ts.timestamp())] = now
+                    emitted_ms = int(data["id"].split("-", 1)[0])
+                    self.emitted[(data["sensor"], ts.timestamp())] = \
+                        emitted_ms / 1000 - (time.time() - time.monotonic())
                 elif '["hello"' in frame[:20]:
                     self.hello.set()
             elif frame.startswith("44/live,"):
@@ -809,6 +816,10 @@ def latency(setup: Setup, sizes: Sizes, clock: Clock, load_rate: float, load_bat
     published_at = sent["reports"]["probe"]["probes"]
     lat = [(received[key] - t) * 1000 for key, t in zip(probe_keys, published_at, strict=True)
            if key in received]
+    stored_ms = [(client.emitted[key] - t) * 1000
+                 for key, t in zip(probe_keys, published_at, strict=True) if key in received]
+    delivered_ms = [(received[key] - client.emitted[key]) * 1000 for key in probe_keys
+                    if key in received]
     load = sent["readings"] - count
     load_seconds = max(r["t_last"] for n, r in sent["reports"].items() if n != "probe") - run["t0"]
     letters = db_counts(setup)[1] - before_letters
@@ -819,6 +830,11 @@ def latency(setup: Setup, sizes: Sizes, clock: Clock, load_rate: float, load_bat
     log(f"{setup.label}: latency: {len(lat)} of {count} probe events, p50 {result['p50']:.1f} ms "
         f"p99 {result['p99']:.1f} ms, max {max(lat, default=float('nan')):.1f} ms; background "
         f"{result['load_rate']:,.0f} readings/s; stored {rows} of {sent['readings']}")
+    if lat:
+        log(f"{setup.label}: latency: publish -> hub's emit p50 "
+            f"{percentile(stored_ms, 0.5):.1f} ms p99 {percentile(stored_ms, 0.99):.1f} ms; "
+            f"emit -> client p50 {percentile(delivered_ms, 0.5):.1f} ms p99 "
+            f"{percentile(delivered_ms, 0.99):.1f} ms (clocks within ~1 ms)")
     return result
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 
@@ -96,14 +97,14 @@ class QcParams:
             raise ValueError(f"unknown QC parameter(s): {', '.join(sorted(unknown))}")
         return cls(**{"expected_interval_s": expected_interval_s, **qc})
 
-    @property
+    @cached_property
     def history_needed(self) -> int:
         """How many preceding values the tests look at (spike window, rate of change, flat
         line): a reading is judged the same with only that many consecutive predecessors."""
         return max(self.spike_window, 1, (self.stuck_count or 0) - 1,
                    (self.stuck_fail_count or 0) - 1)
 
-    @property
+    @cached_property
     def silence_s(self) -> float:
         """Seconds without a report after which the sensor is missing."""
         return self.silence_factor * self.expected_interval_s
@@ -180,11 +181,14 @@ def _flat_line(value: float, history: Sequence[tuple[datetime, float]], p: QcPar
 
 
 def _consecutive(ts: datetime, previous: Sequence[tuple[datetime, float]],
-                 p: QcParams) -> list[tuple[datetime, float]]:
+                 p: QcParams, ordered: bool) -> Sequence[tuple[datetime, float]]:
     """The readings before ts, oldest first, back to the first gap longer than silence; at most
     the `history_needed` last of them (the tests look no further)."""
-    earlier = [r for r in previous if r[0] < ts]
-    earlier.sort()
+    if ordered:
+        earlier = previous
+    else:
+        earlier = [r for r in previous if r[0] < ts]
+        earlier.sort()
     start, after, silence = len(earlier), ts, p.silence_s
     stop = max(0, start - p.history_needed)
     while start > stop and (after - earlier[start - 1][0]).total_seconds() <= silence:
@@ -194,11 +198,12 @@ def _consecutive(ts: datetime, previous: Sequence[tuple[datetime, float]],
 
 
 def check(value: float, ts: datetime, previous: Sequence[tuple[datetime, float]],
-          params: QcParams, kind: str) -> QcResult:
-    """Flag one reading from its value, its time and the sensor's recent (ts, value) history."""
+          params: QcParams, kind: str, *, ordered: bool = False) -> QcResult:
+    """Flag one reading from its value, its time and the sensor's recent (ts, value) history;
+    `ordered` says the history is in time order and all of it before ts (the usual case)."""
     if not math.isfinite(value):
         return QcResult(Flag.FAIL, ("gross_range",))
-    history = _consecutive(ts, previous, params)
+    history = _consecutive(ts, previous, params, ordered)
     results = {
         "gross_range": _gross_range(value, params),
         "spike": _spike(value, history, params),

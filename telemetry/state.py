@@ -54,7 +54,8 @@ def qc_params(kind: str, qc: Mapping[str, Any] | None, interval_s: float) -> QcP
 
 
 def _key(sensor: Sensor) -> tuple:
-    return (sensor.revision, sensor.interval_s, repr(sorted((sensor.qc or {}).items())))
+    return (sensor.revision, sensor.interval_s,
+            repr(sorted(sensor.qc.items())) if sensor.qc else "")
 
 
 @dataclass
@@ -109,11 +110,12 @@ class TelemetryState:
         memory = self.memory(session, sensor, now)
         with self._lock:
             history, waiting = memory.history, pending.of(sensor.id)
-            if waiting or (history and ts <= history[-1][0]):
-                previous = history + waiting
-            else:  # the usual case: a reading newer than all the sensor has
+            ordered = not waiting and not (history and ts <= history[-1][0])
+            if ordered:  # the usual case: a reading newer than all the sensor has
                 previous = history[-memory.params.history_needed:]
-        return check(value, ts, previous, memory.params, sensor.kind)
+            else:
+                previous = history + waiting
+        return check(value, ts, previous, memory.params, sensor.kind, ordered=ordered)
 
     def apply(self, pending: Pending, revisions: Mapping[int, int]) -> None:
         """After the commit: add the pending readings; the memory is now at `revisions`."""
@@ -213,9 +215,8 @@ def _load(session: Session, sensor: Sensor, now: datetime) -> Memory:
                     [(ts, value) for ts, value in reversed(rows)])
     if sensor.kind == SensorKind.RAIN_GAUGE:
         memory.rain = RainWindows(sensor.interval_s)
-        for ts, value, flag in connection.execute(
-                _RAIN, {"sid": sensor.id, "since": now - RAIN_LOAD}):
-            memory.rain.add(ts, value, flag)
+        memory.rain.load(connection.execute(
+            _RAIN, {"sid": sensor.id, "since": now - RAIN_LOAD}).all())
     return memory
 
 

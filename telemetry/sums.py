@@ -72,9 +72,15 @@ class WindowSum:
 class _Fenwick:
     """A binary indexed tree of integers over positions 0..n-1 (Fenwick 1994)."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, values: Sequence[int] | None = None):
         self.n = n
         self.tree = [0] * (n + 1)
+        if values is not None:  # built in O(n): each node passes its sum to its parent
+            self.tree[1:] = values
+            for i in range(1, n + 1):
+                parent = i + (i & -i)
+                if parent <= n:
+                    self.tree[parent] += self.tree[i]
 
     def add(self, position: int, delta: int) -> None:
         i = position + 1
@@ -184,6 +190,43 @@ class RainWindows:
             self._count(after, neighbour, -1)
             neighbour.covers_us = after - max(t, after - self._interval)
             self._count(after, neighbour, +1)
+
+    def load(self, reports: Sequence[RainReport]) -> None:
+        """Take reports in strict time order into an empty gauge: the same state as add() of
+        each in turn, in O(n) instead of O(n log n) (a memory loaded from the database:
+        measured, adding a day of reports one by one made a cold start of 1,000 gauges cost
+        seconds)."""
+        if self._times:
+            raise ValueError("load() fills an empty gauge; use add()")
+        if not reports:
+            return
+        self._head = _us(reports[-1][0]) // _MINUTE
+        self._reset()
+        floor = self._floor()
+        keep_from = floor - self._interval
+        rain, covered = self._bin_rain, self._bin_covered
+        previous = None
+        for ts, mm, flag in reports:
+            if not math.isfinite(mm):
+                raise ValueError("mm must be finite")
+            t = _us(ts)
+            if previous is not None and t <= previous:
+                raise ValueError("reports must be in strict time order")
+            # In time order each report is the newest when added: its predecessor is the one
+            # before it, and nothing after it changes.
+            start = t - self._interval if previous is None else max(t - self._interval, previous)
+            previous = t
+            if t < keep_from:
+                continue
+            report = _Report(round(mm * _UNITS_PER_MM), flag in USABLE_FLAGS, t - start)
+            self._times.append(t)
+            self._reports[t] = report
+            if report.usable and t >= floor:
+                slot = (t // _MINUTE) % self._slots
+                rain[slot] += report.units
+                covered[slot] += report.covers_us
+        self._rain = _Fenwick(self._slots, rain)
+        self._covered = _Fenwick(self._slots, covered)
 
     def _exact(self, lo: int, hi: int) -> tuple[int, int]:
         """Rain and covered time of the usable reports with lo < t <= hi, one by one."""

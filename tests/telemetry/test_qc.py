@@ -159,8 +159,9 @@ def test_params_refuse_nonsense(bad):
 
 
 def test_a_reading_is_judged_the_same_on_only_the_history_the_tests_need():
-    """The writer passes only the last `history_needed` readings when a reading is the newest
-    (telemetry.state): the flag must be what the whole history gives, gaps and all."""
+    """The writer passes only the last `history_needed` readings when a reading is the newest,
+    saying they are in order (telemetry.state): the flag must be what the whole history gives,
+    shuffled, gaps and all."""
     import random
 
     rng = random.Random(7)
@@ -174,5 +175,6 @@ def test_a_reading_is_judged_the_same_on_only_the_history_the_tests_need():
             readings.append((ts, rng.choice([1.0, 1.0, 1.5, 4.0, 9.0])))
         now = ts + STEP * rng.choice([1, 1, 4])
         value = rng.choice([1.0, 1.5, 9.0])
-        assert check(value, now, readings[-p.history_needed:], p, "crack_meter") == \
-            check(value, now, readings, p, "crack_meter")
+        shuffled = rng.sample(readings, len(readings))
+        assert check(value, now, readings[-p.history_needed:], p, "crack_meter",
+                     ordered=True) == check(value, now, shuffled, p, "crack_meter")

@@ -239,6 +239,39 @@ def test_property_incremental_sums_equal_the_definition(raw, rnd, interval_s, la
         assert gauge.window(later, seconds) == _reference(reports, later, seconds, interval_s)
 
 
+def _state(gauge: RainWindows) -> tuple:
+    return (gauge._head, gauge._times, {t: vars(r) for t, r in gauge._reports.items()},
+            gauge._bin_rain, gauge._bin_covered, gauge._rain.tree, gauge._covered.tree)
+
+
+@settings(max_examples=150, deadline=None)
+@given(reports_strategy, st.sampled_from([60, 300, 600, 3600]),
+       st.integers(min_value=0, max_value=3 * 86400))
+def test_property_a_bulk_load_equals_adding_one_by_one(raw, interval_s, spread):
+    """load() (a memory read from the database) leaves the gauge exactly as add() in time
+    order would, including reports too old to keep and a span longer than the horizon."""
+    reports = sorted((T0 + timedelta(seconds=s * (1 + spread // 3600), microseconds=s % 7),
+                      mm, f) for s, mm, f in raw)
+    one_by_one, bulk = RainWindows(interval_s), RainWindows(interval_s)
+    for report in reports:
+        one_by_one.add(*report)
+    bulk.load(reports)
+    assert _state(bulk) == _state(one_by_one)
+    if reports:
+        later = reports[-1][0] + timedelta(minutes=7)
+        assert bulk.windows(later) == one_by_one.windows(later)
+
+
+def test_bulk_load_refuses_disorder_and_a_filled_gauge():
+    gauge = RainWindows(300)
+    with pytest.raises(ValueError, match="time order"):
+        gauge.load([(T0 + timedelta(minutes=5), 1.0, "good"), (T0, 1.0, "good")])
+    gauge = RainWindows(300)
+    gauge.add(T0, 1.0)
+    with pytest.raises(ValueError, match="empty gauge"):
+        gauge.load([(T0 + timedelta(minutes=5), 1.0, "good")])
+
+
 # Rain events split by a dry gap (DESIGN §6, default 6 h).
 def test_event_total_and_its_dry_gap():
     storm = steady(5.0, 1, end=T0 + timedelta(hours=1))  # 60 mm from 00:05 to 01:00
