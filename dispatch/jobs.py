@@ -32,11 +32,14 @@ def prune_sign_in_records() -> None:
 
 
 def roll_up_hours() -> None:
-    """Hourly roll-ups of the hours whose readings changed (telemetry.jobs.roll_up)."""
+    """Hourly roll-ups of the hours whose readings changed (telemetry.jobs.roll_up), every mark
+    once per run, in short transactions (ingest waits while one holds the write lock)."""
+    after, chunk = None, telemetry_jobs.ROLL_UP_CHUNK
     while True:
         with db.transaction() as s:
-            done, settled = telemetry_jobs.roll_up(s, now=utcnow())
-        if done < 5000 or settled < done:
+            done, _settled, after = telemetry_jobs.roll_up(s, now=utcnow(), limit=chunk,
+                                                           after=after)
+        if done < chunk:
             return
 
 

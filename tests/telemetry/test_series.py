@@ -152,6 +152,52 @@ def test_hours_roll_up_and_are_redone_after_a_late_reading(app, client, gateway,
     assert hour_of(start + timedelta(hours=1)) == start  # (h, h + 1 h]: 10:00 ends 09-10
 
 
+def test_the_roll_up_job_takes_every_mark_once_in_short_transactions(app, client, gateway,
+                                                                    monkeypatch):
+    """Marks too young to remove still get rolled up, each once per run, chunk after chunk
+    (each chunk its own transaction), however many share one marked_at."""
+    from dispatch import jobs as hub_jobs
+
+    start = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
+    times = [start + timedelta(minutes=30 * i) for i in range(1, 10)]
+    post(client, gateway, [{"sensor": "RG-S", "ts": at(t), "value": 0.5} for t in times])
+    with db.transaction() as s:
+        marks = set(s.execute(select(ReadingHourDirty.sensor_id, ReadingHourDirty.hour)).all())
+    assert len(marks) >= 5
+    seen, after = [], None
+    while True:
+        with db.transaction() as s:
+            done, settled, after = jobs.roll_up(s, now=utcnow(), limit=2, after=after)
+        assert settled == 0  # all young
+        if not done:
+            break
+        seen.append(after)
+    assert len(seen) == -(-len(marks) // 2) and len(set(seen)) == len(seen)
+    db.session.execute(ReadingHour.__table__.delete())
+    db.session.commit()
+    monkeypatch.setattr(jobs, "ROLL_UP_CHUNK", 2)
+    commits = []
+    monkeypatch.setattr(hub_jobs.db, "transaction", _counting(hub_jobs.db.transaction, commits))
+    hub_jobs.roll_up_hours()
+    assert len(commits) == -(-len(marks) // 2) + (len(marks) % 2 == 0)
+    with db.transaction() as s:
+        rolled = set(s.execute(select(ReadingHour.sensor_id, ReadingHour.hour)).all())
+    (sensor_id,) = {sid for sid, _ in marks}
+    assert rolled == {(sensor_id, hour_of(t)) for t in times}
+
+
+def _counting(transaction, calls: list):
+    import contextlib
+
+    @contextlib.contextmanager
+    def counted():
+        with transaction() as s:
+            yield s
+        calls.append(1)
+
+    return counted
+
+
 def test_pruning_keeps_hourly_sums_and_the_antecedent_index(client, gateway, bearer):
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     daily = {1: 10.0, 2: 20.0, 4: 5.0}  # days before today -> rain
