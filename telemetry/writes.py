@@ -83,6 +83,25 @@ class _Sqlite:
         return inserted
 
 
+    def recent(self, session: Session, sensor_id: int, limit: int,
+               since: datetime) -> tuple[list, list]:
+        cursor = _cursor(session)
+        try:
+            cursor.execute("SELECT ts, value FROM readings WHERE sensor_id = ? "
+                           "ORDER BY ts DESC LIMIT ?", (sensor_id, limit))
+            history = [(_utc(ts), value) for ts, value in reversed(cursor.fetchall())]
+            cursor.execute("SELECT ts, value, flag FROM readings WHERE sensor_id = ? AND ts > ? "
+                           "ORDER BY ts", (sensor_id, self.ts(since)))
+            rain = [(_utc(ts), value, flag) for ts, value, flag in cursor.fetchall()]
+        finally:
+            cursor.close()
+        return history, rain
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
 class _Postgres:
     update_sensors_sql = _UPDATE_SENSORS
     mark_hours_sql = _MARK_HOURS
@@ -108,6 +127,22 @@ class _Postgres:
             return {(sid, ts) for sid, ts in cursor.fetchall()}
         finally:
             cursor.close()
+
+
+    def recent(self, session: Session, sensor_id: int, limit: int,
+               since: datetime) -> tuple[list, list]:
+        cursor = _cursor(session)
+        try:
+            cursor.execute("SELECT ts, value FROM readings WHERE sensor_id = %s "
+                           "ORDER BY ts DESC LIMIT %s", (sensor_id, limit))
+            history = [(ts.astimezone(UTC), value)
+                       for ts, value in reversed(cursor.fetchall())]
+            cursor.execute("SELECT ts, value, flag FROM readings WHERE sensor_id = %s "
+                           "AND ts > %s ORDER BY ts", (sensor_id, since))
+            rain = [(ts.astimezone(UTC), value, flag) for ts, value, flag in cursor.fetchall()]
+        finally:
+            cursor.close()
+        return history, rain
 
 
 def writes_of(session: Session) -> _Sqlite | _Postgres:
@@ -159,3 +194,13 @@ def insert_readings(session: Session, rows: list[ReadingRow],
     """Insert readings whose (sensor, ts) is not stored yet, received at `now`; returns the
     (sensor id, ts) keys inserted."""
     return writes_of(session).insert_readings(session, rows, now)
+
+
+def recent_readings(session: Session, sensor_id: int, *, limit: int,
+                    since: datetime) -> tuple[list[tuple[datetime, float]],
+                                              list[tuple[datetime, float, str]]]:
+    """What a sensor's memory is loaded from (telemetry.state): its last `limit` readings as
+    (ts, value), oldest first, and its readings after `since` as (ts, value, flag), in time
+    order. Through the DB-API: measured, SQLAlchemy's parsing of SQLite timestamps was about
+    half of a busy rain gauge's cold start."""
+    return writes_of(session).recent(session, sensor_id, limit, since)
