@@ -1,4 +1,5 @@
-"""The hot statements of ingest, through the DB-API in the caller's transaction.
+"""The hot statements of ingest (and the reads a sensor's memory is loaded from), through the
+DB-API in the caller's transaction.
 
 Measured (a writer-only profile, 20,000 single-reading messages on SpatiaLite): SQLAlchemy's
 compiled-statement parameter processing, mostly binding timestamps through `UTCDateTime`, took
@@ -82,7 +83,6 @@ class _Sqlite:
             cursor.close()
         return inserted
 
-
     def recent(self, session: Session, sensor_id: int, limit: int,
                since: datetime) -> tuple[list, list]:
         cursor = _cursor(session)
@@ -127,7 +127,6 @@ class _Postgres:
             return {(sid, ts) for sid, ts in cursor.fetchall()}
         finally:
             cursor.close()
-
 
     def recent(self, session: Session, sensor_id: int, limit: int,
                since: datetime) -> tuple[list, list]:
