@@ -54,6 +54,12 @@ def _cursor(session: Session):
 class _Sqlite:
     update_sensors_sql = re.sub(r"%\((\w+)\)s", r":\1", _UPDATE_SENSORS)
     mark_hours_sql = _MARK_HOURS.replace("%s", "?")
+    param = "?"
+
+    @staticmethod
+    def utc(text: str) -> datetime:
+        """A stored timestamp (UTC text) as an aware datetime."""
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
     @staticmethod
     def ts(value: datetime) -> str:
@@ -83,28 +89,15 @@ class _Sqlite:
             cursor.close()
         return inserted
 
-    def recent(self, session: Session, sensor_id: int, limit: int,
-               since: datetime) -> tuple[list, list]:
-        cursor = _cursor(session)
-        try:
-            cursor.execute("SELECT ts, value FROM readings WHERE sensor_id = ? "
-                           "ORDER BY ts DESC LIMIT ?", (sensor_id, limit))
-            history = [(_utc(ts), value) for ts, value in reversed(cursor.fetchall())]
-            cursor.execute("SELECT ts, value, flag FROM readings WHERE sensor_id = ? AND ts > ? "
-                           "ORDER BY ts", (sensor_id, self.ts(since)))
-            rain = [(_utc(ts), value, flag) for ts, value, flag in cursor.fetchall()]
-        finally:
-            cursor.close()
-        return history, rain
-
-
-def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
 
 class _Postgres:
     update_sensors_sql = _UPDATE_SENSORS
     mark_hours_sql = _MARK_HOURS
+    param = "%s"
+
+    @staticmethod
+    def utc(value: datetime) -> datetime:
+        return value.astimezone(UTC)
 
     @staticmethod
     def ts(value: datetime) -> datetime:
@@ -127,21 +120,6 @@ class _Postgres:
             return {(sid, ts) for sid, ts in cursor.fetchall()}
         finally:
             cursor.close()
-
-    def recent(self, session: Session, sensor_id: int, limit: int,
-               since: datetime) -> tuple[list, list]:
-        cursor = _cursor(session)
-        try:
-            cursor.execute("SELECT ts, value FROM readings WHERE sensor_id = %s "
-                           "ORDER BY ts DESC LIMIT %s", (sensor_id, limit))
-            history = [(ts.astimezone(UTC), value)
-                       for ts, value in reversed(cursor.fetchall())]
-            cursor.execute("SELECT ts, value, flag FROM readings WHERE sensor_id = %s "
-                           "AND ts > %s ORDER BY ts", (sensor_id, since))
-            rain = [(ts.astimezone(UTC), value, flag) for ts, value, flag in cursor.fetchall()]
-        finally:
-            cursor.close()
-        return history, rain
 
 
 def writes_of(session: Session) -> _Sqlite | _Postgres:
@@ -202,4 +180,16 @@ def recent_readings(session: Session, sensor_id: int, *, limit: int,
     (ts, value), oldest first, and its readings after `since` as (ts, value, flag), in time
     order. Through the DB-API: measured, SQLAlchemy's parsing of SQLite timestamps was about
     half of a busy rain gauge's cold start."""
-    return writes_of(session).recent(session, sensor_id, limit, since)
+    writes = writes_of(session)
+    p = writes.param
+    cursor = _cursor(session)
+    try:
+        cursor.execute(f"SELECT ts, value FROM readings WHERE sensor_id = {p} "
+                       f"ORDER BY ts DESC LIMIT {p}", (sensor_id, limit))
+        history = [(writes.utc(ts), value) for ts, value in reversed(cursor.fetchall())]
+        cursor.execute(f"SELECT ts, value, flag FROM readings WHERE sensor_id = {p} "
+                       f"AND ts > {p} ORDER BY ts", (sensor_id, writes.ts(since)))
+        rain = [(writes.utc(ts), value, flag) for ts, value, flag in cursor.fetchall()]
+    finally:
+        cursor.close()
+    return history, rain
