@@ -200,9 +200,8 @@ class TelemetryState:
 
 def _load(session: Session, sensor: Sensor, now: datetime) -> Memory:
     rain_gauge = sensor.kind == SensorKind.RAIN_GAUGE
-    # Another kind needs no rain: `since` now asks for (almost) nothing.
     history, rain = writes.recent_readings(session, sensor.id, limit=HISTORY,
-                                           since=now - RAIN_LOAD if rain_gauge else now)
+                                           since=now - RAIN_LOAD if rain_gauge else None)
     memory = Memory(_key(sensor), qc_params(sensor.kind, sensor.qc, sensor.interval_s),
                     history)
     if rain_gauge:

@@ -186,12 +186,12 @@ class RainWindows:
             self._count(after, neighbour, +1)
 
     def load(self, reports: Sequence[RainReport]) -> None:
-        """Take reports in strict time order into an empty gauge: the same state as add() of
-        each in turn, with each report's minute added to the trees once (a memory loaded from
-        the database: measured, adding a day of reports one by one made a cold start of 1,000
-        busy gauges cost seconds)."""
-        if self._times:
-            raise ValueError("load() fills an empty gauge; use add()")
+        """Take reports in strict time order into a new gauge (nothing added or asked of it
+        yet): the same state as add() of each in turn, with each report's minute added to the
+        trees once (a memory loaded from the database: measured, adding a day of reports one
+        by one made a cold start of 1,000 busy gauges cost seconds)."""
+        if self._head is not None:
+            raise ValueError("load() fills a new gauge; use add()")
         if not reports:
             return
         self._head = _us(reports[-1][0]) // _MINUTE

@@ -174,12 +174,12 @@ def insert_readings(session: Session, rows: list[ReadingRow],
 
 
 def recent_readings(session: Session, sensor_id: int, *, limit: int,
-                    since: datetime) -> tuple[list[tuple[datetime, float]],
-                                              list[tuple[datetime, float, str]]]:
+                    since: datetime | None) -> tuple[list[tuple[datetime, float]],
+                                                     list[tuple[datetime, float, str]]]:
     """What a sensor's memory is loaded from (telemetry.state): its last `limit` readings as
-    (ts, value), oldest first, and its readings after `since` as (ts, value, flag), in time
-    order. Through the DB-API: measured, SQLAlchemy's parsing of SQLite timestamps was about
-    half of a busy rain gauge's cold start."""
+    (ts, value), oldest first, and, when `since` is given, its readings after it as (ts, value,
+    flag), in time order. Through the DB-API: measured, SQLAlchemy's parsing of SQLite
+    timestamps was about half of a busy rain gauge's cold start."""
     writes = writes_of(session)
     p = writes.param
     cursor = _cursor(session)
@@ -187,9 +187,11 @@ def recent_readings(session: Session, sensor_id: int, *, limit: int,
         cursor.execute(f"SELECT ts, value FROM readings WHERE sensor_id = {p} "
                        f"ORDER BY ts DESC LIMIT {p}", (sensor_id, limit))
         history = [(writes.utc(ts), value) for ts, value in reversed(cursor.fetchall())]
-        cursor.execute(f"SELECT ts, value, flag FROM readings WHERE sensor_id = {p} "
-                       f"AND ts > {p} ORDER BY ts", (sensor_id, writes.ts(since)))
-        rain = [(writes.utc(ts), value, flag) for ts, value, flag in cursor.fetchall()]
+        rain = []
+        if since is not None:
+            cursor.execute(f"SELECT ts, value, flag FROM readings WHERE sensor_id = {p} "
+                           f"AND ts > {p} ORDER BY ts", (sensor_id, writes.ts(since)))
+            rain = [(writes.utc(ts), value, flag) for ts, value, flag in cursor.fetchall()]
     finally:
         cursor.close()
     return history, rain

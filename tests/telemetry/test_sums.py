@@ -262,14 +262,18 @@ def test_property_a_bulk_load_equals_adding_one_by_one(raw, interval_s, spread):
         assert bulk.windows(later) == one_by_one.windows(later)
 
 
-def test_bulk_load_refuses_disorder_and_a_filled_gauge():
+def test_bulk_load_refuses_disorder_and_a_used_gauge():
     gauge = RainWindows(300)
     with pytest.raises(ValueError, match="time order"):
         gauge.load([(T0 + timedelta(minutes=5), 1.0, "good"), (T0, 1.0, "good")])
     gauge = RainWindows(300)
     gauge.add(T0, 1.0)
-    with pytest.raises(ValueError, match="empty gauge"):
+    with pytest.raises(ValueError, match="new gauge"):
         gauge.load([(T0 + timedelta(minutes=5), 1.0, "good")])
+    asked = RainWindows(300)
+    asked.windows(T0 + timedelta(hours=1))  # moves the gauge's head past the reports
+    with pytest.raises(ValueError, match="new gauge"):
+        asked.load([(T0 + timedelta(minutes=5), 1.0, "good")])
 
 
 # Rain events split by a dry gap (DESIGN §6, default 6 h).
