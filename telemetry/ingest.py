@@ -353,14 +353,11 @@ class Ingest:
                              "last_value": newest[1], "last_flag": newest[2]})
                 self._revisions[sid] = sensor.revision + t.count
                 self._after_commit_rows[sensor.code] = sensor.after(t.count, newest)
-            # Asked of the database, not of the cached row: the silence job may have marked a
-            # sensor missing a moment ago in another process (telemetry.writer).
-            for sid in writes.not_reporting(self.session, list(self._touched)):
+            for sid in sorted(writes.update_sensors(self.session, rows, now)):
                 t = self._touched[sid]
                 self.status_events.append({"sensor": t.sensor.code, "status": "reporting",
                                            "flag": self._after_commit_rows[t.sensor.code]
                                            .last_flag})
-            writes.update_sensors(self.session, rows, now)
             self.mark_hours({(sid, ts) for sid, readings in self.pending.readings.items()
                              for ts, _v, _f in readings},
                             {sid: t.sensor.interval_s for sid, t in self._touched.items()})
