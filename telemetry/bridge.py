@@ -135,9 +135,7 @@ class IngestBridge:
                 continue
             batch = self._inflight.popleft()
             self._slots.release()
-            for message in batch:
-                if message.qos > 0:
-                    self.mqtt.client.ack(message.mid, message.qos)
+            self.mqtt.ack_all([m.mid for m in batch if m.qos > 0])
             self._written(written)
 
     def _replace_writer(self) -> None:
