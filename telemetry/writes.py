@@ -217,16 +217,18 @@ def recent_readings(session: Session, sensor_id: int, *, limit: int,
                     since: datetime | None) -> tuple[list[tuple[datetime, float]],
                                                      list[tuple[datetime, float, str]]]:
     """What a sensor's memory is loaded from (telemetry.state): its last `limit` readings as
-    (ts, value), oldest first, and, when `since` is given, its readings after it as (ts, value,
-    flag), in time order. Through the DB-API: measured, SQLAlchemy's parsing of SQLite
-    timestamps was about half of a busy rain gauge's cold start."""
+    (ts, value), oldest first (none for limit 0), and, when `since` is given, its readings
+    after it as (ts, value, flag), in time order. Through the DB-API: measured, SQLAlchemy's
+    parsing of SQLite timestamps was about half of a busy rain gauge's cold start."""
     writes = writes_of(session)
     p = writes.param
     cursor = _cursor(session)
     try:
-        cursor.execute(f"SELECT ts, value FROM readings WHERE sensor_id = {p} "
-                       f"ORDER BY ts DESC LIMIT {p}", (sensor_id, limit))
-        history = [(writes.utc(ts), value) for ts, value in reversed(cursor.fetchall())]
+        history = []
+        if limit:
+            cursor.execute(f"SELECT ts, value FROM readings WHERE sensor_id = {p} "
+                           f"ORDER BY ts DESC LIMIT {p}", (sensor_id, limit))
+            history = [(writes.utc(ts), value) for ts, value in reversed(cursor.fetchall())]
         rain = []
         if since is not None:
             cursor.execute(f"SELECT ts, value, flag FROM readings WHERE sensor_id = {p} "
