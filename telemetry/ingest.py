@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -440,9 +441,10 @@ def reprocess(session: Session, letter_id: int, *, action: str, actor: str,
 
     letter = session.get(DeadLetter, letter_id)
     if letter is None:
-        raise NotFound(f"no dead letter {letter_id}", code="not_found")
+        raise NotFound(_l("There is no dead letter %(id)s.", id=letter_id), code="not_found")
     if letter.resolved_at is not None:
-        raise Conflict(f"dead letter {letter_id} was resolved already", code="resolved")
+        raise Conflict(_l("Dead letter %(id)s was resolved already.", id=letter_id),
+                       code="resolved")
     decoded = decode_payload(letter.payload, now=now, max_payload_bytes=limits.max_payload_bytes,
                              max_future_s=limits.max_future_s,
                              max_age_days=limits.max_age_days)
@@ -453,15 +455,15 @@ def reprocess(session: Session, letter_id: int, *, action: str, actor: str,
         outcome = {"resolution": "dismissed"}
     elif letter.reason == "conflict":
         if action not in {"keep", "replace"} or reading is None:
-            raise BadRequest("a conflict is resolved with action keep, replace or dismiss",
+            raise BadRequest(_l("Resolve a conflict with the action keep, replace or dismiss."),
                              code="bad_action")
         if action == "replace":
             _replace(session, reading, actor=actor, limits=limits, now=now)
         outcome = {"resolution": "replaced" if action == "replace" else "kept"}
     else:
         if action != "reprocess":
-            raise BadRequest("this dead letter is resolved with action reprocess or dismiss",
-                             code="bad_action")
+            raise BadRequest(_l("Resolve this dead letter with the action reprocess or "
+                                "dismiss."), code="bad_action")
         outcome = _ingest_again(session, letter, decoded, reading, limits=limits, now=now)
         if outcome["resolution"] is None:
             return outcome
@@ -483,8 +485,8 @@ def _replace(session: Session, reading: Reading, *, actor: str, limits: IngestLi
     stored = None if sensor is None else session.scalar(select(StoredReading).where(
         StoredReading.sensor_id == sensor.id, StoredReading.ts == reading.ts))
     if stored is None:
-        raise Conflict("the stored reading is no longer there (pruned after the retention "
-                       "time?): dismiss this dead letter", code="gone")
+        raise Conflict(_l("The stored reading is no longer there (pruned after the retention "
+                          "time?): dismiss this dead letter."), code="gone")
     before = stored.value
     stored.value = reading.value
     if sensor.last_ts == reading.ts:

@@ -12,10 +12,11 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch.core.errors import BadRequest
+from dispatch.core.errors import parameter_error
 from telemetry.choices import DISPLACEMENT_KINDS, SensorKind
 from telemetry.decode import parse_timestamp
 from telemetry.models import Reading, ReadingHour, Sensor
@@ -45,13 +46,12 @@ def time_range(args, now: datetime, default: timedelta) -> tuple[datetime, datet
         try:
             bounds[name] = parse_timestamp(text.replace(" ", "+"))
         except ValueError as exc:
-            raise BadRequest(f"{name} must be a time like 2026-07-27T21:00:00+08:00 ({exc})",
-                             code="bad_parameter", details={"parameter": name}) from None
+            raise parameter_error(name, _l("must be a time like 2026-07-27T21:00:00+08:00 "
+                                           "(%(problem)s)", problem=str(exc))) from None
     until = bounds.get("until", now)
     since = bounds.get("since", until - default)
     if since >= until:
-        raise BadRequest("since must be before until", code="bad_parameter",
-                         details={"parameter": "since"})
+        raise parameter_error("since", _l("must be before until"))
     return since, until
 
 
@@ -60,8 +60,8 @@ def _limit(args) -> int:
     if text is None:
         return MAX_ROWS
     if not text.isdigit() or not 1 <= int(text) <= MAX_ROWS:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_ROWS}",
-                         code="bad_parameter", details={"parameter": "limit"})
+        raise parameter_error("limit", _l("must be a whole number from 1 to %(max)d",
+                                          max=MAX_ROWS))
     return int(text)
 
 

@@ -6,13 +6,14 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatch.core import audit
-from dispatch.core.errors import BadRequest, Conflict, NotFound
+from dispatch.core.errors import BadRequest, Conflict, NotFound, field_error
 from dispatch.core.models import Gateway
 from maps import geo
 from maps.models import SRID, HazardZone, Village
@@ -24,18 +25,14 @@ from telemetry.state import qc_params
 CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-def _error(field: str, problem: str) -> BadRequest:
-    return BadRequest(f"{field} {problem}", code="bad_field", details={"field": field})
-
-
 def _text(body: dict, field: str, *, required: bool = False, max_len: int = 64) -> str | None:
     value = body.get(field)
     if value is None:
         if required:
-            raise _error(field, "is required")
+            raise field_error(field, _l("is required"))
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        raise _error(field, f"must be text of 1-{max_len} characters")
+        raise field_error(field, _l("must be text of 1-%(max)d characters", max=max_len))
     return value.strip()
 
 
@@ -43,12 +40,12 @@ def _number(body: dict, field: str, lo: float, hi: float, *, required: bool = Fa
     value = body.get(field)
     if value is None:
         if required:
-            raise _error(field, "is required")
+            raise field_error(field, _l("is required"))
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _error(field, "must be a finite number")
+        raise field_error(field, _l("must be a finite number"))
     if not lo <= value <= hi:
-        raise _error(field, f"must be between {lo} and {hi}")
+        raise field_error(field, _l("must be between %(lo)s and %(hi)s", lo=lo, hi=hi))
     return value
 
 
@@ -59,7 +56,7 @@ def _range(body: dict, kind: SensorKind) -> tuple[float, float]:
     if (not isinstance(raw, list) or len(raw) != 2 or any(
             isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
             for v in raw) or raw[0] >= raw[1]):
-        raise _error("range", "must be [min, max] with min < max")
+        raise field_error("range", _l("must be [min, max] with min < max"))
     return float(raw[0]), float(raw[1])
 
 
@@ -68,7 +65,8 @@ def _lookup(session: Session, model, code: str | None, field: str):
         return None
     row = session.scalar(select(model).where(model.code == code))
     if row is None:
-        raise _error(field, f"names no known {field}: {code}")
+        raise field_error(field, _l("no %(field)s has the code %(code)s", field=field,
+                                    code=code))
     return row
 
 
@@ -86,20 +84,22 @@ def _location(body: dict) -> Point:
 def register(session: Session, body: Any, *, actor: str) -> Sensor:
     """Register a sensor (DESIGN §5 body); audited."""
     if not isinstance(body, dict):
-        raise BadRequest("send a JSON object", code="bad_json")
+        raise BadRequest(_l("Send a JSON object."), code="bad_json")
     code = _text(body, "code", required=True)
     if not set(code) <= CODE_CHARS:
-        raise _error("code", "may hold letters, digits, '-', '_' and '.' only")
+        raise field_error("code", _l("may hold letters, digits, “-”, “_” and “.” only"))
     try:
         kind = SensorKind(_text(body, "kind", required=True))
     except ValueError:
-        raise _error("kind", "must be one of " + ", ".join(SensorKind)) from None
+        raise field_error("kind", _l("must be one of %(choices)s",
+                                     choices=", ".join(SensorKind))) from None
     unit = _text(body, "unit", required=True, max_len=16)
     if unit not in UNITS[kind]:
-        raise _error("unit", f"of a {kind} must be {' or '.join(UNITS[kind])}")
+        raise field_error("unit", _l("must be %(units)s for a %(kind)s",
+                                     units=" / ".join(UNITS[kind]), kind=kind))
     gateway = _lookup(session, Gateway, _text(body, "gateway", required=True), "gateway")
     if session.scalar(select(Sensor.id).where(Sensor.code == code)):
-        raise Conflict(f"sensor {code} exists already", code="exists")
+        raise Conflict(_l("Sensor %(code)s exists already.", code=code), code="exists")
     low, high = _range(body, kind)
     sensor = Sensor(
         code=code, name=_text(body, "name", max_len=128) or code, kind=kind, unit=unit,
@@ -122,30 +122,31 @@ def register(session: Session, body: Any, *, actor: str) -> Sensor:
 def _qc(value: Any, sensor: Sensor) -> dict:
     """Check QC parameters (telemetry.qc.QcParams names) merged over the kind's defaults."""
     if not isinstance(value, dict):
-        raise _error("qc", "must be an object of QC parameters")
+        raise field_error("qc", _l("must be an object of QC parameters"))
     for key, number in value.items():
         if number is not None and (isinstance(number, bool)
                                    or not isinstance(number, int | float)
                                    or not math.isfinite(number)):
-            raise _error("qc", f"parameter {key} must be a number or null")
+            raise field_error("qc", _l("parameter %(key)s must be a number or null", key=key))
     try:
         qc_params(sensor.kind, value, sensor.interval_s)
     except (TypeError, ValueError) as exc:
-        raise _error("qc", str(exc)) from None
+        raise field_error("qc", str(exc)) from None  # telemetry.qc names the parameter
     return value
 
 
 def find(session: Session, code: str) -> Sensor:
     sensor = session.scalar(select(Sensor).where(Sensor.code == code))
     if sensor is None:
-        raise NotFound(f"no sensor with code {code}", code="not_found")
+        raise NotFound(_l("There is no sensor with the code %(code)s.", code=code),
+                       code="not_found")
     return sensor
 
 
 def change(session: Session, code: str, body: Any, *, actor: str) -> Sensor:
     """Change name, location, links, range, interval or QC parameters; audited."""
     if not isinstance(body, dict):
-        raise BadRequest("send a JSON object", code="bad_json")
+        raise BadRequest(_l("Send a JSON object."), code="bad_json")
     sensor = find(session, code)
     before = describe(session, sensor)
     if "name" in body:
@@ -161,7 +162,7 @@ def change(session: Session, code: str, body: Any, *, actor: str) -> Sensor:
         sensor.qc = _qc(body["qc"], sensor)
     if "retired" in body:
         if not isinstance(body["retired"], bool):
-            raise _error("retired", "must be true or false")
+            raise field_error("retired", _l("must be true or false"))
         sensor.retired = body["retired"]
     session.flush()
     after = describe(session, sensor)

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from dispatch.core import auth
 from dispatch.core.choices import PERSON_ROLES, Role
 from dispatch.core.db import db
+from dispatch.core.errors import parameter_error
 from dispatch.core.realtime import notify
 from maps.views import register_layer
 from telemetry import series, service
@@ -238,23 +239,16 @@ def post_readings():
     whole = [reason for index, reason in result.rejected if index is None]
     if whole and not result.stored and not result.duplicates:
         if whole[0] == "too_large":
-            raise PayloadTooLarge(f"the body exceeds {limits.max_payload_bytes} bytes or "
-                                  "1,000 readings; send smaller batches")
+            raise PayloadTooLarge(_("The body exceeds %(bytes)d bytes or 1,000 readings: send "
+                                    "smaller batches.", bytes=limits.max_payload_bytes))
         if whole[0] in {"bad_json", "bad_encoding", "schema"}:
-            raise BadRequest(f"the body was refused ({whole[0]}); it is kept in the "
-                             "dead-letter store", code=whole[0])
+            raise BadRequest(_("The body was refused (%(reason)s); it is kept in the "
+                               "dead-letter store.", reason=whole[0]), code=whole[0])
     return jsonify(result.as_http())
 
 
 # A dead letter's payload is shown up to this many bytes (the store keeps up to the ingest limit).
 PAYLOAD_SHOWN = 4096
-
-
-def _bad_parameter(name: str, problem: str):
-    from dispatch.core.errors import BadRequest
-
-    return BadRequest(f"query parameter {name} {problem}", code="bad_parameter",
-                      details={"parameter": name})
 
 
 def _dead_letter_filters(*, with_reason: bool = True) -> list:
@@ -267,7 +261,8 @@ def _dead_letter_filters(*, with_reason: bool = True) -> list:
     reason = args.get("reason", "")
     if with_reason and reason:
         if reason not in REJECT_REASONS:
-            raise _bad_parameter("reason", f"must be one of {', '.join(REJECT_REASONS)}")
+            raise parameter_error("reason", _("must be one of %(choices)s",
+                                              choices=", ".join(REJECT_REASONS)))
         conditions.append(DeadLetter.reason == reason)
     if args.get("gateway"):
         conditions.append(DeadLetter.gateway == args["gateway"])
@@ -275,7 +270,7 @@ def _dead_letter_filters(*, with_reason: bool = True) -> list:
         conditions.append(DeadLetter.sensor_code == args["sensor"])
     resolved = args.get("resolved", "")
     if resolved not in {"", "0", "1"}:
-        raise _bad_parameter("resolved", "must be 0 or 1")
+        raise parameter_error("resolved", _("must be 0 or 1"))
     if resolved:
         conditions.append(DeadLetter.resolved_at.is_not(None) if resolved == "1"
                           else DeadLetter.resolved_at.is_(None))
@@ -287,8 +282,8 @@ def _positive_parameter(name: str, default: int | None, most: int | None = None)
     if raw == "":
         return default
     if not raw.isascii() or not raw.isdigit() or int(raw) < 1 or (most and int(raw) > most):
-        raise _bad_parameter(name, "must be a whole number from 1"
-                             + (f" to {most}" if most else ""))
+        raise parameter_error(name, _("must be a whole number from 1 to %(max)d", max=most)
+                              if most else _("must be a whole number from 1"))
     return int(raw)
 
 

@@ -104,3 +104,16 @@ class SetupError(HubError):
     """The hub cannot start: something is missing on the machine or in the settings."""
 
     code = "setup_error"
+
+
+def field_error(field: str, problem: Any) -> BadRequest:
+    """A 400 for one field of a JSON body (`bad_field`, with `field`): the field keeps the name
+    the API gives it, `problem` is a lazy translated phrase such as _l("is required")."""
+    return BadRequest(_l("%(field)s: %(problem)s", field=field, problem=problem),
+                      code="bad_field", details={"field": field})
+
+
+def parameter_error(name: str, problem: Any) -> BadRequest:
+    """A 400 for one query parameter (`bad_parameter`, with `parameter`)."""
+    return BadRequest(_l("query parameter %(name)s: %(problem)s", name=name, problem=problem),
+                      code="bad_parameter", details={"parameter": name})

@@ -64,6 +64,19 @@ def test_bad_registrations_name_the_field(client, editor, gateway, change, field
     assert response.json.get("field") == field or field in response.json["message"]
 
 
+def test_registry_errors_speak_the_language_of_the_request(client, editor, gateway):
+    bad = client.post("/api/v1/sensors", json=gauge(lon=200), headers=editor).json
+    assert bad == {"error": "bad_field", "field": "lon", "message": "lon：必须在 -180 到 180 之间"}
+    client.get("/lang/en")
+    bad = client.post("/api/v1/sensors", json=gauge(unit="cm"), headers=editor).json
+    assert bad["message"] == "unit: must be mm for a rain_gauge"
+    missing = client.get("/api/v1/sensors/NOPE", headers=editor).json
+    assert missing["message"] == "There is no sensor with the code NOPE."
+    letters = client.get("/api/v1/dead-letters?resolved=2", headers=editor).json
+    assert (letters["error"], letters["parameter"]) == ("bad_parameter", "resolved")
+    assert letters["message"] == "query parameter resolved: must be 0 or 1"
+
+
 def test_duplicate_and_missing(client, editor, gateway):
     assert client.post("/api/v1/sensors", json=gauge(), headers=editor).status_code == 201
     assert client.post("/api/v1/sensors", json=gauge(), headers=editor).status_code == 409
