@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from shapely import wkt as shapely_wkt
 from shapely.errors import ShapelyError
 from shapely.geometry import mapping
@@ -54,10 +55,11 @@ def _features_from_geojson(text: str) -> list[tuple[int, dict[str, Any]]]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadRequest(f"not valid JSON: {exc}", code="bad_json") from None
+        raise BadRequest(_l("The file is not valid JSON (%(problem)s).", problem=str(exc)),
+                         code="bad_json") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" \
             or not isinstance(doc.get("features"), list):
-        raise BadRequest("send a GeoJSON FeatureCollection", code="bad_geojson")
+        raise BadRequest(_l("Send a GeoJSON FeatureCollection."), code="bad_geojson")
     return [(i + 1, f) for i, f in enumerate(doc["features"])]
 
 
@@ -65,24 +67,25 @@ def _csv_geometry(kind: FeatureKind, row: dict[str, str]) -> dict[str, Any] | No
     if kind is SHELTERS:
         lon, lat = (row.get("lon") or "").strip(), (row.get("lat") or "").strip()
         if not lon or not lat:
-            raise BadRequest("lon and lat are required", code="bad_geometry")
+            raise BadRequest(_l("lon and lat are required."), code="bad_geometry")
         try:
             return {"type": "Point", "coordinates": [float(lon), float(lat)]}
         except ValueError:
-            raise BadRequest("lon and lat must be numbers", code="bad_geometry") from None
+            raise BadRequest(_l("lon and lat must be numbers."), code="bad_geometry") from None
     text = (row.get("wkt") or "").strip()
     if not text:
-        raise BadRequest("wkt (the boundary as WKT) is required", code="bad_geometry")
+        raise BadRequest(_l("wkt (the boundary as WKT) is required."), code="bad_geometry")
     try:
         return mapping(shapely_wkt.loads(text))
     except (ShapelyError, ValueError) as exc:
-        raise BadRequest(f"wkt is not valid: {exc}", code="bad_geometry") from None
+        raise BadRequest(_l("wkt is not valid (%(problem)s).", problem=str(exc)),
+                         code="bad_geometry") from None
 
 
 def _features_from_csv(kind: FeatureKind, text: str) -> list[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if not reader.fieldnames or "code" not in reader.fieldnames:
-        raise BadRequest("the first CSV line must name the columns, including code",
+        raise BadRequest(_l("The first CSV line must name the columns, including code."),
                          code="bad_csv")
     features = []
     for row in reader:
@@ -100,12 +103,13 @@ def import_features(session: Session, kind: FeatureKind, text: str, *, fmt: str,
                     upsert: bool = False) -> dict[str, int]:
     """Validate every row, then write all of them in the caller's transaction (or none)."""
     if kind not in (VILLAGES, SHELTERS):
-        raise BadRequest("only villages and shelters can be imported", code="bad_kind")
+        raise BadRequest(_l("Only villages and shelters can be imported."), code="bad_kind")
     rows = _features_from_csv(kind, text) if fmt == "csv" else _features_from_geojson(text)
     if len(rows) > MAX_ROWS:
-        raise BadRequest(f"at most {MAX_ROWS} rows per import", code="too_many_rows")
+        raise BadRequest(_l("At most %(count)d rows per import: split the file.",
+                            count=MAX_ROWS), code="too_many_rows")
     if not rows:
-        raise BadRequest("the file has no rows", code="empty")
+        raise BadRequest(_l("The file has no rows."), code="empty")
     existing = set(session.scalars(select(kind.model.code)))
     errors: list[RowError] = []
     seen: dict[str, int] = {}

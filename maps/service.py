@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from sqlalchemy import ColumnElement, and_, func, insert, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from dispatch.core import audit
-from dispatch.core.errors import BadRequest, Conflict, NotFound
+from dispatch.core.errors import BadRequest, Conflict, NotFound, field_error
 from maps import geo
 from maps.choices import HazardKind, RoadClass, RoadStructure, ShelterKind, ShelterStatus
 from maps.models import SRID, HazardZone, River, RoadSegment, Shelter, Township, Village
@@ -45,24 +46,27 @@ class Field:
         if value is None:
             return None
         if self.kind is bool and not isinstance(value, bool):
-            raise _field_error(name, "must be true or false")
+            raise field_error(name, _l("must be true or false"))
         if self.kind in (int, float):
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise _field_error(name, "must be a number")
+                raise field_error(name, _l("must be a number"))
             if self.kind is int and value != int(value):
-                raise _field_error(name, "must be a whole number")
+                raise field_error(name, _l("must be a whole number"))
             value = self.kind(value)
             if (self.minimum is not None and value < self.minimum) or (
                     self.maximum is not None and value > self.maximum):
-                raise _field_error(name, f"must be between {self.minimum} and {self.maximum}")
+                raise field_error(name, _l("must be between %(lo)s and %(hi)s",
+                                           lo=self.minimum, hi=self.maximum))
         if self.kind is str:
             if not isinstance(value, str):
-                raise _field_error(name, "must be text")
+                raise field_error(name, _l("must be text"))
             value = value.strip()
             if len(value) > self.max_len:
-                raise _field_error(name, f"is longer than {self.max_len} characters")
+                raise field_error(name, _l("is longer than %(max)d characters",
+                                           max=self.max_len))
             if self.choices and value not in self.choices:
-                raise _field_error(name, "must be one of " + ", ".join(self.choices))
+                raise field_error(name, _l("must be one of %(choices)s",
+                                           choices=", ".join(self.choices)))
         return value
 
 
@@ -82,10 +86,6 @@ def _from_text(kind: type, value: str) -> Any:
     return value
 
 
-def _field_error(name: str, problem: str) -> BadRequest:
-    return BadRequest(f"{name} {problem}", code="bad_field", details={"field": name})
-
-
 def parse_fields(spec: dict[str, Field], props: dict[str, Any], *, partial: bool = False,
                  from_text: bool = False) -> dict[str, Any]:
     """Validate properties against a spec; unknown keys are ignored (forward compatibility)."""
@@ -93,11 +93,11 @@ def parse_fields(spec: dict[str, Field], props: dict[str, Any], *, partial: bool
     for name, rule in spec.items():
         if name not in props or props[name] is None:
             if rule.required and not partial:
-                raise _field_error(name, "is required")
+                raise field_error(name, _l("is required"))
             continue
         parsed = rule.parse(name, props[name], from_text=from_text)
         if parsed is None and rule.required and not partial:
-            raise _field_error(name, "is required")
+            raise field_error(name, _l("is required"))
         if parsed is not None:
             values[name] = parsed
     return values
@@ -242,13 +242,39 @@ def layer_features(session: Session, kind: FeatureKind,
     yield f'],"numberReturned":{count},"truncated":{truncated}}}'
 
 
+# What a person calls each kind of feature, for messages (FeatureKind.entity names it in the
+# audit log).
+ENTITY_LABELS = {"village": _l("village"), "shelter": _l("shelter"),
+                 "hazard_zone": _l("hazard zone"), "road_segment": _l("road segment"),
+                 "river": _l("river")}
+
+# maps.geo is pure and speaks English to its callers; people get these, by GeometryError.code.
+GEOMETRY_MESSAGES = {
+    "empty": _l("The geometry is empty."),
+    "not_polygon": _l("The geometry must be a polygon."),
+    "out_of_range": _l("Longitude must be within -180..180 and latitude within -90..90, as "
+                       "finite numbers."),
+    "swapped_axes": _l("The coordinates look like lat,lon: send lon,lat (GeoJSON order)."),
+    "too_small": _l("The polygon has (almost) no area."),
+    "bad_bbox": _l("bbox must be minlon,minlat,maxlon,maxlat: four plain finite numbers, "
+                   "longitudes within -180..180, latitudes within -90..90, each minimum not "
+                   "above its maximum."),
+}
+
+
+def geometry_error(exc: geo.GeometryError) -> BadRequest:
+    """A 400 for a geometry maps.geo refused (`geometry_<code>`), in the request's language."""
+    return BadRequest(GEOMETRY_MESSAGES.get(exc.code, str(exc)), code=f"geometry_{exc.code}")
+
+
 # --- one feature --------------------------------------------------------------------------------
 
 def find(session: Session, kind: FeatureKind, code: str):
     """The feature with this code, or NotFound."""
     row = session.scalar(select(kind.model).where(kind.model.code == code))
     if row is None:
-        raise NotFound(f"no {kind.entity} with code {code}", code="not_found")
+        raise NotFound(_l("There is no %(entity)s with the code %(code)s.",
+                          entity=ENTITY_LABELS[kind.entity], code=code), code="not_found")
     return row
 
 
@@ -261,14 +287,16 @@ def feature(kind: FeatureKind, row) -> dict[str, Any]:
 
 def _geometry(kind: FeatureKind, raw: Any):
     if not isinstance(raw, dict):
-        raise BadRequest("geometry must be a GeoJSON geometry object", code="bad_geometry")
+        raise BadRequest(_l("geometry must be a GeoJSON geometry object."),
+                         code="bad_geometry")
     try:
         geom = shape(raw)
     except Exception as exc:  # shapely raises several types for malformed GeoJSON
-        raise BadRequest(f"geometry is not valid GeoJSON: {exc}", code="bad_geometry") from None
+        raise BadRequest(_l("geometry is not valid GeoJSON (%(problem)s).", problem=str(exc)),
+                         code="bad_geometry") from None
     if geom.geom_type not in kind.geometry_types:
-        raise BadRequest(f"geometry must be a {' or '.join(kind.geometry_types)}",
-                         code="bad_geometry")
+        raise BadRequest(_l("geometry must be a %(types)s.",
+                            types=" / ".join(kind.geometry_types)), code="bad_geometry")
     try:
         geo.check_lonlat(geom)
         if kind.geometry_types == POLYGONAL:
@@ -276,7 +304,7 @@ def _geometry(kind: FeatureKind, raw: Any):
             if isinstance(geom, Polygon):
                 geom = MultiPolygon([geom])
     except geo.GeometryError as exc:
-        raise BadRequest(str(exc), code=f"geometry_{exc.code}") from None
+        raise geometry_error(exc) from None
     return geom
 
 
@@ -299,17 +327,17 @@ def snapshot(kind: FeatureKind, row) -> dict[str, Any]:
 def prepare(kind: FeatureKind, body: Any) -> tuple[dict[str, Any], Any]:
     """Validate a new feature (a GeoJSON Feature) without touching the database."""
     if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
-        raise BadRequest("send a GeoJSON Feature with properties", code="bad_feature")
+        raise BadRequest(_l("Send a GeoJSON Feature with properties."), code="bad_feature")
     return parse_fields(kind.fields, body["properties"]), _geometry(kind, body.get("geometry"))
 
 
 def prepare_update(kind: FeatureKind, body: Any) -> tuple[dict[str, Any], Any]:
     """Validate a change (properties and/or geometry) without touching the database."""
     if not isinstance(body, dict):
-        raise BadRequest("send a JSON object", code="bad_feature")
+        raise BadRequest(_l("Send a JSON object."), code="bad_feature")
     props = body.get("properties", body)
     if not isinstance(props, dict):
-        raise BadRequest("properties must be an object", code="bad_feature")
+        raise BadRequest(_l("properties must be an object."), code="bad_feature")
     values = parse_fields(kind.fields, props, partial=True)
     values.pop("code", None)  # the code names the feature; it is not changed here
     return values, _geometry(kind, body["geometry"]) if "geometry" in body else None
@@ -319,7 +347,9 @@ def create(session: Session, kind: FeatureKind, body: Any, *, actor: str):
     """Create a feature from a GeoJSON Feature; audited."""
     values, geom = prepare(kind, body)
     if session.scalar(select(kind.model.id).where(kind.model.code == values["code"])):
-        raise Conflict(f"{kind.entity} {values['code']} exists already", code="exists")
+        raise Conflict(_l("The %(entity)s %(code)s exists already.",
+                          entity=ENTITY_LABELS[kind.entity], code=values["code"]),
+                       code="exists")
     row = kind.model()
     _apply(kind, row, values, geom)
     session.add(row)

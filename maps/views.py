@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from dispatch.core import auth
@@ -15,7 +16,7 @@ from dispatch.core.errors import BadRequest, NotFound
 from dispatch.core.realtime import notify
 from maps import geo, imports, service
 from maps.choices import COLOURS, LABELS
-from maps.service import FeatureKind
+from maps.service import GEOMETRY_MESSAGES, FeatureKind
 
 bp = Blueprint("maps", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/maps")
@@ -37,8 +38,8 @@ def _bbox():
         return None
     try:
         return geo.bbox_param(raw)
-    except geo.GeometryError as exc:
-        raise BadRequest(str(exc), code="bad_bbox") from None
+    except geo.GeometryError:
+        raise BadRequest(GEOMETRY_MESSAGES["bad_bbox"], code="bad_bbox") from None
 
 
 def _empty_layer(_session, _bbox) -> Iterator[str]:
@@ -50,7 +51,8 @@ def _empty_layer(_session, _bbox) -> Iterator[str]:
 def layer(name: str):
     """A map layer as a GeoJSON FeatureCollection (`?bbox=minlon,minlat,maxlon,maxlat`)."""
     if name not in LAYER_NAMES:
-        raise NotFound(f"no layer {name}; layers: {', '.join(LAYER_NAMES)}", code="not_found")
+        raise NotFound(_("There is no layer %(name)s; the layers are %(layers)s.", name=name,
+                         layers=", ".join(LAYER_NAMES)), code="not_found")
     bbox = _bbox()
     session = db.session
     provided = current_app.extensions.get("rescuehub.layers", {}).get(name)
@@ -164,7 +166,8 @@ def _import(kind: FeatureKind):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadRequest("the file must be UTF-8 text", code="bad_encoding") from None
+        raise BadRequest(_("The file must be UTF-8 text: save it again as “CSV UTF-8”."),
+                         code="bad_encoding") from None
     name = (upload.filename or "") if upload is not None else ""
     fmt = "csv" if (request.mimetype == "text/csv" or name.lower().endswith(".csv")) \
         else "geojson"

@@ -17,7 +17,7 @@ from dispatch.core.errors import BadRequest, Conflict, NotFound, field_error
 from dispatch.core.models import Gateway
 from maps import geo
 from maps.models import SRID, HazardZone, Village
-from maps.service import FeatureKind, layer_features
+from maps.service import FeatureKind, geometry_error, layer_features
 from telemetry.choices import DEFAULT_RANGES, UNITS, SensorKind
 from telemetry.models import Sensor
 from telemetry.state import qc_params
@@ -77,7 +77,7 @@ def _location(body: dict) -> Point:
     try:
         geo.check_lonlat(point)
     except geo.GeometryError as exc:
-        raise BadRequest(str(exc), code=f"geometry_{exc.code}") from None
+        raise geometry_error(exc) from None
     return point
 
 

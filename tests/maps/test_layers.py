@@ -125,6 +125,22 @@ def test_bad_features_are_refused(client, editor, body, code):
     assert response.json["error"] == code
 
 
+def test_map_errors_speak_the_language_of_the_request(client, editor):
+    swapped = client.post("/api/v1/villages", json={**village("V1", 109, 33),
+                                                    "geometry": square(33, 109)}, headers=editor)
+    assert swapped.json["message"] == \
+        "坐标看起来是“纬度,经度”：请按“经度,纬度”（GeoJSON 顺序）发送。"
+    assert client.get("/api/v1/villages/NOPE", headers=editor).json["message"] == \
+        "没有代码为 NOPE 的村庄。"
+    client.get("/lang/en")
+    bad = client.post("/api/v1/villages", json=village("V1", 109, 33, population=-1),
+                      headers=editor).json
+    assert (bad["field"], bad["message"]) == ("population",
+                                              "population: must be between 0 and 10000000")
+    assert client.get("/api/v1/layers/villages?bbox=1,2,3", headers=editor).json["message"] \
+        .startswith("bbox must be minlon,minlat,maxlon,maxlat")
+
+
 def test_duplicate_code_conflicts(client, editor):
     client.post("/api/v1/villages", json=village("V1", 109, 33), headers=editor)
     response = client.post("/api/v1/villages", json=village("V1", 109, 33), headers=editor)
