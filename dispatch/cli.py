@@ -14,6 +14,8 @@ from functools import wraps
 
 import click
 
+from dispatch.core.i18n import terminal_str
+from dispatch.core.i18n import terminal_text as _
 from dispatch.core.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("rescuehub")
@@ -38,7 +40,7 @@ def _settings() -> Settings:
         try:
             ctx.meta["settings"] = load_settings()
         except SettingsError as exc:
-            raise BadSettings(str(exc)) from None
+            raise BadSettings(terminal_str(exc)) from None
     return ctx.meta["settings"]
 
 
@@ -53,9 +55,9 @@ def guarded(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except SettingsError as exc:
-            raise BadSettings(str(exc)) from None
+            raise BadSettings(terminal_str(exc)) from None
         except (HubError, BrokerError) as exc:
-            raise Failure(str(getattr(exc, "message", exc))) from None
+            raise Failure(terminal_str(getattr(exc, "message", exc))) from None
 
     return run
 
@@ -104,7 +106,8 @@ def _upgrade_schema(app) -> None:
     with app.app_context():
         before = schema.current(db.engine)
         if before != schema.head():
-            click.echo(f"schema: {before or 'empty'} -> {schema.head()} …")
+            click.echo(_("schema: %(before)s -> %(after)s …", before=before or _("empty"),
+                         after=schema.head()))
             schema.upgrade(db.engine)
 
 
@@ -124,7 +127,7 @@ def _print_first_commander(created: tuple[str, str] | None) -> None:
         click.secho("  First sign-in / 首次登录", bold=True)
         click.echo(f"    user name / 用户名: {name}")
         click.echo(f"    one-time password / 一次性密码: {password}")
-        click.echo("    (shown once; you will choose your own password after signing in)")
+        click.echo("    " + _("(shown once; you will choose your own password after signing in)"))
         click.echo("")
 
 
@@ -135,7 +138,7 @@ def init() -> None:
     settings = _settings()
     _configure_logging(settings, to_file=False)
     _print_first_commander(_init(_app(settings)))
-    click.echo("schema up to date")
+    click.echo(_("schema up to date"))
 
 
 @main.command()
@@ -157,14 +160,14 @@ def demo(scale: str, seed: int | None) -> None:
     started = time.monotonic()
     kwargs = {} if seed is None else {"seed": seed}
     if scale == "township":
-        click.echo("generating the demo township …")
+        click.echo(_("generating the demo township …"))
         towns = [generator.build_township(**kwargs)]
     else:
-        click.echo("generating the prefecture (103 townships) …")
+        click.echo(_("generating the prefecture (103 townships) …"))
 
         def progress(done: int, total: int) -> None:
             if done % 10 == 0 or done == total:
-                click.echo(f"  generated {done}/{total}")
+                click.echo("  " + _("generated %(done)d/%(total)d", done=done, total=total))
 
         towns = generator.build_prefecture(progress=progress, **kwargs)
     loaded = 0
@@ -175,13 +178,15 @@ def demo(scale: str, seed: int | None) -> None:
             loaded += added
             if len(towns) == 1 or i % 10 == 0 or i == len(towns):
                 click.echo(f"  [{i}/{len(towns)}] {town.code} {town.name_zh}: "
-                           f"{'loaded' if added else 'already there'}")
+                           + (_("loaded") if added else _("already there")))
     if scale == "township":
         _demo_sensors(settings, app, towns[0])
     villages = sum(len(t.villages) for t in towns)
     roads = sum(len(t.roads) for t in towns)
-    click.echo(f"demo: {loaded} township(s) loaded, {len(towns) - loaded} already there; "
-               f"{villages} villages, {roads} road segments in {time.monotonic() - started:.1f} s")
+    click.echo(_("demo: %(loaded)d township(s) loaded, %(there)d already there; %(villages)d "
+                 "villages, %(roads)d road segments in %(seconds).1f s", loaded=loaded,
+                 there=len(towns) - loaded, villages=villages, roads=roads,
+                 seconds=time.monotonic() - started))
 
 
 def _demo_sensors(settings: Settings, app, town) -> None:
@@ -198,9 +203,9 @@ def _demo_sensors(settings: Settings, app, town) -> None:
     from telemetry.service import load_demo_sensors
 
     def new_gateway(code: str) -> None:
-        _, password, token = auth.create_gateway(s, code, actor="cli:demo",
-                                                 name=f"{town.name_zh} {code[-1]}",
-                                                 mqtt_hash=hash_mqtt_password)
+        _gateway, password, token = auth.create_gateway(
+            s, code, actor="cli:demo", name=f"{town.name_zh} {code[-1]}",
+            mqtt_hash=hash_mqtt_password)
         write_secret(settings.data_dir, f"gateway-{code}.json",
                      json_module.dumps({"gateway": code, "mqtt_password": password,
                                         "http_token": token}))
@@ -213,8 +218,8 @@ def _demo_sensors(settings: Settings, app, town) -> None:
         if settings.mqtt.managed:
             write_broker_files(broker_dir(settings), broker_accounts(settings))
             signal_running_broker(broker_dir(settings))
-    click.echo(f"  sensors: {added} registered "
-               f"(gateway credentials in {settings.data_dir / 'secrets'})")
+    click.echo("  " + _("sensors: %(added)d registered (gateway credentials in %(path)s)",
+                        added=added, path=settings.data_dir / "secrets"))
 
 
 @main.group()
@@ -242,7 +247,7 @@ def simulate_storm(speed: float, hours: int) -> None:
     from telemetry.models import Sensor
 
     if speed < 1:
-        raise BadSettings("--speed must be at least 1")
+        raise BadSettings(_("--speed must be at least 1"))
     settings = _settings()
     app = _app(settings)
     with app.app_context():
@@ -250,7 +255,7 @@ def simulate_storm(speed: float, hours: int) -> None:
             Gateway, Gateway.id == Sensor.gateway_id).where(Sensor.retired.is_(False))).all()
         township = db.session.scalar(select(Township).order_by(Township.code))
         if not rows or township is None:
-            raise Failure("no sensors registered: run `rescuehub demo` first")
+            raise Failure(_("no sensors registered: run `rescuehub demo` first"))
         centre = to_shape(township.boundary).centroid
         sensors = [sim.SimSensor(s.code, s.kind, gw, *to_shape(s.location).coords[0])
                    for s, gw in rows]
@@ -261,29 +266,38 @@ def simulate_storm(speed: float, hours: int) -> None:
     for gateway in sorted({s.gateway for s in sensors}):
         path = settings.data_dir / "secrets" / f"gateway-{gateway}.json"
         if not path.exists():
-            click.echo(f"  skipping {gateway}: no credentials in {path}", err=True)
+            click.echo("  " + _("skipping %(gateway)s: no credentials in %(path)s",
+                                gateway=gateway, path=path), err=True)
             continue
         secret = json_module.loads(path.read_text())
-        link = sim.GatewayLink(endpoint.host, endpoint.port, gateway, secret["mqtt_password"])
+        try:
+            link = sim.GatewayLink(endpoint.host, endpoint.port, gateway, secret["mqtt_password"])
+        except OSError as exc:  # nothing listens there, or the address is wrong
+            raise Failure(_("the broker at %(host)s:%(port)s refused %(gateway)s (%(why)s): is "
+                            "the hub running?", host=endpoint.host, port=endpoint.port,
+                            gateway=gateway, why=exc.strerror or exc)) from None
         if not link.wait():
-            raise Failure(f"the broker at {endpoint.host}:{endpoint.port} refused {gateway} "
-                          f"({link.refused or 'no answer'}): is the hub running?")
+            raise Failure(_("the broker at %(host)s:%(port)s refused %(gateway)s (%(why)s): is "
+                            "the hub running?", host=endpoint.host, port=endpoint.port,
+                            gateway=gateway, why=link.refused or _("no answer")))
         links[gateway] = link
     sensors = [s for s in sensors if s.gateway in links]
     plan = sim.StormPlan(centre=(centre.x, centre.y), duration_min=hours * 60)
-    click.echo(f"storm over {len(sensors)} sensors from {len(links)} gateways, "
-               f"{hours} h at {speed:g}x; slope moving at {len(slope)} sensors")
+    click.echo(_("storm over %(sensors)d sensors from %(gateways)d gateways, %(hours)d h at "
+                 "%(speed)gx; slope moving at %(slope)d sensors", sensors=len(sensors),
+                 gateways=len(links), hours=hours, speed=speed, slope=len(slope)))
 
     def progress(step: int, steps: int, total: float) -> None:
         if step % 6 == 0 or step == steps:
-            click.echo(f"  [{step}/{steps}] rain at the storm centre so far: {total:.1f} mm")
+            click.echo(f"  [{step}/{steps}] "
+                       + _("rain at the storm centre so far: %(mm).1f mm", mm=total))
 
     try:
         sent = sim.run_storm(links, sensors, plan, slope, speed=speed, progress=progress)
     finally:
         for link in links.values():
             link.close()
-    click.echo(f"done: {sent} readings published")
+    click.echo(_("done: %(sent)d readings published", sent=sent))
 
 
 @main.group()
@@ -304,9 +318,9 @@ def user_add(name: str, role: str, display_name: str) -> None:
 
     app = _app(_settings())
     with app.app_context(), db.transaction() as s:
-        _, password = auth.create_user(s, name, role, actor="cli", display_name=display_name)
-    click.echo(f"user {name} ({role}) created")
-    click.echo(f"one-time password: {password}")
+        _user, password = auth.create_user(s, name, role, actor="cli", display_name=display_name)
+    click.echo(_("user %(name)s (%(role)s) created", name=name, role=role))
+    click.echo(_("one-time password: %(password)s", password=password))
 
 
 @user.command("reset-password")
@@ -320,7 +334,8 @@ def user_reset_password(name: str) -> None:
     app = _app(_settings())
     with app.app_context(), db.transaction() as s:
         password = auth.reset_password(s, name, actor="cli")
-    click.echo(f"one-time password for {name}: {password}")
+    click.echo(_("one-time password for %(name)s: %(password)s", name=name,
+                 password=password))
 
 
 @main.group()
@@ -343,22 +358,23 @@ def gateway_add(gateway_id: str, name: str) -> None:
     app = _app(settings)
     with app.app_context():
         with db.transaction() as s:
-            _, password, token = auth.create_gateway(s, gateway_id, actor="cli", name=name,
-                                                     mqtt_hash=hash_mqtt_password)
+            _gateway, password, token = auth.create_gateway(
+                s, gateway_id, actor="cli", name=name, mqtt_hash=hash_mqtt_password)
         reloaded = False
         if settings.mqtt.managed:
             write_broker_files(broker_dir(settings), broker_accounts(settings))
             reloaded = signal_running_broker(broker_dir(settings))
     endpoint = settings.mqtt_endpoint
-    click.echo(f"gateway {gateway_id} registered")
+    click.echo(_("gateway %(gateway)s registered", gateway=gateway_id))
     click.echo(f"  MQTT     {endpoint.host}:{endpoint.port}  user {gateway_id}")
     click.echo(f"  password {password}")
     click.echo(f"  topics   rescuehub/v1/readings/{gateway_id}, rescuehub/v1/status/{gateway_id}")
     click.echo(f"  HTTP     Authorization: Bearer {token}")
-    click.echo("  (shown once: store them in the gateway now)")
+    click.echo("  " + _("(shown once: store them in the gateway now)"))
     if settings.mqtt.managed:
-        click.echo("  broker reloaded" if reloaded else
-                   "  the managed broker is not running; it will know the gateway when it starts")
+        click.echo("  " + (_("broker reloaded") if reloaded else
+                           _("the managed broker is not running; it will know the gateway when "
+                             "it starts")))
 
 
 @main.group()
@@ -377,17 +393,17 @@ def audit_verify() -> None:
     with app.app_context():
         def progress(n: int) -> None:
             if n % 10000 == 0:
-                click.echo(f"  {n} entries checked …", err=True)
+                click.echo("  " + _("%(count)d entries checked …", count=n), err=True)
 
         verdict = trail.verify(db.session, progress=progress)
     if verdict.ok:
-        click.echo(f"audit chain intact: {verdict.entries} entries")
+        click.echo(_("audit chain intact: %(count)d entries", count=verdict.entries))
         return
     for brk in verdict.breaks:
-        click.echo(f"entry {brk.seq}: {brk.problem}")
-    raise Failure(f"audit chain broken at {len(verdict.breaks)} place(s) after checking "
-                  f"{verdict.entries} entries: restore the database from a backup and "
-                  "investigate who changed it")
+        click.echo(_("entry %(seq)s: %(problem)s", seq=brk.seq, problem=brk.problem))
+    raise Failure(_("audit chain broken at %(places)d place(s) after checking %(count)d "
+                    "entries: restore the database from a backup and investigate who changed it",
+                    places=len(verdict.breaks), count=verdict.entries))
 
 
 @main.command("check-config")
@@ -408,7 +424,7 @@ def check_config(as_json: bool) -> None:
     for section, items in values.items():
         for key, value in items.items():
             click.echo(f"{section}.{key} = {value!r}")
-    click.echo("settings OK")
+    click.echo(_("settings OK"))
 
 
 # --- serving ----------------------------------------------------------------------------------
@@ -427,8 +443,8 @@ def _start_broker(settings: Settings, app):
 
 def _check_web_port(host: str, port: int) -> None:
     if not _port_free(host, port):
-        raise Failure(f"web port {host}:{port} is in use: stop what uses it, or pass --port "
-                      "(setting web.port, RESCUEHUB_WEB_PORT)")
+        raise Failure(_("web port %(host)s:%(port)s is in use: stop what uses it, or pass "
+                        "--port (setting web.port, RESCUEHUB_WEB_PORT)", host=host, port=port))
 
 
 def _serve(settings: Settings, host: str, port: int, with_background: bool) -> None:
@@ -453,16 +469,18 @@ def _serve(settings: Settings, host: str, port: int, with_background: bool) -> N
 def _banner(settings: Settings, host: str, port: int) -> None:
     endpoint = settings.mqtt_endpoint
     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
-    click.echo(f"Township Rescue Hub on http://{shown}:{port}/  (data: {settings.data_dir})")
-    kind = "managed mosquitto" if settings.mqtt.managed else "external broker"
-    click.echo(f"MQTT: {kind} at {endpoint.host}:{endpoint.port}")
+    click.echo(_("Township Rescue Hub on %(url)s  (data: %(path)s)",
+                 url=f"http://{shown}:{port}/", path=settings.data_dir))
+    kind = _("managed mosquitto") if settings.mqtt.managed else _("external broker")
+    click.echo(_("MQTT: %(kind)s at %(host)s:%(port)s", kind=kind, host=endpoint.host,
+                 port=endpoint.port))
 
 
 def _host_port(settings: Settings, host: str | None, port: int | None) -> tuple[str, int]:
     host = host or settings.web.host
     port = port if port is not None else settings.web.port
     if not 1 <= port <= 65535:
-        raise BadSettings(f"--port must be 1-65535, got {port}")
+        raise BadSettings(_("--port must be 1-65535, got %(port)s", port=port))
     return host, port
 
 
@@ -503,7 +521,8 @@ def web(host: str | None, port: int | None) -> None:
     app = _app(settings)
     with app.app_context():
         if schema.current(db.engine) != schema.head():
-            raise Failure("the database schema is not up to date: run `rescuehub init` first")
+            raise Failure(_("the database schema is not up to date: run `rescuehub init` "
+                            "first"))
     _check_web_port(host, port)
     _banner(settings, host, port)
     _serve(settings, host, port, with_background=False)
@@ -533,7 +552,7 @@ def worker() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     background.start()
-    click.echo("worker running; Ctrl-C stops it")
+    click.echo(_("worker running; Ctrl-C stops it"))
     try:
         stopping.wait()
     finally:

@@ -23,6 +23,10 @@ from dispatch.core.models import User
 
 pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.hub"]
 
+# The `rescuehub` command speaks the terminal's language (dispatch.core.i18n.terminal_locale);
+# tests read its English lines, whatever the machine's LANG (test_cli checks the Chinese).
+os.environ["RESCUEHUB_LANG"] = "en"
+
 ADMIN_URL = os.environ.get("RESCUEHUB_TEST_DATABASE_URL",
                            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGIS = os.environ.get("RESCUEHUB_TEST_REQUIRE_POSTGIS") == "1"

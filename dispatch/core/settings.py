@@ -78,7 +78,9 @@ def _merge(base: dict[str, dict[str, Any]], layer: Mapping[str, Any], origin: st
 def _env_layer(environ: Mapping[str, str], known: Mapping[str, Mapping[str, Any]]) -> dict:
     layer: dict[str, dict[str, str]] = {}
     for var, value in environ.items():
-        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
+        # RESCUEHUB_CONFIG names the file; RESCUEHUB_LANG the command's language
+        # (dispatch.core.i18n.terminal_locale): neither is a setting.
+        if not var.startswith(ENV_PREFIX) or var in (ENV_PREFIX + "CONFIG", ENV_PREFIX + "LANG"):
             continue
         rest = var[len(ENV_PREFIX):].lower()
         for section in known:

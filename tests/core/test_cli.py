@@ -5,9 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from dispatch.core.db import db
+from dispatch.core.i18n import terminal_locale
 from dispatch.core.models import Gateway, User
 
 RESCUEHUB = str(Path(sys.executable).with_name("rescuehub"))
@@ -17,6 +19,7 @@ def _run(*args, env_extra=None, tmp_path=None):
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESCUEHUB_")}
+    env["RESCUEHUB_LANG"] = "en"  # whatever this machine's LANG; the Chinese is tested below
     if tmp_path is not None:
         env["RESCUEHUB_DATA_DIR"] = str(tmp_path / "var")
     env.update(env_extra or {})
@@ -98,3 +101,48 @@ def test_reset_password_gives_a_new_one_time_password(app, runner):
     result = runner.invoke("user", "reset-password", "zhou")
     assert result.exit_code == 0 and "one-time password for zhou:" in result.output
     assert runner.invoke("user", "reset-password", "nobody").exit_code == 1
+
+
+CHINESE_TERMINAL = {"RESCUEHUB_LANG": "", "LC_ALL": "", "LC_MESSAGES": "", "LANG": "zh_CN.UTF-8"}
+
+
+def test_the_command_speaks_the_terminals_language(tmp_path):
+    ok = _run("check-config", env_extra=CHINESE_TERMINAL, tmp_path=tmp_path)
+    assert ok.returncode == 0 and "设置无误" in ok.stdout
+    bad = _run("simulate", "storm", "--speed", "0.5", env_extra=CHINESE_TERMINAL,
+               tmp_path=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip() == "rescuehub: --speed 至少为 1"
+    english = _run("simulate", "storm", "--speed", "0.5",
+                   env_extra={**CHINESE_TERMINAL, "RESCUEHUB_LANG": "en"}, tmp_path=tmp_path)
+    assert english.stderr.strip() == "rescuehub: --speed must be at least 1"
+
+
+def test_the_hubs_own_errors_reach_the_terminal_translated(app, runner):
+    runner.invoke("user", "add", "zhao", "--role", "keeper")
+    again = runner.invoke("user", "add", "zhao", "--role", "keeper",
+                          extra_env=CHINESE_TERMINAL)
+    assert again.exit_code == 1
+    assert again.output.startswith("rescuehub: ") and "zhao" in again.output
+    assert not again.output.isascii()  # the hub's lazy message, in Chinese
+
+
+@pytest.mark.parametrize(("environ", "locale"), [
+    ({"RESCUEHUB_LANG": "en", "LANG": "zh_CN.UTF-8"}, "en"),
+    ({"RESCUEHUB_LANG": "zh_Hans_CN", "LANG": "C.UTF-8"}, "zh_Hans_CN"),
+    ({"RESCUEHUB_LANG": "klingon", "LANG": "zh_TW.UTF-8"}, "zh_Hans_CN"),
+    ({"LC_ALL": "en_US.UTF-8", "LANG": "zh_CN.UTF-8"}, "en"),
+    ({"LC_ALL": "", "LC_MESSAGES": "zh_CN", "LANG": "C"}, "zh_Hans_CN"),
+    ({"LANG": "C.UTF-8"}, "en"),
+    ({}, "zh_Hans_CN"),
+])
+def test_terminal_locale(environ, locale):
+    assert terminal_locale(environ) == locale
+
+
+def test_simulate_without_a_broker_is_one_clear_line(app, runner):
+    assert runner.invoke("demo").exit_code == 0
+    result = runner.invoke("simulate", "storm", "--hours", "1")  # the broker port is closed
+    assert result.exit_code == 1
+    assert result.output.startswith("rescuehub: the broker at 127.0.0.1:1 refused ")
+    assert result.output.rstrip().endswith("is the hub running?")
+    assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
