@@ -928,7 +928,7 @@ def run_backend(label: str, url: str, tmp: Path, args, sizes: Sizes) -> list[Row
     env.update(RESCUEHUB_DATA_DIR=str(data_dir), RESCUEHUB_DATABASE_URL=url,
                RESCUEHUB_MQTT_PROTOCOL=args.hub_protocol,
                RESCUEHUB_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}", RESCUEHUB_MQTT_MANAGED="false",
-               RESCUEHUB_WEB_PORT=str(web_port),
+               RESCUEHUB_WEB_PORT=str(web_port), RESCUEHUB_LANG="en",  # output is parsed
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
     setup = Setup(label, url, data_dir, env, web_port, mqtt_port)
     rows: list[Row] = []

@@ -54,7 +54,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(url: str, data_dir: Path, label: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESCUEHUB_")}
-    env.update(RESCUEHUB_DATA_DIR=str(data_dir), RESCUEHUB_DATABASE_URL=url)
+    env.update(RESCUEHUB_DATA_DIR=str(data_dir), RESCUEHUB_DATABASE_URL=url,
+               RESCUEHUB_LANG="en")
     seconds = load_prefecture(env)
     app = create_app({"database": {"url": url}, "data": {"dir": str(data_dir)}})
     with app.app_context():
