@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask_babel import lazy_gettext as _l
+
 logger = logging.getLogger(__name__)
 
 HUB_PAYLOAD_LIMIT = 524288
@@ -101,9 +103,9 @@ class BrokerAccount:
 
     def __post_init__(self) -> None:
         if not _USERNAME.match(self.username):
-            raise BrokerError(
-                f"{self.username!r} cannot be an MQTT username: use 1 to 64 letters, digits, "
-                "'.', '_' or '-', starting with a letter or digit.")
+            raise BrokerError(_l(
+                "%(name)s cannot be an MQTT username: use 1 to 64 letters, digits, '.', '_' or "
+                "'-', starting with a letter or digit.", name=repr(self.username)))
         if not _PASSWORD_HASH.match(self.password_hash):
             raise ValueError(f"not a Mosquitto password hash for {self.username!r}")
         if self.role not in ROLES:
@@ -251,10 +253,11 @@ class ManagedBroker:
     def _spawn(self, timeout: float) -> None:
         executable = _find_executable(self.executable)
         if _port_taken(self.host, self.port):
-            raise BrokerError(
-                f"Port {self.port} on {self.host} is already in use by another program, so the hub "
-                f"cannot start its own MQTT broker there: set RESCUEHUB_MQTT_URL to another port, "
-                f"or set mqtt.managed = false to use the broker that listens on {self.port}.")
+            raise BrokerError(_l(
+                "Port %(port)s on %(host)s is already in use by another program, so the hub "
+                "cannot start its own MQTT broker there: set RESCUEHUB_MQTT_URL to another port, "
+                "or set mqtt.managed = false to use the broker that listens on %(port)s.",
+                port=self.port, host=self.host))
         owner = _broker_owner()
         if owner is not None:
             _check_reachable(self.broker_dir, *owner)
@@ -274,9 +277,9 @@ class ManagedBroker:
                     **_child_credentials(owner),
                 )
         except OSError as exc:
-            raise BrokerError(f"Cannot run {executable} ({exc.strerror}): reinstall it "
-                              "(apt-get install mosquitto) or set mqtt.mosquitto to a working one."
-                              ) from exc
+            raise BrokerError(_l("Cannot run %(program)s (%(problem)s): reinstall it (apt-get "
+                                 "install mosquitto) or set mqtt.mosquitto to a working one.",
+                                 program=executable, problem=exc.strerror)) from exc
         self._started_at = time.monotonic()
         try:
             self._wait_ready(timeout)
@@ -289,8 +292,9 @@ class ManagedBroker:
 
     def _prepare_files(self, owner: tuple[int, int] | None) -> None:
         if not (self.broker_dir / PASSWD_FILE).exists():
-            raise BrokerError(f"The broker directory {self.broker_dir} has no password file: "
-                              "write the broker accounts first (write_broker_files).")
+            raise BrokerError(_l("The broker directory %(path)s has no password file: write "
+                                 "the broker accounts first (write_broker_files).",
+                                 path=self.broker_dir))
         _write_atomically(self.conf_path, self._render_config(), owner)
         self.log_path.touch(mode=0o640, exist_ok=True)
         if owner is not None:
@@ -314,15 +318,17 @@ class ManagedBroker:
         while True:
             status = self._process.poll()
             if status is not None:
-                raise BrokerError(
-                    f"Mosquitto exited during start-up with status {status} "
-                    f"({_last_line(self.log_path)}): see {self.log_path} and fix the cause.")
+                raise BrokerError(_l(
+                    "Mosquitto exited during start-up with status %(status)s (%(line)s): see "
+                    "%(path)s and fix the cause.", status=status,
+                    line=_last_line(self.log_path), path=self.log_path))
             if _ready(self._process.pid, self.port):
                 return
             if time.monotonic() > deadline:
-                raise BrokerError(
-                    f"Mosquitto did not start listening on port {self.port} within {timeout:g} s: "
-                    f"see {self.log_path} for the reason.")
+                raise BrokerError(_l(
+                    "Mosquitto did not start listening on port %(port)s within %(seconds)g s: "
+                    "see %(path)s for the reason.", port=self.port, seconds=timeout,
+                    path=self.log_path))
             time.sleep(0.01)
 
     def _supervise(self) -> None:
@@ -378,8 +384,8 @@ def signal_running_broker(broker_dir: Path) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError as exc:
-        raise BrokerError(f"Cannot signal the hub's broker (pid {pid}): run this command as the "
-                          "user that runs the hub.") from exc
+        raise BrokerError(_l("Cannot signal the hub's broker (pid %(pid)s): run this command as "
+                             "the user that runs the hub.", pid=pid)) from exc
     logger.info("Asked Mosquitto (pid %s) to reload its passwd and acl", pid)
     return True
 
@@ -427,8 +433,9 @@ def _find_executable(executable: str) -> str:
     if found is None and os.sep not in executable:
         found = shutil.which(executable, path="/usr/sbin:/usr/local/sbin")
     if found is None:
-        raise BrokerError(f"The MQTT broker program {executable!r} was not found: install it "
-                          "(apt-get install mosquitto) or set mqtt.mosquitto to its path.")
+        raise BrokerError(_l("The MQTT broker program %(program)s was not found: install it "
+                             "(apt-get install mosquitto) or set mqtt.mosquitto to its path.",
+                             program=repr(executable)))
     return found
 
 
@@ -437,8 +444,8 @@ def _port_taken(host: str, port: int) -> bool:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                        flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise BrokerError(f"The MQTT host {host!r} does not resolve: set RESCUEHUB_MQTT_URL to "
-                          "an address of this machine.") from exc
+        raise BrokerError(_l("The MQTT host %(host)s does not resolve: set RESCUEHUB_MQTT_URL "
+                             "to an address of this machine.", host=repr(host))) from exc
     for family, kind, proto, _, address in addresses:
         with socket.socket(family, kind, proto) as probe:
             # SO_REUSEADDR as Mosquitto sets it: connections of a previous broker in TIME_WAIT
@@ -465,9 +472,10 @@ def _check_reachable(broker_dir: Path, uid: int, gid: int) -> None:
         else:
             allowed = info.st_mode & stat.S_IXOTH
         if not allowed:
-            raise BrokerError(
-                f"The broker runs as user {BROKER_USER}, which cannot enter {directory}: run "
-                f"`chmod o+x {directory}` or set data.dir to a directory that user can reach.")
+            raise BrokerError(_l(
+                "The broker runs as user %(user)s, which cannot enter %(path)s: run `chmod o+x "
+                "%(path)s` or set data.dir to a directory that user can reach.",
+                user=BROKER_USER, path=directory))
 
 
 def _death_signal_setter() -> Callable[[], None] | None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 # ("double free or corruption", exit 134). Imported here, first, on purpose.
 import pyproj  # noqa: F401, I001
 from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -85,10 +86,10 @@ def _spatialite_hook(engine: Engine, library: str, busy_timeout_s: float) -> Non
         try:
             dbapi_conn.load_extension(library)
         except Exception as exc:
-            raise SetupError(
-                f"The SpatiaLite extension {library!r} could not be loaded ({exc}). Install it: "
-                "apt-get install libsqlite3-mod-spatialite (or set database.spatialite_library)."
-            ) from None
+            raise SetupError(_l(
+                "The SpatiaLite extension %(library)s could not be loaded (%(problem)s). Install "
+                "it: apt-get install libsqlite3-mod-spatialite (or set "
+                "database.spatialite_library).", library=repr(library), problem=exc)) from None
         finally:
             dbapi_conn.enable_load_extension(False)
         cur = dbapi_conn.cursor()
@@ -135,10 +136,9 @@ def check_connection(engine: Engine) -> str:
             return "PostgreSQL " + conn.execute(text("SHOW server_version")).scalar()
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise SetupError(
-            f"Cannot reach the database ({reason}). Check database.url "
-            "(RESCUEHUB_DATABASE_URL) and that the server is running."
-        ) from None
+        raise SetupError(_l(
+            "Cannot reach the database (%(reason)s). Check database.url "
+            "(RESCUEHUB_DATABASE_URL) and that the server is running.", reason=reason)) from None
 
 
 class Database:

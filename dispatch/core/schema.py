@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from flask_babel import lazy_gettext as _l
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
@@ -54,10 +55,10 @@ def _ensure_postgis(engine: Engine) -> None:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
             conn.commit()
         except DBAPIError as exc:
-            raise SetupError(
+            raise SetupError(_l(
                 "PostGIS is not enabled in this database and the hub's user may not enable it "
-                f"({str(exc.orig).splitlines()[0]}). As a superuser run: CREATE EXTENSION postgis; "
-                "(Debian: apt-get install postgresql-15-postgis-3)."
+                "(%(problem)s). As a superuser run: CREATE EXTENSION postgis; (Debian: apt-get "
+                "install postgresql-15-postgis-3).", problem=str(exc.orig).splitlines()[0])
             ) from None
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask_babel import lazy_gettext as _l
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
 DEFAULT_FILE = CONFIG_DIR / "default.toml"
@@ -22,7 +24,8 @@ ENV_PREFIX = "RESCUEHUB_"
 
 
 class SettingsError(ValueError):
-    """A setting is missing, unknown or invalid; the message names it and says what to do."""
+    """A setting is missing, unknown or invalid; the message names it and says what to do
+    (a lazy string: English in logs, the terminal's language from `rescuehub`)."""
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
@@ -30,12 +33,15 @@ def _load_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise SettingsError(f"settings file {path} not found: check RESCUEHUB_CONFIG") from None
+        raise SettingsError(_l("settings file %(path)s not found: check RESCUEHUB_CONFIG",
+                               path=path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+        raise SettingsError(_l("settings file %(path)s is not valid TOML: %(problem)s",
+                               path=path, problem=exc)) from None
 
 
-TYPE_NAMES = {int: "whole number", float: "number", str: "text", bool: "true or false"}
+TYPE_NAMES = {int: _l("a whole number"), float: _l("a number"), str: _l("text"),
+              bool: _l("true or false")}
 
 
 def _coerce(name: str, default: Any, value: Any) -> Any:
@@ -48,30 +54,31 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
                 return True
             if text.lower() in {"0", "false", "no", "off"}:
                 return False
-            raise SettingsError(f"setting {name} must be true or false, got {value!r}")
+            raise SettingsError(_l("setting %(name)s must be true or false, got %(value)s",
+                                   name=name, value=repr(value)))
         try:
             return kind(text)
         except ValueError:
-            raise SettingsError(
-                f"setting {name} must be a {TYPE_NAMES[kind]}, got {value!r}"
-            ) from None
+            raise SettingsError(_l("setting %(name)s must be %(type)s, got %(value)s",
+                                   name=name, type=TYPE_NAMES[kind], value=repr(value))) from None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if type(value) is not kind:
-        raise SettingsError(
-            f"setting {name} must be a {TYPE_NAMES[kind]}, got {value!r}"
-        )
+        raise SettingsError(_l("setting %(name)s must be %(type)s, got %(value)s",
+                               name=name, type=TYPE_NAMES[kind], value=repr(value)))
     return value
 
 
 def _merge(base: dict[str, dict[str, Any]], layer: Mapping[str, Any], origin: str) -> None:
     for section, values in layer.items():
         if section not in base or not isinstance(values, Mapping):
-            raise SettingsError(f"unknown settings section [{section}] in {origin}")
+            raise SettingsError(_l("unknown settings section [%(section)s] in %(origin)s",
+                                   section=section, origin=origin))
         for key, value in values.items():
             name = f"{section}.{key}"
             if key not in base[section]:
-                raise SettingsError(f"unknown setting {name} in {origin}")
+                raise SettingsError(_l("unknown setting %(name)s in %(origin)s", name=name,
+                                       origin=origin))
             base[section][key] = _coerce(name, base[section][key], value)
 
 
@@ -89,20 +96,22 @@ def _env_layer(environ: Mapping[str, str], known: Mapping[str, Mapping[str, Any]
                 break
         else:
             if not rest.startswith("test_"):
-                raise SettingsError(f"unknown setting in environment variable {var}")
+                raise SettingsError(_l("unknown setting in environment variable %(var)s",
+                                       var=var))
     return layer
 
 
 def _port(name: str, value: int) -> None:
     if not 1 <= value <= 65535:
-        raise SettingsError(f"setting {name} must be a port number 1-65535, got {value}")
+        raise SettingsError(_l("setting %(name)s must be a port number 1-65535, got %(value)s",
+                               name=name, value=value))
 
 
 def _positive(values: Mapping[str, Mapping[str, Any]], *names: str) -> None:
     for name in names:
         section, key = name.split(".")
         if values[section][key] <= 0:
-            raise SettingsError(f"setting {name} must be greater than 0")
+            raise SettingsError(_l("setting %(name)s must be greater than 0", name=name))
 
 
 @dataclass(frozen=True)
@@ -120,11 +129,11 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise SettingsError(f"setting mqtt.url is not a valid URL: {url!r}") from None
+        raise SettingsError(_l("setting mqtt.url is not a valid URL: %(url)s",
+                               url=repr(url))) from None
     if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
-        raise SettingsError(
-            f"setting mqtt.url must look like mqtt://127.0.0.1:18830, got {url!r}"
-        )
+        raise SettingsError(_l("setting mqtt.url must look like mqtt://127.0.0.1:18830, got "
+                               "%(url)s", url=repr(url)))
     tls = parts.scheme == "mqtts"
     return MqttEndpoint(parts.hostname, port or (8883 if tls else 1883), tls)
 
@@ -139,25 +148,25 @@ def _validate(values: dict[str, dict[str, Any]]) -> None:
               "telemetry.event_dry_gap_h", "telemetry.antecedent_days",
               "telemetry.gateway_silence_s")
     if not 0 < values["telemetry"]["antecedent_k"] < 1:
-        raise SettingsError("setting telemetry.antecedent_k must be between 0 and 1")
+        raise SettingsError(_l("setting telemetry.antecedent_k must be between 0 and 1"))
     parse_mqtt_url(values["mqtt"]["url"])
     if values["mqtt"]["protocol"] not in {"3.1.1", "5"}:
-        raise SettingsError('setting mqtt.protocol must be "3.1.1" or "5"')
+        raise SettingsError(_l('setting mqtt.protocol must be "3.1.1" or "5"'))
     url = values["database"]["url"]
     if url and not url.startswith(("sqlite:///", "postgresql")):
-        raise SettingsError(
-            "setting database.url must be empty (SpatiaLite in the data directory), "
-            f"sqlite:///FILE or postgresql+psycopg://…, got {url!r}"
-        )
+        raise SettingsError(_l("setting database.url must be empty (SpatiaLite in the data "
+                               "directory), sqlite:///FILE or postgresql+psycopg://…, got "
+                               "%(url)s", url=repr(url)))
     queue = values["realtime"]["message_queue"]
     if queue and not queue.startswith(("redis://", "rediss://")):
-        raise SettingsError(f"setting realtime.message_queue must be a redis:// URL, got {queue!r}")
+        raise SettingsError(_l("setting realtime.message_queue must be a redis:// URL, got "
+                               "%(url)s", url=repr(queue)))
     if values["log"]["level"].upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise SettingsError("setting log.level must be DEBUG, INFO, WARNING or ERROR")
+        raise SettingsError(_l("setting log.level must be DEBUG, INFO, WARNING or ERROR"))
     if not 0 <= values["worker"]["metrics_port"] <= 65535:
-        raise SettingsError("setting worker.metrics_port must be 0 (off) or a port number")
+        raise SettingsError(_l("setting worker.metrics_port must be 0 (off) or a port number"))
     if values["web"]["default_locale"] not in {"zh_Hans_CN", "en"}:
-        raise SettingsError("setting web.default_locale must be zh_Hans_CN or en")
+        raise SettingsError(_l("setting web.default_locale must be zh_Hans_CN or en"))
 
 
 class Settings:

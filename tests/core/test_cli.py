@@ -112,6 +112,10 @@ def test_the_command_speaks_the_terminals_language(tmp_path):
     bad = _run("simulate", "storm", "--speed", "0.5", env_extra=CHINESE_TERMINAL,
                tmp_path=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip() == "rescuehub: --speed 至少为 1"
+    settings = _run("check-config", env_extra={**CHINESE_TERMINAL, "RESCUEHUB_WEB_PORT": "x"},
+                    tmp_path=tmp_path)
+    assert settings.returncode == 2
+    assert settings.stderr.strip() == "rescuehub: 设置项 web.port 必须是整数，收到的是 'x'"
     english = _run("simulate", "storm", "--speed", "0.5",
                    env_extra={**CHINESE_TERMINAL, "RESCUEHUB_LANG": "en"}, tmp_path=tmp_path)
     assert english.stderr.strip() == "rescuehub: --speed must be at least 1"

@@ -69,7 +69,7 @@ def test_bad_file(tmp_path):
     with pytest.raises(SettingsError, match="not found"):
         load_settings(environ={"RESCUEHUB_CONFIG": str(tmp_path / "missing.toml")})
     conf.write_text("[mqtt]\nmanaged = 1\n")
-    with pytest.raises(SettingsError, match="mqtt.managed must be a true or false"):
+    with pytest.raises(SettingsError, match="mqtt.managed must be true or false"):
         load_settings(environ={"RESCUEHUB_CONFIG": str(conf)})
 
 
