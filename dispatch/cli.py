@@ -320,7 +320,8 @@ def user_add(name: str, role: str, display_name: str) -> None:
     with app.app_context(), db.transaction() as s:
         _user, password = auth.create_user(s, name, role, actor="cli", display_name=display_name)
     click.echo(_("user %(name)s (%(role)s) created", name=name, role=role))
-    click.echo(_("one-time password: %(password)s", password=password))
+    # A line other tools read (DESIGN §5): the same in every language, like `gateway add`'s.
+    click.echo(f"one-time password: {password}")
 
 
 @user.command("reset-password")
@@ -334,8 +335,7 @@ def user_reset_password(name: str) -> None:
     app = _app(_settings())
     with app.app_context(), db.transaction() as s:
         password = auth.reset_password(s, name, actor="cli")
-    click.echo(_("one-time password for %(name)s: %(password)s", name=name,
-                 password=password))
+    click.echo(f"one-time password for {name}: {password}")  # read by tools, as above
 
 
 @main.group()

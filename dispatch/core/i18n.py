@@ -42,8 +42,8 @@ def init_app(app: Flask) -> None:
 def terminal_locale(environ: Mapping[str, str] = os.environ) -> str:
     """The language of the `rescuehub` command's own output: RESCUEHUB_LANG when it names one
     (zh_Hans_CN or en), else the terminal's, from the first of LC_ALL, LC_MESSAGES and LANG
-    that is set (Chinese for zh…, English for anything else, such as C or en_US); Chinese when
-    none is set."""
+    that is set: Chinese for zh…, English for anything else (C, en_US…) and, as gettext does
+    in the C locale, when none is set (a service manager or a script's bare environment)."""
     chosen = environ.get("RESCUEHUB_LANG", "")
     if chosen in LOCALES:
         return chosen
@@ -51,7 +51,7 @@ def terminal_locale(environ: Mapping[str, str] = os.environ) -> str:
         value = environ.get(name)
         if value:
             return "zh_Hans_CN" if value.lower().startswith("zh") else "en"
-    return "zh_Hans_CN"
+    return "en"
 
 
 @lru_cache(maxsize=1)
