@@ -97,18 +97,18 @@ class TelemetryState:
         # (sensor id, hour) -> when this process's committed transaction marked it.
         self._marks: dict[tuple[int, datetime], float] = {}
 
-    def memory(self, session: Session, sensor: Sensor, now: datetime) -> Memory:
+    def memory(self, session: Session, sensor: Sensor) -> Memory:
         """The sensor's memory, (re)loaded from the database when it is missing or stale."""
         with self._lock:
             memory = self._memories.get(sensor.id)
             if memory is None or memory.key != _key(sensor):
-                memory = self._memories[sensor.id] = _load(session, sensor, now)
+                memory = self._memories[sensor.id] = _load(session, sensor)
             return memory
 
     def flag(self, session: Session, sensor: Sensor, ts: datetime, value: float,
              pending: Pending, now: datetime) -> QcResult:
         """Quality-control one reading against the history it would join."""
-        memory = self.memory(session, sensor, now)
+        memory = self.memory(session, sensor)
         with self._lock:
             history, waiting = memory.history, pending.of(sensor.id)
             ordered = not waiting and not (history and ts <= history[-1][0])
@@ -198,7 +198,7 @@ class TelemetryState:
         it stored at full speed, and keeping them ~5 % of the writer's time per reading."""
         if sensor.kind != SensorKind.RAIN_GAUGE:
             raise ValueError(f"{sensor.code} is not a rain gauge")
-        memory = self.memory(session, sensor, now)
+        memory = self.memory(session, sensor)
         with self._lock:
             if memory.rain is None:
                 _, rain = writes.recent_readings(session, sensor.id, limit=0,
@@ -208,7 +208,7 @@ class TelemetryState:
             return memory.rain.windows(now)
 
 
-def _load(session: Session, sensor: Sensor, now: datetime) -> Memory:
+def _load(session: Session, sensor: Sensor) -> Memory:
     history, _ = writes.recent_readings(session, sensor.id, limit=HISTORY, since=None)
     return Memory(_key(sensor), qc_params(sensor.kind, sensor.qc, sensor.interval_s), history)
 

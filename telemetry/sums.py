@@ -126,8 +126,14 @@ class RainWindows:
     def _advance(self, minute: int) -> None:
         """Move the ring forward to `minute`, emptying the bins that fall off its end."""
         if self._head is None or minute - self._head >= self._slots:
+            # Every bin falls off: start afresh, but keep what the cut below keeps (a report
+            # just before the new floor is still the predecessor of a late one after it); all
+            # of them are older than the floor, so no bin holds them.
+            times, reports = self._times, self._reports
             self._head = minute
             self._reset()
+            self._times = times[bisect.bisect_left(times, self._floor() - self._interval):]
+            self._reports = {t: reports[t] for t in self._times}
             return
         if minute <= self._head:
             return
