@@ -55,20 +55,23 @@ def time_range(args, now: datetime, default: timedelta) -> tuple[datetime, datet
     return since, until
 
 
-def _limit(args) -> int:
-    text = args.get("limit")
-    if text is None:
-        return MAX_ROWS
-    if not text.isdigit() or not 1 <= int(text) <= MAX_ROWS:
-        raise parameter_error("limit", _l("must be a whole number from 1 to %(max)d",
-                                          max=MAX_ROWS))
-    return int(text)
+def positive_parameter(args, name: str, default: int | None,
+                       most: int | None = None) -> int | None:
+    """A whole-number query parameter from 1 (to `most`), or `default` when absent or empty;
+    ASCII digits only (str.isdigit() also takes "²", which int() refuses)."""
+    raw = args.get(name, "")
+    if raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1 or (most and int(raw) > most):
+        raise parameter_error(name, _l("must be a whole number from 1 to %(max)d", max=most)
+                              if most else _l("must be a whole number from 1"))
+    return int(raw)
 
 
 def readings(session: Session, sensor: Sensor, args, now: datetime) -> dict[str, Any]:
     """Stored readings in (since, until], oldest first, with their QC flags."""
     since, until = time_range(args, now, timedelta(hours=24))
-    limit = _limit(args)
+    limit = positive_parameter(args, "limit", MAX_ROWS, MAX_ROWS)
     rows = session.execute(
         select(Reading.ts, Reading.value, Reading.flag, Reading.qc_reasons).where(
             Reading.sensor_id == sensor.id, Reading.ts > since, Reading.ts <= until)

@@ -277,16 +277,6 @@ def _dead_letter_filters(*, with_reason: bool = True) -> list:
     return conditions
 
 
-def _positive_parameter(name: str, default: int | None, most: int | None = None) -> int | None:
-    raw = request.args.get(name, "")
-    if raw == "":
-        return default
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1 or (most and int(raw) > most):
-        raise parameter_error(name, _("must be a whole number from 1 to %(max)d", max=most)
-                              if most else _("must be a whole number from 1"))
-    return int(raw)
-
-
 def _shown_payload(raw: bytes) -> tuple[str, bool]:
     """The first PAYLOAD_SHOWN bytes as text (invalid bytes as U+FFFD) and whether it is UTF-8.
 
@@ -326,8 +316,8 @@ def dead_letters():
 
     from telemetry.models import DeadLetter
 
-    limit = _positive_parameter("limit", 100, 1000)
-    before = _positive_parameter("before", None)
+    limit = series.positive_parameter(request.args, "limit", 100, 1000)
+    before = series.positive_parameter(request.args, "before", None)
     query = select(DeadLetter).where(*_dead_letter_filters()).order_by(DeadLetter.id.desc())
     if before is not None:
         query = query.where(DeadLetter.id < before)

@@ -267,6 +267,7 @@ def test_displacement_sums_forecast_an_accelerating_slope(client, gateway, beare
     ("since=yesterday", "since"), ("until=2026-01-01T00:00:00", "until"),
     ("since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "since"),
     ("limit=0", "limit"), ("limit=abc", "limit"), ("limit=20001", "limit"),
+    ("limit=%C2%B2", "limit"),  # "²": a digit to str.isdigit(), not to int()
 ])
 def test_bad_time_ranges_are_refused_with_the_parameter(client, gateway, bearer, query,
                                                         parameter):
