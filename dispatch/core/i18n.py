@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Flask, request
-from flask_babel import Babel, force_locale, gettext, refresh
+from flask_babel import Babel, force_locale, lazy_gettext, refresh
 
 LOCALES = {"zh_Hans_CN": "中文", "en": "English"}
 
@@ -71,5 +71,4 @@ def terminal_str(message: Any) -> str:
 
 def terminal_text(message: str, **variables: Any) -> str:
     """Translate one of the command's own lines (`%(name)s` placeholders) for the terminal."""
-    with _terminal_app().app_context(), force_locale(terminal_locale()):
-        return gettext(message, **variables)
+    return terminal_str(lazy_gettext(message, **variables))

@@ -61,6 +61,7 @@ class HubMqtt:
         self.host, self.port, self.keepalive_s = host, port, keepalive_s
         self.session_expiry_s = session_expiry_s
         self.v5 = protocol == "5"
+        self.manual_ack = manual_ack
         self._subscriptions: list[Subscription] = []
         self._connected = threading.Event()
         # Manual acks: a handler acknowledges a QoS 1 message only once it is safely stored
@@ -122,7 +123,7 @@ class HubMqtt:
         if not mids:
             return
         queue_packet = getattr(self.client, "_packet_queue", None)
-        if queue_packet is None or not self.client._manual_ack:
+        if queue_packet is None or not self.manual_ack:
             for mid in mids:
                 self.client.ack(mid, 1)
             return
