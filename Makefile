@@ -7,7 +7,7 @@ PYTHON      := $(VENV)/bin/python
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: setup setup-test run test lint bench clean
+.PHONY: setup setup-test run test lint bench clean lock
 
 setup:
 	bash .ci/setup.sh
@@ -34,3 +34,11 @@ bench: setup
 
 clean:
 	rm -rf var/
+
+# Refresh the Python locks from pyproject.toml (after changing a dependency; commit both files).
+lock:
+	$(PYTHON) -m pip install -q --disable-pip-version-check 'uv>=0.9'
+	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q \
+		--upgrade -o config/requirements.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 -q \
+		--upgrade -o config/requirements-test.txt

@@ -69,7 +69,8 @@ elif [[ "$PY" == /usr/bin/* ]] && ! "$PY" -c 'import ensurepip' >/dev/null 2>&1;
     want+=(python3-venv)
 fi
 if [ "$TEST" = 1 ]; then
-    want+=(postgresql-15 postgresql-15-postgis-3 chromium redis-server)
+    # fonts-noto-cjk: Chinese text in the browser tests and their screenshots.
+    want+=(postgresql-15 postgresql-15-postgis-3 chromium redis-server fonts-noto-cjk)
 fi
 
 missing=()
@@ -109,22 +110,29 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV" || die "'$PY -m venv' failed (on Debian: apt-get install python3-venv)"
 fi
 
-# Fast path: stamp newer than pyproject.toml, and made with the test extras if we need them.
+# Python packages come from a lock with exact versions and hashes (config/requirements*.txt,
+# made from pyproject.toml by `make lock`), so a release upstream cannot change a fresh install.
+# The project itself is installed editable on top, without dependencies.
 extras="base"
-[ "$TEST" = 1 ] && extras="test"
-if [ -f "$STAMP" ] && [ "$STAMP" -nt pyproject.toml ] &&
+LOCK=config/requirements.txt
+if [ "$TEST" = 1 ]; then
+    extras="test"
+    LOCK=config/requirements-test.txt
+fi
+[ -f "$LOCK" ] || die "$LOCK is missing: restore it from git, or run 'make lock' to make it"
+# Fast path: stamp newer than the lock and pyproject.toml, and made with the test lock if we
+# need it (the test lock holds every package of the base one).
+if [ -f "$STAMP" ] && [ "$STAMP" -nt "$LOCK" ] && [ "$STAMP" -nt pyproject.toml ] &&
     { [ "$extras" = base ] || grep -qx test "$STAMP"; }; then
     say "Python packages: up to date ($STAMP)"
 else
     say "upgrading pip"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-    if [ "$TEST" = 1 ]; then
-        say "installing Python packages: pip install -e '.[test]'"
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
-    else
-        say "installing Python packages: pip install -e ."
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e .
-    fi
+    say "installing Python packages from $LOCK (exact versions, hashes checked)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+        -r "$LOCK" || die "pip could not install $LOCK: check the network to the package index"
+    say "installing the hub itself: pip install --no-deps -e ."
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
     echo "$extras" >"$STAMP"
 fi
 
