@@ -73,6 +73,8 @@ def _app(settings: Settings):
 
 
 def _configure_logging(settings: Settings, to_file: bool) -> None:
+    from dispatch.core.runtime import quiet_routine_loggers
+
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if to_file:
         logs = settings.data_dir / "logs"
@@ -80,6 +82,7 @@ def _configure_logging(settings: Settings, to_file: bool) -> None:
         handlers.append(logging.FileHandler(logs / "hub.log", encoding="utf-8"))
     logging.basicConfig(level=settings.log.level.upper(), handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_routine_loggers(settings.log.level)
 
 
 def _port_free(host: str, port: int) -> bool:

@@ -461,8 +461,8 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
-def _check_reachable(broker_dir: Path, uid: int, gid: int) -> None:
-    """Raise unless user uid/gid may pass through every directory above broker_dir."""
+def _first_closed(broker_dir: Path, uid: int, gid: int) -> Path | None:
+    """The first directory above broker_dir that user uid/gid may not pass through, if any."""
     for directory in reversed(broker_dir.parents):
         info = directory.stat()
         if info.st_uid == uid:
@@ -472,10 +472,56 @@ def _check_reachable(broker_dir: Path, uid: int, gid: int) -> None:
         else:
             allowed = info.st_mode & stat.S_IXOTH
         if not allowed:
-            raise BrokerError(_l(
-                "The broker runs as user %(user)s, which cannot enter %(path)s: run `chmod o+x "
-                "%(path)s` or set data.dir to a directory that user can reach.",
-                user=BROKER_USER, path=directory))
+            return directory
+    return None
+
+
+def _check_reachable(broker_dir: Path, uid: int, gid: int) -> None:
+    """Raise unless user uid/gid may pass through every directory above broker_dir."""
+    closed = _first_closed(broker_dir, uid, gid)
+    if closed is not None:
+        raise BrokerError(_l(
+            "The broker runs as user %(user)s, which cannot enter %(path)s: run `chmod o+x "
+            "%(path)s` or set data.dir to a directory that user can reach.",
+            user=BROKER_USER, path=closed))
+
+
+RELOCATED_ROOT = Path("/var/lib/rescuehub/mosquitto")
+"""Where a root hub keeps the broker's files when its data directory is closed to `mosquitto`."""
+
+
+def reachable_broker_dir(wanted: Path, relocated_root: Path = RELOCATED_ROOT) -> Path:
+    """The broker directory `wanted`, made reachable for the user the broker runs as.
+
+    A root hub runs Mosquitto as `mosquitto` (never as root), and a clone in a mode-700 directory
+    (root's /root, any `mktemp -d`) is closed to that user. Rather than open the user's
+    directories, the files then live in `relocated_root/<hash of wanted>` (0700, owned by
+    `mosquitto`; the parents 0711, traverse only) and `wanted` becomes a symlink to it, so every
+    path the hub and the CLI use stays under the data directory. Files already in `wanted` move
+    along. Returns `wanted` (a directory or that symlink)."""
+    owner = _broker_owner()
+    wanted = Path(wanted).absolute()
+    if owner is None or wanted.is_symlink():
+        return wanted
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    closed = _first_closed(wanted, *owner)
+    if closed is None:
+        return wanted
+    digest = hashlib.sha256(str(wanted.parent.resolve() / wanted.name).encode()).hexdigest()[:16]
+    target = relocated_root / digest
+    for directory in reversed([relocated_root, *relocated_root.parents]):
+        if not directory.exists():
+            directory.mkdir(mode=0o711)
+    target.mkdir(mode=0o700, exist_ok=True)
+    os.chown(target, *owner)
+    if wanted.is_dir():
+        for item in wanted.iterdir():
+            shutil.move(str(item), target / item.name)
+        wanted.rmdir()
+    wanted.symlink_to(target, target_is_directory=True)
+    logger.info("The broker's files live in %s (linked from %s): user %s cannot enter %s",
+                target, wanted, BROKER_USER, closed)
+    return wanted
 
 
 def _death_signal_setter() -> Callable[[], None] | None:

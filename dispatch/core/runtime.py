@@ -10,17 +10,24 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import select
 
-from dispatch.core.broker import BrokerAccount, ManagedBroker, hash_mqtt_password
+from dispatch.core.broker import (
+    BrokerAccount,
+    ManagedBroker,
+    hash_mqtt_password,
+    reachable_broker_dir,
+)
 from dispatch.core.db import db, utcnow
 from dispatch.core.keys import stored_secret
 from dispatch.core.models import Gateway, Heartbeat
@@ -55,6 +62,21 @@ def log_file() -> str | None:
     return None
 
 
+# Libraries whose routine INFO lines drown what an operator needs (APScheduler logs every run of
+# every job, Alembic every plugin it sets up): WARNING and above only, unless the hub logs DEBUG.
+ROUTINE_LOGGERS = ("apscheduler", "alembic")
+# A job that takes longer than this share of its interval is reported at WARNING.
+SLOW_JOB_SHARE = 0.5
+
+
+def quiet_routine_loggers(level: str) -> None:
+    """Keep the libraries' routine lines below INFO (see ROUTINE_LOGGERS)."""
+    debug = logging.getLevelName(level.upper()) == logging.DEBUG
+    quiet = logging.DEBUG if debug else logging.WARNING
+    for name in ROUTINE_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
+
+
 def child_logging(level: str, file: str | None, name: str) -> None:
     """Logging of a child process (the ingest writer, the jobs process): like its parent's,
     each line marked with the child's name."""
@@ -63,6 +85,7 @@ def child_logging(level: str, file: str | None, name: str) -> None:
         handlers.append(logging.FileHandler(file, encoding="utf-8"))
     logging.basicConfig(level=level, handlers=handlers, force=True,
                         format=f"%(asctime)s %(levelname)s %(name)s [{name}]: %(message)s")
+    quiet_routine_loggers(level)
 
 
 _job_app: Flask | None = None
@@ -95,8 +118,10 @@ def hub_mqtt_password(settings: Settings) -> str:
     return settings.mqtt.password or stored_secret(settings.data_dir, "mqtt_password", 24)
 
 
-def broker_dir(settings: Settings):
-    return settings.data_dir / "mosquitto"
+def broker_dir(settings: Settings) -> Path:
+    """The managed broker's directory in the data directory (a link to a place the broker's
+    user can reach when the data directory is closed to it: `reachable_broker_dir`)."""
+    return reachable_broker_dir(settings.data_dir / "mosquitto")
 
 
 def broker_accounts(settings: Settings) -> list[BrokerAccount]:
@@ -167,6 +192,16 @@ class Background:
 
     def _wrap(self, job: Job) -> Callable[[], None]:
         def run() -> None:
+            started = time.monotonic()
+            try:
+                attempt()
+            finally:
+                took = time.monotonic() - started
+                if took > job.every.total_seconds() * SLOW_JOB_SHARE:
+                    log.warning("job %s took %.1f s (it runs every %s)", job.name, took,
+                                job.every)
+
+        def attempt() -> None:
             if job.own_process:
                 try:
                     self._jobs_process().submit(_run_in_jobs_process, job.func).result()
@@ -196,7 +231,7 @@ class Background:
         self.mqtt.start()
         for job in self.schedule:
             delay = min(job.every, FIRST_RUN_DELAY) if job.own_process else timedelta(0)
-            self.scheduler.add_job(self._wrap(job), "interval", id=job.name,
+            self.scheduler.add_job(self._wrap(job), "interval", id=job.name, name=job.name,
                                    seconds=job.every.total_seconds(),
                                    next_run_time=utcnow() + delay)
         self.scheduler.start()

@@ -14,6 +14,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -356,3 +357,34 @@ def test_fixture_runs_the_template(broker: LocalBroker):
     assert f"acl_file {broker.broker_dir.resolve()}/acl" in conf
     with running_broker(broker.broker_dir.parent / "second") as second:
         assert second.port != broker.port and second.managed.running
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or broker_module._broker_owner() is None,
+                    reason="only a root hub runs the broker as another user")
+def test_a_data_directory_closed_to_the_broker_user_still_runs_the_broker(tmp_path):
+    # A clone under /root (mode 700) as root: the broker still runs as `mosquitto`, from files
+    # kept where that user can reach them, linked from the data directory.
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    wanted = home / "clone" / "var" / "mosquitto"
+    wanted.mkdir(parents=True)
+    (wanted / "mosquitto.db").write_bytes(b"kept")  # a broker that ran before: its files move
+    relocated = Path(tempfile.mkdtemp(dir="/var/tmp")) / "rescuehub"
+    relocated.parent.chmod(0o711)
+    try:
+        found = broker_module.reachable_broker_dir(wanted, relocated)
+        assert found == wanted and wanted.is_symlink()
+        target = wanted.resolve()
+        assert target.parent == relocated
+        assert (target / "mosquitto.db").read_bytes() == b"kept"
+        info = target.stat()
+        assert (info.st_uid, info.st_gid) == broker_module._broker_owner()
+        assert stat.S_IMODE(info.st_mode) == 0o700
+        assert broker_module.reachable_broker_dir(wanted, relocated) == wanted  # idempotent
+        (target / "mosquitto.db").unlink()
+        with running_broker(wanted) as running, running.hub_client() as hub:
+            assert not hub.connect().is_failure
+        assert not (target / "mosquitto.pid").exists()  # stopped cleanly
+    finally:
+        shutil.rmtree(relocated.parent)
+
