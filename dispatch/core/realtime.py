@@ -29,6 +29,9 @@ from dispatch.core.errors import Forbidden
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/live"
+# Every signed-in person's room: the township's picture, shown on pages open to every role (the
+# map, sensors, readings). `office` carries what only office roles see.
+TOWNSHIP = "township"
 REPLAY_BUFFER = 2000
 
 socketio = SocketIO()
@@ -52,10 +55,12 @@ _principals: dict[str, Any] = {}
 
 def _event_id() -> str:
     # Milliseconds first so ids sort by time across processes; pid and counter make them unique.
-    return f"{time.time_ns() // 1_000_000:013d}-{os.getpid():x}-{next(_counter):x}"
+    # Fixed widths: ids compare as strings, and "10" sorts before "f" (a replay after the 16th
+    # event of one millisecond lost events when the counter was unpadded).
+    return f"{time.time_ns() // 1_000_000:013d}-{os.getpid():08x}-{next(_counter):012x}"
 
 
-def notify(event: str, data: dict[str, Any], rooms: Iterable[str] = ("office",)) -> str:
+def notify(event: str, data: dict[str, Any], rooms: Iterable[str] = (TOWNSHIP,)) -> str:
     """Send an event to rooms of `/live`, stamped with an id and a timestamp; returns the id."""
     event_id = _event_id()
     payload = {"id": event_id, "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -81,8 +86,9 @@ def missed_since(since: str, rooms: set[str]) -> list[LiveEvent]:
 
 
 def rooms_for(principal) -> set[str]:
-    """The rooms a principal joins on connect."""
-    rooms = set()
+    """The rooms a principal joins on connect: every signed-in person the township's picture
+    (the map, sensors, readings: what every role's pages show), office roles also `office`."""
+    rooms = {TOWNSHIP}
     if principal.role in {str(r) for r in OFFICE_ROLES}:
         rooms.add("office")
     return rooms
@@ -149,12 +155,26 @@ def _on_disconnect(*_args):
     _principals.pop(request.sid, None)
 
 
+def _own_origin_and(extra: list[str]) -> Callable[[str, dict], bool]:
+    """Engine.IO's origin check: the request's own origin and the configured extra ones."""
+    def allowed(origin: str, environ: dict) -> bool:
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin in (own, *extra)
+
+    return allowed
+
+
 def init_app(app: Flask) -> None:
     settings = app.config["SETTINGS"]
     queue = settings.realtime.message_queue or None
+    # Engine.IO checks the Origin of browser connections against this list; None means the
+    # hub's own origin only (an empty list would switch the check off and let any site's page
+    # use a signed-in cookie). Clients that send no Origin (tablet apps, tools) use a token.
+    extra = [o.strip().rstrip("/") for o in settings.web.allowed_origins.split(",") if o.strip()]
     socketio.init_app(app, async_mode="threading", message_queue=queue,
                       channel=settings.realtime.channel,
-                      cors_allowed_origins=[], logger=False, engineio_logger=False)
+                      cors_allowed_origins=_own_origin_and(extra) if extra else None,
+                      logger=False, engineio_logger=False)
     socketio.on_event("connect", _on_connect, namespace=NAMESPACE)
     socketio.on_event("disconnect", _on_disconnect, namespace=NAMESPACE)
 

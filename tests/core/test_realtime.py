@@ -22,7 +22,7 @@ def test_connect_with_session_cookie_joins_office(app, login, sio):
     c = sio()
     assert c.is_connected(NAMESPACE)
     hello = _events(c, "hello")[0]
-    assert hello["role"] == "dispatcher" and hello["rooms"] == ["office"]
+    assert hello["role"] == "dispatcher" and hello["rooms"] == ["office", "township"]
     event_id = notify("sensor_status", {"sensor": "RG-001", "status": "missing"})
     received = _events(c, "sensor_status")
     assert received[0]["id"] == event_id
@@ -48,12 +48,42 @@ def test_gateway_token_cannot_join(app):
     assert not c.is_connected(NAMESPACE)
 
 
-def test_keeper_is_not_in_office_room(app, login, sio):
-    login("keeper")
+@pytest.mark.parametrize("role", ["keeper", "team_leader"])
+def test_field_roles_get_the_township_events_but_not_the_office_ones(app, login, sio, role):
+    # Their pages show the map and the sensors: a team leader's map must not stay "missing".
+    login(role)
     c = sio()
     assert c.is_connected(NAMESPACE)
-    notify("alert", {"level": "evacuate"})
+    assert _events(c, "hello")[0]["rooms"] == ["township"]
+    notify("alert", {"level": "evacuate"}, rooms=("office",))
     assert _events(c, "alert") == []
+    notify("sensor_status", {"sensor": "RG-001", "status": "missing"})
+    assert [e["sensor"] for e in _events(c, "sensor_status")] == ["RG-001"]
+
+
+@pytest.mark.parametrize("origin, allowed", [
+    ("http://evil.example", False),
+    ("http://localhost.evil.example", False),
+    ("http://localhost", True),
+])
+def test_live_refuses_pages_of_other_origins(app, client, login, origin, allowed):
+    # A page on another site must not use a signed-in viewer's cookie to join the live rooms.
+    login("viewer")
+    response = client.get("/socket.io/?EIO=4&transport=polling", headers={"Origin": origin})
+    assert (response.status_code == 200) is allowed, response.get_data(as_text=True)
+
+
+def test_live_takes_the_configured_extra_origins(overrides):
+    from dispatch import create_app
+
+    overrides["web"] = {"allowed_origins": "https://hub.example.gov.cn/, https://b.example"}
+    app = create_app(overrides)
+    with app.test_client() as client:
+        ok = client.get("/socket.io/?EIO=4&transport=polling",
+                        headers={"Origin": "https://hub.example.gov.cn"})
+        refused = client.get("/socket.io/?EIO=4&transport=polling",
+                             headers={"Origin": "https://c.example"})
+    assert ok.status_code == 200 and refused.status_code == 400
 
 
 def test_reconnecting_client_gets_what_it_missed(app, login, sio):
@@ -83,3 +113,14 @@ def test_resume_with_bad_since_is_harmless(app, login, sio, since):
     c = sio()
     assert c.emit("resume", {"since": since}, namespace=NAMESPACE, callback=True) == {"ok": True}
     assert realtime.missed_since("zzzz", {"office"}) == []
+
+
+def test_event_ids_sort_in_the_order_they_were_made(monkeypatch):
+    # Within one millisecond the counter decides; "…-10" must sort after "…-f".
+    import itertools
+    import time
+
+    monkeypatch.setattr(realtime, "_counter", itertools.count(0xF))
+    monkeypatch.setattr(time, "time_ns", lambda: 1_700_000_000_000_000_000)
+    ids = [realtime._event_id() for _ in range(3)]
+    assert ids == sorted(ids) and len(set(ids)) == 3
