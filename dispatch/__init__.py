@@ -23,6 +23,9 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None,
     settings = settings or load_settings(overrides)
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
+    # Child processes (the ingest writer, the jobs process) build their own app with this: the
+    # kernel and the packages are handed the factory instead of importing it (upward).
+    app.config["APP_FACTORY"] = create_app
     app.config["NODE_MODULES"] = ROOT / "node_modules"
     secret = settings.web.secret_key or stored_secret(settings.data_dir, "secret_key")
     app.config.update(

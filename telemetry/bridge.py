@@ -54,7 +54,7 @@ class IngestBridge:
         self.app = app
         self.mqtt = mqtt
         self.queue: queue.Queue = queue.Queue()
-        self.writer = WriterProcess(app.config["SETTINGS"].as_dict(),
+        self.writer = WriterProcess(app.config["APP_FACTORY"], app.config["SETTINGS"].as_dict(),
                                     logging.getLevelName(logging.getLogger().level), log_file())
         self.announcer = announcer_of(app)
         self._stop = threading.Event()

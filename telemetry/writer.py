@@ -28,8 +28,10 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from flask import Flask
 from sqlalchemy import update
 
 from telemetry.live import Stored
@@ -136,15 +138,15 @@ def gateway_status(session, gateway: str, payload: bytes, now) -> list[dict]:
              "reason": None if online else "reported"}]
 
 
-def serve(conn, settings_values: dict, log_level: str, log_file: str | None) -> None:
+def serve(conn, app_factory: Callable[..., Flask], settings_values: dict, log_level: str,
+          log_file: str | None) -> None:
     """The child's main loop: build the app, say ready, then store batch after batch."""
-    from dispatch import create_app
     from dispatch.core.runtime import child_logging
     from dispatch.core.settings import Settings
 
     child_logging(log_level, log_file, "writer")
     gc.set_threshold(*GC_THRESHOLDS)
-    store = Store(create_app(settings=Settings(settings_values)))
+    store = Store(app_factory(settings=Settings(settings_values)))
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -173,7 +175,9 @@ def serve(conn, settings_values: dict, log_level: str, log_file: str | None) -> 
 class WriterProcess:
     """The parent's handle on the writer child: start, send batches, receive `Written`."""
 
-    def __init__(self, settings_values: dict, log_level: str, log_file: str | None = None):
+    def __init__(self, app_factory: Callable[..., Flask], settings_values: dict, log_level: str,
+                 log_file: str | None = None):
+        self.app_factory = app_factory
         self.settings_values = settings_values
         self.log_level = log_level
         self.log_file = log_file
@@ -186,7 +190,8 @@ class WriterProcess:
         """Start a child and wait until it is ready (raises if it is not)."""
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=serve, args=(child, self.settings_values, self.log_level, self.log_file),
+            target=serve, args=(child, self.app_factory, self.settings_values, self.log_level,
+                                self.log_file),
             name="rescuehub-ingest-writer", daemon=True)
         process.start()
         child.close()

@@ -95,16 +95,15 @@ JOBS_NICENESS = 10
 FIRST_RUN_DELAY = timedelta(minutes=1)
 
 
-def _start_jobs_process(settings_values: dict, level: str, file: str | None) -> None:
+def _start_jobs_process(app_factory: Callable[..., Flask], settings_values: dict, level: str,
+                        file: str | None) -> None:
     global _job_app
-    from dispatch import create_app
-    from dispatch.core.settings import Settings
 
     child_logging(level, file, "jobs")
     # Background work yields the CPU to receiving and storing readings: on 2 cores a roll-up
     # competing at equal priority still raised the publish-to-event p99 above a second.
     os.nice(JOBS_NICENESS)
-    _job_app = create_app(settings=Settings(settings_values))
+    _job_app = app_factory(settings=Settings(settings_values))
 
 
 def _run_in_jobs_process(func: Callable[[], None]) -> None:
@@ -187,7 +186,8 @@ class Background:
                 self._pool = ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_jobs_process,
-                    initargs=(self.app.config["SETTINGS"].as_dict(), level, log_file()))
+                    initargs=(self.app.config["APP_FACTORY"],
+                              self.app.config["SETTINGS"].as_dict(), level, log_file()))
             return self._pool
 
     def _wrap(self, job: Job) -> Callable[[], None]:
