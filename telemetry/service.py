@@ -195,7 +195,12 @@ def describe(session: Session, sensor: Sensor) -> dict[str, Any]:
     hazard = session.get(HazardZone, sensor.hazard_id) if sensor.hazard_id else None
     return {
         "code": sensor.code, "name": sensor.name, "kind": sensor.kind, "unit": sensor.unit,
-        "gateway": gateway.code if gateway else None, "lon": point.x, "lat": point.y,
+        "gateway": gateway.code if gateway else None,
+        # The gateway's own state (retained status, last will, silence): a page that is
+        # reloaded while the gateway is offline must still say so (null: never heard of).
+        "gateway_online": gateway.online if gateway else None,
+        "gateway_offline_reason": gateway.offline_reason if gateway else None,
+        "lon": point.x, "lat": point.y,
         "village": village.code if village else None, "hazard": hazard.code if hazard else None,
         "range": [sensor.range_min, sensor.range_max], "interval_s": sensor.interval_s,
         "qc": sensor.qc or {}, "retired": sensor.retired,

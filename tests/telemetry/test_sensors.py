@@ -126,3 +126,18 @@ def test_demo_sensors_sit_in_the_township():
         if s.hazard:
             assert hazards[s.hazard].geometry.buffer(0.001).contains(Point(s.lon, s.lat))
     assert sensor_demo.build_sensors(town) == sensors  # deterministic
+
+
+def test_a_sensor_carries_its_gateways_state_so_a_reloaded_page_still_says_offline(
+        client, editor, gateway):
+    from dispatch.core.models import Gateway
+
+    client.post("/api/v1/sensors", json=gauge(), headers=editor)
+    assert client.get("/api/v1/sensors/RG-001", headers=editor).json["gateway_online"] is None
+    with db.transaction() as s:
+        row = s.scalar(select(Gateway).where(Gateway.code == "GW-1"))
+        row.online, row.offline_reason = False, "reported"  # its last will arrived
+    one = client.get("/api/v1/sensors/RG-001", headers=editor).json
+    listed = client.get("/api/v1/sensors", headers=editor).json["items"][0]
+    for body in (one, listed):
+        assert body["gateway_online"] is False and body["gateway_offline_reason"] == "reported"
