@@ -64,7 +64,8 @@ async function checkReadiness() {
 // --- live connection -----------------------------------------------------------------------
 
 function roomLabel(room) {
-  return room === "office" ? channel.dataset.labelOffice : room;
+  const labels = { office: channel.dataset.labelOffice, township: channel.dataset.labelTownship };
+  return labels[room] || room;
 }
 
 function showLive(live) {

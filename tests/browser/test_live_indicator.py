@@ -43,7 +43,7 @@ def test_office_home_goes_live_over_a_websocket(hub, page, artifacts):
         websockets)
     channel = page.locator("#live-channel")
     expect(channel.locator('[data-field="transport"]')).to_have_text("WebSocket")
-    expect(channel.locator('[data-field="rooms"]')).to_have_text("应急办")
+    expect(channel.locator('[data-field="rooms"]')).to_have_text("应急办、乡镇")
 
     # The system status panel, filled from GET /readyz.
     status = page.locator("#system-status")
