@@ -38,11 +38,6 @@ class Flag(StrEnum):
         """The QARTOD flag code: 1 pass, 3 suspect, 4 fail, 9 missing."""
         return {"good": 1, "suspect": 3, "fail": 4, "missing": 9}[self.value]
 
-    @property
-    def label(self) -> str:
-        """An English label (pages translate their own)."""
-        return self.value.capitalize()
-
 
 # Worst wins: missing > fail > suspect > good (the order of the QARTOD codes).
 SEVERITY = {Flag.GOOD: 0, Flag.SUSPECT: 1, Flag.FAIL: 2, Flag.MISSING: 3}

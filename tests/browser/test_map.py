@@ -38,31 +38,10 @@ def api_client(hub, name: str = "duty-dispatcher", role: str = "dispatcher") -> 
     return session
 
 
-def square(lon: float, lat: float, half: float) -> dict:
-    ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
-            [lon - half, lat + half], [lon - half, lat - half]]
-    return {"type": "Polygon", "coordinates": [ring]}
-
-
-def load_township(hub, api: requests.Session) -> None:
-    """The demo township; if the generator fails, a few villages and shelters through the API."""
+def load_township(hub) -> None:
+    """The demo township, as `make run` loads it (a failing generator fails the test)."""
     demo = hub.cli("demo", timeout=300)
-    if demo.returncode == 0:
-        return
-    for i, (name, population) in enumerate([("石板沟", 1260), ("柳树坪", 640), ("河湾", 2310)]):
-        village = {"type": "Feature", "geometry": square(109.0 + 0.03 * i, 33.15, 0.012),
-                   "properties": {"code": f"TV{i + 1:02d}", "name_zh": name,
-                                  "population": population, "households": population // 3,
-                                  "riverside": i == 2}}
-        answer = api.post(hub.url + "/api/v1/villages", json=village, timeout=10)
-        assert answer.status_code == 201, answer.text
-    for i, (name, capacity) in enumerate([("石板沟小学", 400), ("河湾村委会", 150)]):
-        shelter = {"type": "Feature",
-                   "geometry": {"type": "Point", "coordinates": [109.0 + 0.06 * i, 33.17]},
-                   "properties": {"code": f"TS{i + 1:02d}", "name_zh": name, "kind": "school",
-                                  "capacity_day": capacity, "capacity_night": capacity}}
-        answer = api.post(hub.url + "/api/v1/shelters", json=shelter, timeout=10)
-        assert answer.status_code == 201, answer.text
+    assert demo.returncode == 0, demo.stdout + demo.stderr
 
 
 def features(hub, api: requests.Session, layer: str) -> list[dict]:
@@ -143,7 +122,7 @@ def shelter_to_click(hub, api, screen: Screen) -> dict:
 def test_map_draws_the_township_and_follows_changes_live(hub, page, artifacts):
     assert hub.commander_password, hub.output()
     api = api_client(hub)
-    load_township(hub, api)
+    load_township(hub)
     villages = features(hub, api, "villages")
     assert villages
 
