@@ -232,3 +232,18 @@ def fail_on_logged_exception(request):
     if handler.records and not request.node.get_closest_marker("allow_logged_exceptions"):
         first = handler.records[0]
         pytest.fail(f"an exception was logged: {first.getMessage()}", pytrace=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `any_backend` run on SpatiaLite only: they use the app but no SQL that
+    differs between the backends (pages, sign-in flows, socket rooms, translations), so a second
+    run on PostGIS would only cost time. Everything that reads or writes domain data stays on
+    both."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgis = callspec is not None and callspec.params.get("database_url") == "postgis"
+        (drop if on_postgis and item.get_closest_marker("any_backend") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
