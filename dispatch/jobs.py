@@ -59,6 +59,17 @@ def prune_raw_readings() -> None:
             return
 
 
+def prune_dead_letters() -> None:
+    """Resolved dead letters past ingest.dead_letter_retention_days go, in short transactions."""
+    settings = current_app.config["SETTINGS"]
+    while True:
+        with db.transaction() as s:
+            removed = telemetry_jobs.prune_dead_letters(
+                s, now=utcnow(), retention_days=settings.ingest.dead_letter_retention_days)
+        if removed < 1000:
+            return
+
+
 def mark_silent() -> None:
     """Sensors and gateways silent too long become missing / offline (`sensor_status`)."""
     settings = current_app.config["SETTINGS"]
@@ -100,5 +111,6 @@ SCHEDULE = [
     Job("roll_up_hours", roll_up_hours, timedelta(minutes=1), own_process=True),
     Job("mark_silent", mark_silent, timedelta(minutes=1)),
     Job("prune_raw_readings", prune_raw_readings, timedelta(hours=1), own_process=True),
+    Job("prune_dead_letters", prune_dead_letters, timedelta(hours=1), own_process=True),
     Job("audit_checkpoint", audit_checkpoint, audit.CHECKPOINT_EVERY),
 ]
