@@ -386,27 +386,69 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option("--checkpoint", is_flag=True,
+              help="When the chain is intact, append its head to the checkpoint file (and send "
+                   "it to audit.anchor_url).")
 @guarded
-def audit_verify() -> None:
-    """Check the audit chain; names every changed, deleted or reordered entry."""
+def audit_verify(checkpoint: bool) -> None:
+    """Check the audit chain and its checkpoints; names every changed, deleted or reordered
+    entry."""
     from dispatch.core import audit as trail
     from dispatch.core.db import db
 
-    app = _app(_settings())
+    settings = _settings()
+    app = _app(settings)
+    path = trail.checkpoint_file(settings.data_dir)
+    checkpoints, unreadable = trail.read_checkpoints(path)
     with app.app_context():
         def progress(n: int) -> None:
             if n % 10000 == 0:
                 click.echo("  " + _("%(count)d entries checked …", count=n), err=True)
 
-        verdict = trail.verify(db.session, progress=progress)
-    if verdict.ok:
-        click.echo(_("audit chain intact: %(count)d entries", count=verdict.entries))
+        verdict = trail.verify(db.session, progress=progress, checkpoints=checkpoints)
+        breaks = unreadable + verdict.breaks
+        if not breaks and checkpoint:
+            taken = _take_checkpoint(trail, settings)
+    if not breaks:
+        if checkpoints:
+            click.echo(_("audit chain intact: %(count)d entries, %(checkpoints)d checkpoint(s) "
+                         "match", count=verdict.entries, checkpoints=len(checkpoints)))
+        else:
+            click.echo(_("audit chain intact: %(count)d entries", count=verdict.entries))
+            click.echo(_("no checkpoints in %(path)s yet: a rewrite of the whole chain would "
+                         "go unnoticed (the running hub writes one every %(minutes)d minutes)",
+                         path=str(path), minutes=trail.CHECKPOINT_EVERY.seconds // 60),
+                       err=True)
+        if checkpoint:
+            click.echo(taken)
         return
-    for brk in verdict.breaks:
+    for brk in breaks:
         click.echo(_("entry %(seq)s: %(problem)s", seq=brk.seq, problem=brk.problem))
+    if any(brk.checkpoint for brk in breaks):
+        raise Failure(_("audit chain disagrees with its checkpoints in %(path)s (%(places)d "
+                        "place(s), %(count)d entries checked): the database was rewritten; "
+                        "restore it from a backup older than the first place named and "
+                        "investigate who had write access", path=str(path), places=len(breaks),
+                        count=verdict.entries))
     raise Failure(_("audit chain broken at %(places)d place(s) after checking %(count)d "
                     "entries: restore the database from a backup and investigate who changed it",
-                    places=len(verdict.breaks), count=verdict.entries))
+                    places=len(breaks), count=verdict.entries))
+
+
+def _take_checkpoint(trail, settings: Settings) -> str:
+    """Append the head to the checkpoint file (and send it to the anchor); the line to print."""
+    from dispatch.core.db import db, utcnow
+
+    with db.transaction() as s:
+        taken, written = trail.take_checkpoint(s, settings.data_dir, utcnow())
+    if taken is None:
+        return _("the audit log is empty: no checkpoint taken")
+    if settings.audit.anchor_url and not trail.send_to_anchor(settings.audit.anchor_url, taken):
+        click.echo(_("the checkpoint could not be sent to %(url)s (see the log); the hub sends "
+                     "it again later", url=settings.audit.anchor_url), err=True)
+    if written:
+        return _("checkpoint written: entry %(seq)d", seq=taken.seq)
+    return _("checkpoint already at entry %(seq)d", seq=taken.seq)
 
 
 @main.command("check-config")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete
 
+from dispatch.core import audit
 from dispatch.core.db import db, utcnow
 from dispatch.core.models import ApiToken, LoginFailure
 from dispatch.core.realtime import notify
@@ -14,6 +16,8 @@ from dispatch.core.runtime import Job, heartbeat
 from telemetry import bridge
 from telemetry import jobs as telemetry_jobs
 from telemetry.state import state_of
+
+log = logging.getLogger(__name__)
 
 
 def beat() -> None:
@@ -55,6 +59,17 @@ def prune_raw_readings() -> None:
             return
 
 
+def prune_dead_letters() -> None:
+    """Resolved dead letters past ingest.dead_letter_retention_days go, in short transactions."""
+    settings = current_app.config["SETTINGS"]
+    while True:
+        with db.transaction() as s:
+            removed = telemetry_jobs.prune_dead_letters(
+                s, now=utcnow(), retention_days=settings.ingest.dead_letter_retention_days)
+        if removed < 1000:
+            return
+
+
 def mark_silent() -> None:
     """Sensors and gateways silent too long become missing / offline (`sensor_status`)."""
     settings = current_app.config["SETTINGS"]
@@ -66,6 +81,27 @@ def mark_silent() -> None:
         notify("sensor_status", event)
 
 
+def audit_checkpoint() -> None:
+    """Anchor the audit chain outside the database: append its head to the data directory's
+    checkpoint file and send it to the county (audit.anchor_url) until the county has it."""
+    settings = current_app.config["SETTINGS"]
+    with db.transaction() as s:
+        try:
+            checkpoint, written = audit.take_checkpoint(s, settings.data_dir, utcnow())
+        except audit.ChainBroken as exc:
+            log.error("audit chain: no checkpoint taken, the chain no longer extends the last "
+                      "one (%s): run `rescuehub audit verify`", exc)
+            return
+    if written:
+        log.info("audit checkpoint: entry %s", checkpoint.seq)
+    url = settings.audit.anchor_url
+    sent = current_app.extensions.setdefault("rescuehub.audit_anchored", {})
+    if checkpoint is None or not url or sent.get(url) == checkpoint.seq:
+        return
+    if audit.send_to_anchor(url, checkpoint):
+        sent[url] = checkpoint.seq
+
+
 # What consumes the worker's MQTT connection (each returns its stop function).
 SUBSCRIBERS = [bridge.attach]
 
@@ -75,4 +111,7 @@ SCHEDULE = [
     Job("roll_up_hours", roll_up_hours, timedelta(minutes=1), own_process=True),
     Job("mark_silent", mark_silent, timedelta(minutes=1)),
     Job("prune_raw_readings", prune_raw_readings, timedelta(hours=1), own_process=True),
+    Job("prune_dead_letters", prune_dead_letters, timedelta(hours=1), own_process=True),
+    # Its own process: the first checkpoint of a hub hashes the whole chain.
+    Job("audit_checkpoint", audit_checkpoint, audit.CHECKPOINT_EVERY, own_process=True),
 ]

@@ -4,8 +4,9 @@
 reading against the registry (unknown, foreign, retired, unit, range), stores the good ones in one
 statement that ignores (sensor, ts) already there, tells duplicates (same value, a no-op) from
 conflicts (another value: dead-lettered, the stored value stands), keeps every rejection as a dead
-letter with its raw payload, and counts everything. The caller owns the transaction: MQTT
-messages are acknowledged only after it commits.
+letter with its raw payload up to the gateway's dead-letter quota (telemetry.quota; past it, one
+`over_quota` letter per gateway and minute counts them), and counts everything. The caller owns
+the transaction: MQTT messages are acknowledged only after it commits.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from telemetry import writes
 from telemetry.decode import Decoded, Reading, Rejection, decode_payload
 from telemetry.models import DeadLetter, Sensor
 from telemetry.models import Reading as StoredReading
+from telemetry.quota import HEAD_KEPT, DeadLetterQuota, Drops, counted_drops, summary_detail
 from telemetry.state import Pending, TelemetryState
 
 HOUR = timedelta(hours=1)
@@ -171,9 +173,11 @@ class Ingest:
     its dead letters (measured: per-message statements capped ingest near 150 readings/s)."""
 
     def __init__(self, session: Session, limits: IngestLimits,
-                 state: TelemetryState | None = None):
+                 state: TelemetryState | None = None, quota: DeadLetterQuota | None = None):
         self.session = session
         self.limits = limits
+        # None: every rejection keeps its payload (reprocessing, which writes no letters).
+        self.quota = quota
         self.state = state if state is not None else TelemetryState()
         self.pending = Pending()
         self.now: datetime | None = None
@@ -193,6 +197,9 @@ class Ingest:
         self._after_commit_rows: dict[str, SensorRow] = {}
         self._marked: set[tuple[int, datetime]] = set()
         self._letters: list[dict] = []
+        # Rejections over their gateway's quota, per gateway, until _flush writes them.
+        self._drops: dict[str, Drops] = {}
+        self._dropped: Counter[tuple[str, str]] = Counter()
 
     def message(self, raw: bytes, *, topic: str, gateway: str | None, message_id: str,
                 now: datetime) -> IngestResult:
@@ -237,11 +244,22 @@ class Ingest:
     def _reject(self, result: IngestResult, message: Message, rejection: Rejection) -> None:
         keep = TOO_LARGE_KEEP if rejection.reason == "too_large" \
             else self.limits.max_payload_bytes
-        self._letters.append({
-            "topic": message.topic, "gateway": message.gateway,
-            "message_id": message.message_id, "reason": rejection.reason,
-            "detail": rejection.detail[:500], "sensor_code": rejection.sensor,
-            "item": rejection.index, "payload": message.raw[:keep]})
+        payload = message.raw[:keep]
+        gateway = message.gateway or ""
+        if self.quota is None or self.quota.take(gateway, len(payload), self.now):
+            self._letters.append({
+                "topic": message.topic, "gateway": message.gateway,
+                "message_id": message.message_id, "reason": rejection.reason,
+                "detail": rejection.detail[:500], "sensor_code": rejection.sensor,
+                "item": rejection.index, "payload": payload})
+        else:
+            drops = self._drops.get(gateway)
+            if drops is None:
+                drops = self._drops[gateway] = Drops(message.topic, message.raw[:HEAD_KEPT])
+            drops.count += 1
+            drops.bytes += len(payload)
+            drops.reasons[rejection.reason] += 1
+            self._dropped[(gateway, rejection.reason)] += 1
         result.rejected.append((rejection.index, rejection.reason))
         self._counts[rejection.reason] += 1
 
@@ -310,6 +328,33 @@ class Ingest:
             self.session.execute(insert(DeadLetter.__table__),
                                  [{**letter, "received_at": now} for letter in self._letters])
             self._letters = []
+        if self._drops:
+            self._write_drops()
+
+    def _write_drops(self) -> None:
+        """Add the batch's over-quota rejections to their gateway's over_quota letter of this
+        minute (a new one when there is none yet, or it was resolved meanwhile)."""
+        table = DeadLetter.__table__
+        quota, now = self.quota, self.now
+        drops, self._drops = self._drops, {}
+        for gateway, dropped in drops.items():
+            summary_id, reasons = quota.summary(gateway, now, dropped)
+            detail = summary_detail(reasons, quota.letters_per_window, quota.bytes_per_window)
+            if summary_id is not None and self.session.execute(
+                    update(table).where(table.c.id == summary_id,
+                                        table.c.resolved_at.is_(None)).values(
+                        dropped_count=table.c.dropped_count + dropped.count,
+                        dropped_bytes=table.c.dropped_bytes + dropped.bytes,
+                        detail=detail)).rowcount:
+                continue
+            summary_id = self.session.execute(insert(table).values(
+                received_at=now, topic=dropped.topic, gateway=gateway or None,
+                message_id=f"quota-{quota.window(now)}", reason="over_quota",
+                detail=summary_detail(dropped.reasons, quota.letters_per_window,
+                                      quota.bytes_per_window),
+                payload=dropped.head, dropped_count=dropped.count,
+                dropped_bytes=dropped.bytes).returning(table.c.id)).scalar_one()
+            quota.started(gateway, now, summary_id, dropped)
 
     def _insert(self, staged: dict[tuple[int, datetime], _Staged]) -> set[tuple[int, datetime]]:
         rows = [(i.sensor.id, i.reading.ts, i.reading.value, i.reading.seq, i.flag,
@@ -394,14 +439,19 @@ class Ingest:
         self.state.keep_sensor_rows(self._loaded, self._after_commit_rows, time.monotonic())
         self.state.note_marked(self._marked, time.monotonic())
         counts, self._counts = self._counts, Counter()
+        # Dropped rejections, by (gateway, reason), ride along under tuple keys.
+        counts.update(self._dropped)
+        self._dropped = Counter()
         if count:
             counted(counts)
         return counts
 
 
-def counted(counts: Counter[str] | dict[str, int]) -> None:
+def counted(counts: Counter | dict) -> None:
     """Count a batch's readings into this process's /metrics (after its commit)."""
     counts = dict(counts)
+    counted_drops(Counter({key: counts.pop(key) for key in list(counts)
+                           if isinstance(key, tuple)}))
     metrics.readings_received.inc(counts.pop("received", 0))
     metrics.readings_stored.inc(counts.pop("stored", 0))
     metrics.readings_duplicate.inc(counts.pop("duplicate", 0))
@@ -445,6 +495,10 @@ def reprocess(session: Session, letter_id: int, *, action: str, actor: str,
     if letter.resolved_at is not None:
         raise Conflict(_l("Dead letter %(id)s was resolved already.", id=letter_id),
                        code="resolved")
+    if letter.reason == "over_quota" and action != "dismiss":
+        raise BadRequest(_l("The payloads this letter counts were not kept (over the gateway's "
+                            "dead-letter quota): dismiss it once the gateway is fixed."),
+                         code="bad_action")
     decoded = decode_payload(letter.payload, now=now, max_payload_bytes=limits.max_payload_bytes,
                              max_future_s=limits.max_future_s,
                              max_age_days=limits.max_age_days)

@@ -1,5 +1,5 @@
 """Telemetry's periodic work (scheduled in dispatch.jobs): hourly roll-ups, pruning raw
-readings, and marking silent sensors and gateways missing.
+readings and resolved dead letters, and marking silent sensors and gateways missing.
 
 Each function takes a session and the time, does its work in the caller's transaction and
 returns what changed, so jobs stay thin and tests call these directly.
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.core.models import Gateway
 from telemetry.ingest import _dialect
-from telemetry.models import Reading, ReadingHour, ReadingHourDirty, Sensor
+from telemetry.models import DeadLetter, Reading, ReadingHour, ReadingHourDirty, Sensor
 from telemetry.qc import is_silent
 from telemetry.state import MARK_AGAIN_S, qc_params
 from telemetry.sums import hour_totals
@@ -125,6 +125,19 @@ def prune_raw(session: Session, *, now: datetime, retention_days: int,
         if removed >= limit:
             break
     return removed
+
+
+def prune_dead_letters(session: Session, *, now: datetime, retention_days: int,
+                       limit: int = 1000) -> int:
+    """Delete up to `limit` dead letters resolved (reprocessed, settled, dismissed) more than
+    the retention ago; returns how many. Unresolved letters stay whatever their age. Few rows a
+    call: each may hold a payload of up to the ingest limit."""
+    ids = session.scalars(select(DeadLetter.id).where(
+        DeadLetter.resolved_at < now - timedelta(days=retention_days))
+        .order_by(DeadLetter.id).limit(limit)).all()
+    if ids:
+        session.execute(delete(DeadLetter).where(DeadLetter.id.in_(ids)))
+    return len(ids)
 
 
 def mark_silent(session: Session, *, now: datetime, gateway_silence_s: int) -> list[dict]:

@@ -102,7 +102,8 @@ class ReadingHourDirty(Base):
 
 
 class DeadLetter(Base):
-    """A rejected message or reading, kept with its raw payload and a machine-readable reason."""
+    """A rejected message or reading, kept with its raw payload and a machine-readable reason
+    (or, reason `over_quota`, a count of one gateway's rejections whose payloads were not kept)."""
 
     __tablename__ = "dead_letters"
 
@@ -119,6 +120,10 @@ class DeadLetter(Base):
     item: Mapped[int | None] = mapped_column()
     # The raw payload, cut at the ingest limit (a too_large one keeps its first bytes).
     payload: Mapped[bytes] = mapped_column(LargeBinary)
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     resolved_by: Mapped[str | None] = mapped_column(String(160))
     resolution: Mapped[str | None] = mapped_column(String(32))
+    # over_quota only: how many rejections (and payload bytes) of its gateway and minute this
+    # row stands for; their payloads were not kept (telemetry.quota).
+    dropped_count: Mapped[int | None] = mapped_column()
+    dropped_bytes: Mapped[int | None] = mapped_column(BigInteger)

@@ -114,19 +114,25 @@ def _import_format(filename: str, mimetype: str) -> str:
 @auth.roles(*PERSON_ROLES)
 def list_gateways():
     """Gateways with their online state (retained status, last will, silence), last seen time,
-    battery and how many active sensors they own."""
+    battery, how many active sensors they own, and their dead-letter quota state (`dropped`:
+    rejections not kept, in unresolved over_quota letters; `over_quota`: in the last 2 min)."""
     from sqlalchemy import func, select
 
+    from dispatch.core.db import utcnow
     from dispatch.core.models import Gateway
     from telemetry.models import Sensor
+    from telemetry.quota import gateway_states
 
     owned = dict(db.session.execute(select(Sensor.gateway_id, func.count(Sensor.id)).where(
         Sensor.retired.is_(False)).group_by(Sensor.gateway_id)).all())
+    quota = gateway_states(db.session, utcnow())
     return jsonify(items=[{
         "code": g.code, "name": g.name, "active": g.active, "online": g.online,
         "offline_reason": g.offline_reason, "battery_v": g.battery_v,
         "last_seen_at": g.last_seen_at.isoformat() if g.last_seen_at else None,
         "sensors": owned.get(g.id, 0),
+        "dead_letters": quota.get(g.code, {"over_quota": False, "dropped": 0,
+                                           "dropped_since": None}),
     } for g in db.session.scalars(select(Gateway).order_by(Gateway.code))])
 
 
@@ -219,6 +225,7 @@ def post_readings():
     from dispatch.core.db import utcnow
     from dispatch.core.errors import BadRequest, PayloadTooLarge
     from telemetry.ingest import Ingest
+    from telemetry.quota import quota_of
 
     limits = _limits()
     gateway = auth.current_principal().name
@@ -227,7 +234,7 @@ def post_readings():
     request.max_content_length = None
     raw = request.stream.read(limits.max_payload_bytes + 1)
     s = db.session
-    ingest = Ingest(s, limits, state_of(current_app))
+    ingest = Ingest(s, limits, state_of(current_app), quota_of(current_app))
     result = ingest.message(raw, topic="http", gateway=gateway,
                             message_id=f"http-{uuid.uuid4().hex[:16]}", now=utcnow())
     ingest.finish()
@@ -260,9 +267,10 @@ def _dead_letter_filters(*, with_reason: bool = True) -> list:
     conditions = []
     reason = args.get("reason", "")
     if with_reason and reason:
-        if reason not in REJECT_REASONS:
+        choices = (*REJECT_REASONS, "over_quota")
+        if reason not in choices:
             raise parameter_error("reason", _("must be one of %(choices)s",
-                                              choices=", ".join(REJECT_REASONS)))
+                                              choices=", ".join(choices)))
         conditions.append(DeadLetter.reason == reason)
     if args.get("gateway"):
         conditions.append(DeadLetter.gateway == args["gateway"])
@@ -304,6 +312,8 @@ def _dead_letter_item(d) -> dict:
         "resolved": d.resolved_at is not None,
         "resolved_at": d.resolved_at.isoformat() if d.resolved_at else None,
         "resolved_by": d.resolved_by, "resolution": d.resolution,
+        # over_quota letters: the rejections they count, whose payloads were not kept.
+        "dropped_count": d.dropped_count, "dropped_bytes": d.dropped_bytes,
     }
 
 

@@ -68,6 +68,7 @@ class Store:
 
     def __init__(self, app):
         from telemetry.ingest import IngestLimits
+        from telemetry.quota import quota_of
         from telemetry.state import state_of
 
         settings = app.config["SETTINGS"]
@@ -75,6 +76,8 @@ class Store:
         self.limits = IngestLimits(settings.ingest.max_payload_bytes,
                                    settings.ingest.max_future_s, settings.ingest.max_age_days)
         self.state = state_of(app)
+        # MQTT ingest's dead-letter quota: counted here, in the one process that writes it.
+        self.quota = quota_of(app)
 
     def write(self, batch: list[Item]) -> Written:
         """One transaction for the batch; raises when the database fails (nothing committed)."""
@@ -85,7 +88,7 @@ class Store:
             try:
                 statuses: list[dict] = []
                 with db.transaction() as s:
-                    ingest = Ingest(s, self.limits, self.state)
+                    ingest = Ingest(s, self.limits, self.state, self.quota)
                     now = utcnow()
                     messages = []
                     # A message's id in its dead letters: its MQTT id, a tag of the batch and

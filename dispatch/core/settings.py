@@ -144,7 +144,9 @@ def _validate(values: dict[str, dict[str, Any]]) -> None:
               "web.login_max_failures", "web.login_window_s", "database.pool_size",
               "database.busy_timeout_s",
               "mqtt.session_expiry_s", "mqtt.keepalive_s", "ingest.max_payload_bytes",
-              "ingest.max_future_s", "ingest.max_age_days", "telemetry.raw_retention_days",
+              "ingest.max_future_s", "ingest.max_age_days", "ingest.dead_letters_per_minute",
+              "ingest.dead_letter_bytes_per_minute", "ingest.dead_letter_retention_days",
+              "telemetry.raw_retention_days",
               "telemetry.event_dry_gap_h", "telemetry.antecedent_days",
               "telemetry.gateway_silence_s")
     if not 0 < values["telemetry"]["antecedent_k"] < 1:
@@ -157,6 +159,10 @@ def _validate(values: dict[str, dict[str, Any]]) -> None:
         raise SettingsError(_l("setting database.url must be empty (SpatiaLite in the data "
                                "directory), sqlite:///FILE or postgresql+psycopg://…, got "
                                "%(url)s", url=repr(url)))
+    anchor = values["audit"]["anchor_url"]
+    if anchor and not anchor.startswith(("https://", "http://")):
+        raise SettingsError(_l("setting audit.anchor_url must be empty or an http(s):// URL, got "
+                               "%(url)s", url=repr(anchor)))
     queue = values["realtime"]["message_queue"]
     if queue and not queue.startswith(("redis://", "rediss://")):
         raise SettingsError(_l("setting realtime.message_queue must be a redis:// URL, got "
