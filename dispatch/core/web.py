@@ -1,10 +1,11 @@
 """How every response leaves the hub: security headers, gzip, static assets at content-hash URLs.
 
-- Headers (every Flask response, pages, JSON, errors and files alike): a Content-Security-Policy
-  that allows no inline script, no framing, `nosniff` and a same-origin referrer.
+- Headers on every response (pages, JSON, errors, files and Socket.IO's): a
+  Content-Security-Policy that allows no inline script, no framing, `nosniff` and a same-origin
+  referrer.
 - gzip for text-like bodies above MIN_GZIP_BYTES when the client accepts it (a township's roads
-  layer: 796 KB of GeoJSON, 56 KB gzipped). Socket.IO never passes through here: Engine.IO's
-  middleware answers /socket.io/ before Flask does (and compresses its own polling bodies).
+  layer: 796 KB of GeoJSON, 56 KB gzipped). Not Socket.IO's: Engine.IO's middleware answers
+  /socket.io/ before Flask's hooks run (and compresses its own long-polling bodies).
 - Static assets (each package's static/ and the npm packages of core.views.VENDOR): templates link
   them with `static_url(endpoint, filename)`, which adds `?v=<hash of the content>`. Asked for
   with the current hash, a file is cached for a year (`immutable`); without it (or with an old
@@ -22,6 +23,7 @@ import logging
 import mimetypes
 import posixpath
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,6 +32,7 @@ from flask import Flask, Response, current_app, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
 from werkzeug.security import safe_join
+from werkzeug.wsgi import get_host
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +97,32 @@ def content_security_policy(tile_url: str = "") -> str:
     ])
 
 
-def _socket_sources() -> str:
+def _socket_sources(host: str) -> str:
     # CSP 3 lets 'self' match ws(s) of the same host; older Safari does not: name them.
-    host = request.host
     if not _HOST.match(host):
         return ""
     return f" ws://{host} wss://{host}"
+
+
+class SecurityHeaders:
+    """WSGI middleware: the security headers on every response of the process, Flask's and
+    Engine.IO's alike (/socket.io/ is answered by Flask-SocketIO's middleware, never by Flask).
+    A header the response already has (a view's own choice) is kept."""
+
+    def __init__(self, wsgi_app: Callable, policy: str):
+        self.wsgi_app = wsgi_app
+        self.policy = policy
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        policy = self.policy.replace("{socket}", _socket_sources(get_host(environ)))
+        extra = [("Content-Security-Policy", policy), *SECURITY_HEADERS.items()]
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            headers.extend((k, v) for k, v in extra if k.lower() not in present)
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
 # --- static assets ----------------------------------------------------------------------------
@@ -255,22 +278,12 @@ def compress(response: Response) -> Response:
     return response
 
 
-# --- every response ---------------------------------------------------------------------------
-
-def finish(response: Response) -> Response:
-    """after_request: security headers on every response, then compression."""
-    policy = current_app.extensions["rescuehub.csp"]
-    response.headers.setdefault("Content-Security-Policy",
-                                policy.replace("{socket}", _socket_sources()))
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return compress(response)
-
-
 def init_app(app: Flask) -> None:
+    """Headers around everything (after realtime.init_app, whose middleware it then wraps),
+    static assets before the views, compression after them."""
     app.extensions["rescuehub.assets"] = {}
-    app.extensions["rescuehub.csp"] = content_security_policy(
-        app.config["SETTINGS"].map.tile_url)
+    policy = content_security_policy(app.config["SETTINGS"].map.tile_url)
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, policy)  # type: ignore[method-assign]
     app.before_request(serve_asset)
-    app.after_request(finish)
+    app.after_request(compress)
     app.jinja_env.globals["static_url"] = static_url
