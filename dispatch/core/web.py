@@ -52,7 +52,7 @@ SECURITY_HEADERS = {
 }
 # A host as a browser sends it (name or address, optional port): anything else in Host is not
 # copied into the policy, where a ";" would add directives.
-_HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 # Relative module specifiers in `import … from "./x.js"`, `export … from "../x.js"`,
 # `import "./x.js"` and `import("../x.js")`; lines that are comments are left alone.
 _SPECIFIER = re.compile(
@@ -99,7 +99,7 @@ def content_security_policy(tile_url: str = "") -> str:
 
 def _socket_sources(host: str) -> str:
     # CSP 3 lets 'self' match ws(s) of the same host; older Safari does not: name them.
-    if not _HOST.match(host):
+    if not _HOST.fullmatch(host):
         return ""
     return f" ws://{host} wss://{host}"
 
@@ -119,8 +119,8 @@ class SecurityHeaders:
 
         def start(status: str, headers: list[tuple[str, str]], exc_info=None):
             present = {name.lower() for name, _ in headers}
-            headers.extend((k, v) for k, v in extra if k.lower() not in present)
-            return start_response(status, headers, exc_info)
+            added = [(k, v) for k, v in extra if k.lower() not in present]
+            return start_response(status, [*headers, *added], exc_info)
 
         return self.wsgi_app(environ, start)
 
