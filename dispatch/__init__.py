@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from dispatch.core import auth, i18n, realtime
+from dispatch.core import auth, i18n, realtime, web
 from dispatch.core.db import db
 from dispatch.core.keys import stored_secret
 from dispatch.core.settings import ROOT, Settings, load_settings
@@ -42,6 +42,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None,
     i18n.init_app(app)
     auth.init_app(app)
     realtime.init_app(app)
+    web.init_app(app)
 
     import maps.views
     import telemetry.pages

@@ -1,4 +1,5 @@
 // Office home: the system status panel (GET /readyz every 15 s), the live channel card and the clock.
+import { request } from "./api.js";
 import { onLive } from "./live.js";
 
 const lang = document.documentElement.lang || "zh-CN";
@@ -42,12 +43,9 @@ async function checkReadiness() {
   checking = true;
   window.clearTimeout(checkTimer);
   try {
-    const response = await fetch(panel.dataset.url, {
-      headers: { Accept: "application/json" },
-      cache: "no-store",
-      signal: AbortSignal.timeout(10000),
-    });
-    const body = await response.json(); // 503 carries the same body, with what is down
+    // A 503 carries the same body, with what is down.
+    const { body } = await request("GET", panel.dataset.url, { timeout: 10000 });
+    if (!body.status) throw new Error("not the hub's answer"); // e.g. a proxy's error page
     showChecks(body.checks || {});
     if (body.status === "ready") showOverall("ready", labels.labelReady);
     else showOverall("not-ready", labels.labelNotReady);

@@ -3,6 +3,8 @@
 // (red, 离线/Offline) and follows every connect, drop and reconnect. Page modules share the one
 // socket: `import { socket, onLive } from "./live.js";`.
 
+import { ApiError, request } from "./api.js";
+
 const badge = document.getElementById("live");
 
 const state = {
@@ -86,13 +88,9 @@ async function retryLater() {
   if (retrying) return;
   retrying = true;
   try {
-    const response = await fetch("/api/v1/me", { headers: { Accept: "application/json" } });
-    if (response.status === 401) {
-      const here = window.location.pathname + window.location.search;
-      window.location.assign(`/login?next=${encodeURIComponent(here)}`);
-      return;
-    }
-  } catch {
+    await request("GET", "/api/v1/me");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return; // api.js went to sign-in
     // The hub is unreachable: keep trying below.
   }
   window.setTimeout(() => {

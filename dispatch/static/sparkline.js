@@ -6,7 +6,7 @@
 // at p stands for the time (max(p, t − interval), t]. Time that no report stands for is missing
 // time and is drawn as a gap, never as zero; lines are broken across it.
 
-export const SVG_NS = "http://www.w3.org/2000/svg";
+import { svg } from "./dom.js";
 
 // QC flags: the same colours everywhere, always shown together with the flag's word.
 export const FLAG_COLOURS = {
@@ -15,20 +15,6 @@ export const FLAG_COLOURS = {
   fail: "#c62828",
   missing: "#6b7785",
 };
-
-/** An SVG element with attributes and children (strings become text nodes). */
-export function svg(tag, attrs, ...children) {
-  const el = document.createElementNS(SVG_NS, tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    el.setAttribute(key, String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
 
 /** Readings from the API ({ts, value, flag}) with `t` in milliseconds and `from`, the start of
  * the time each stands for; sorted by time, one per timestamp. */

@@ -14,6 +14,8 @@
 // #map keeps data-state (loading | ready | empty), data-features-loaded (total), data-count-<layer>,
 // data-view (west,south,east,north) and data-last-change (layer:code:action) for people and tests.
 
+import { getJson } from "../api.js";
+import { el } from "../dom.js";
 import { FLAG_COLOURS, sparkline } from "../sparkline.js";
 
 const L = window.L;
@@ -168,25 +170,7 @@ function shelterRadius(p) {
   return Math.min(20, Math.max(6, 4 + Math.sqrt(capacity) * 0.22));
 }
 
-// --- small DOM helpers (no innerHTML with data: names come from the database) ---------------
-
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") el.className = value;
-    else if (key === "style") {
-      for (const [prop, v] of Object.entries(value)) el.style.setProperty(prop, v);
-    }
-    else if (key.startsWith("data-")) el.dataset[camel(key.slice(5))] = value;
-    else el.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
+// --- small helpers (names come from the database: DOM text only, through ../dom.js) ----------
 
 function camel(name) {
   return name.replace(/-([a-z])/g, (_m, c) => c.toUpperCase());
@@ -201,24 +185,24 @@ const text = (v) => (v === null || v === undefined || v === "" ? dash : String(v
 const F = T.fields;
 
 function rows(pairs) {
-  return h("dl", { class: "fp-rows" },
-    pairs.filter(Boolean).map(([dt, dd, attrs]) => h("div", attrs || null, h("dt", null, dt),
-      h("dd", null, dd))));
+  return el("dl", { class: "fp-rows" },
+    pairs.filter(Boolean).map(([dt, dd, attrs]) => el("div", attrs || null, el("dt", null, dt),
+      el("dd", null, dd))));
 }
 
 function title(name, code, fallback) {
-  return h("h3", { class: "fp-title" }, h("span", { class: "fp-name" }, name || fallback),
-    h("span", { class: "fp-code" }, code));
+  return el("h3", { class: "fp-title" }, el("span", { class: "fp-name" }, name || fallback),
+    el("span", { class: "fp-code" }, code));
 }
 
 function badge(textValue, colourValue, attrs) {
-  return h("span", { class: "fp-badge", style: { "--badge": colourValue }, ...attrs }, textValue);
+  return el("span", { class: "fp-badge", style: { "--badge": colourValue }, ...attrs }, textValue);
 }
 
 function contact(name, phone) {
   if (!name && !phone) return dash;
-  return h("span", null, name || "",
-    phone ? h("a", { href: `tel:${phone}`, class: "fp-phone" }, phone) : null);
+  return el("span", null, name || "",
+    phone ? el("a", { href: `tel:${phone}`, class: "fp-phone" }, phone) : null);
 }
 
 const POPUPS = {
@@ -227,7 +211,7 @@ const POPUPS = {
     return [
       title(p.name, p.code, T.layers.villages),
       p.name_pinyin || p.community
-        ? h("p", { class: "fp-sub" }, [p.name_pinyin, p.community].filter(Boolean).join(" · "))
+        ? el("p", { class: "fp-sub" }, [p.name_pinyin, p.community].filter(Boolean).join(" · "))
         : null,
       warning ? badge(T.legend[p.warning_level], warning.fill,
         { "data-level": p.warning_level }) : null,
@@ -247,7 +231,7 @@ const POPUPS = {
     const fill = typeof p.fill === "number" ? ` (${percent.format(p.fill)})` : "";
     return [
       title(p.name, p.code, T.layers.shelters),
-      h("p", { class: "fp-sub" }, label(p.kind)),
+      el("p", { class: "fp-sub" }, label(p.kind)),
       rows([
         [F.status, badge(label(p.status), colour(p.status), { "data-status": p.status }),
           { "data-field": "status" }],
@@ -260,7 +244,7 @@ const POPUPS = {
   hazards(p) {
     return [
       title(p.name, p.code, label(p.kind)),
-      h("p", { class: "fp-sub" }, badge(label(p.kind), colour(p.kind))),
+      el("p", { class: "fp-sub" }, badge(label(p.kind), colour(p.kind))),
       rows([
         [F.householdsAtRisk, count(p.households)],
         [F.peopleAtRisk, count(p.people)],
@@ -290,16 +274,16 @@ const POPUPS = {
       : `${number.format(p.last_value)} ${p.unit || ""}`;
     return [
       title(p.name, p.code, T.layers.sensors),
-      h("p", { class: "fp-sub" }, TS.kinds[p.kind] || text(p.kind)),
+      el("p", { class: "fp-sub" }, TS.kinds[p.kind] || text(p.kind)),
       rows([
-        [TS.lastValue, h("span", null, value, " ", badge(TS.flags[flag] || flag,
+        [TS.lastValue, el("span", null, value, " ", badge(TS.flags[flag] || flag,
           FLAG_COLOURS[flag], { "data-flag": flag })), { "data-field": "value" }],
         [TS.lastReading, p.last_ts ? when.format(new Date(p.last_ts)) : dash,
           { "data-field": "time" }],
       ]),
-      h("figure", { class: "fp-spark", "data-state": "loading" },
-        h("figcaption", null, TS.last6h), h("div", { class: "fp-spark-plot" })),
-      h("a", { class: "fp-details", href: config.urls.sensorPage.replace(/CODE$/,
+      el("figure", { class: "fp-spark", "data-state": "loading" },
+        el("figcaption", null, TS.last6h), el("div", { class: "fp-spark-plot" })),
+      el("a", { class: "fp-details", href: config.urls.sensorPage.replace(/CODE$/,
         encodeURIComponent(p.code)) }, TS.details),
     ];
   },
@@ -331,7 +315,7 @@ function drawSpark(code, p) {
   box.querySelector(".fp-spark-plot").replaceChildren(plot);
   box.dataset.state = spark.items.length ? "ready" : "empty";
   if (!spark.items.length) box.querySelector(".fp-spark-plot").append(
-    h("p", { class: "fp-spark-empty" }, TS.noReadings));
+    el("p", { class: "fp-spark-empty" }, TS.noReadings));
 }
 
 async function fillSpark(code, p) {
@@ -397,7 +381,7 @@ function onSensorStatus(message) {
 }
 
 function popupContent(name, feature) {
-  return h("div", { class: `fp fp-${name}`, "data-layer": name,
+  return el("div", { class: `fp fp-${name}`, "data-layer": name,
     "data-code": codeOf(feature) }, POPUPS[name](feature.properties || {}));
 }
 
@@ -472,19 +456,19 @@ function makeLayer(name, feature) {
 
 // SVG circles carry their code and state, so people (and tests) can find them in the page.
 function tagElement(name, layer) {
-  const el = layer.getElement && layer.getElement();
-  if (!el) return;
+  const node = layer.getElement && layer.getElement();
+  if (!node) return;
   const p = layer.feature.properties || {};
-  el.dataset.layer = name;
-  el.dataset.code = codeOf(layer.feature);
-  if (p.status) el.dataset.status = p.status;
+  node.dataset.layer = name;
+  node.dataset.code = codeOf(layer.feature);
+  if (p.status) node.dataset.status = p.status;
   let state = p.status ? label(p.status) : null;
   if (name === "sensors") {
-    el.dataset.flag = sensorFlag(p);
+    node.dataset.flag = sensorFlag(p);
     state = TS.flags[sensorFlag(p)];
   }
   const accessible = [p.name, state].filter(Boolean).join(" · ");
-  if (accessible) el.setAttribute("aria-label", accessible);
+  if (accessible) node.setAttribute("aria-label", accessible);
 }
 
 function restyle(name, layer) {
@@ -560,18 +544,6 @@ function layerUrl(name) {
   return config.urls.layers.replace(/LAYER$/, name);
 }
 
-async function getJson(url, signal) {
-  const response = await fetch(url, { headers: { Accept: "application/json" }, signal,
-    cache: "no-store" });
-  if (response.status === 401) {
-    const here = window.location.pathname + window.location.search;
-    window.location.assign(`/login?next=${encodeURIComponent(here)}`);
-    throw new Error("signed out");
-  }
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return response.json();
-}
-
 let busy = 0;
 
 // Load an overlay for the current view unless what is loaded covers it already.
@@ -607,7 +579,7 @@ async function load(overlay, force = false) {
 async function fetchInto(overlay, request, wanted) {
   try {
     const url = `${layerUrl(overlay.name)}?bbox=${bboxParam(wanted)}`;
-    const data = await getJson(url, request.signal);
+    const data = await getJson(url, { signal: request.signal });
     if (request.signal.aborted) return replacement(overlay, request);
     const seen = new Set();
     for (const feature of data.features || []) {
@@ -679,15 +651,18 @@ function labelVillage(layer) {
   if (!name || !map.hasLayer(layer)) return;
   const permanent = labelsShown;
   const bound = layer.getTooltip();
+  // Leaflet puts a string tooltip in with innerHTML: the name goes in as a text node instead.
   if (bound && bound.options.permanent === permanent
       && (!permanent || bound.options.className.includes("riverside") === Boolean(
         (layer.feature.properties || {}).riverside))) {
-    if (bound.getContent() !== name) layer.setTooltipContent(name);
+    if (bound.getContent().textContent !== name) {
+      layer.setTooltipContent(el("span", { class: "village-name" }, name));
+    }
     return;
   }
   layer.unbindTooltip();
   const riverside = (layer.feature.properties || {}).riverside ? " riverside-name" : "";
-  layer.bindTooltip(name, permanent
+  layer.bindTooltip(el("span", { class: "village-name" }, name), permanent
     ? { permanent: true, direction: "center", className: `village-label${riverside}`,
       interactive: false }
     : { sticky: true, direction: "top", offset: [0, -8], className: "village-hover" });
@@ -765,11 +740,11 @@ function apply(overlay, message) {
 }
 
 function flash(name, layer) {
-  const el = layer.getElement && layer.getElement();
-  if (el && !CANVAS.includes(name)) {
-    el.classList.remove("flash");
-    void el.getBoundingClientRect(); // restart the animation
-    el.classList.add("flash");
+  const node = layer.getElement && layer.getElement();
+  if (node && !CANVAS.includes(name)) {
+    node.classList.remove("flash");
+    void node.getBoundingClientRect(); // restart the animation
+    node.classList.add("flash");
     return;
   }
   if (!layer.setStyle) return;
@@ -814,37 +789,39 @@ async function connectLive() {
 // --- controls: layer switcher, legend, status, whole-township button ------------------------
 
 function swatch(kind, options = {}) {
-  const el = h("span", { class: `sw sw-${kind}`, "aria-hidden": "true" });
-  for (const [k, v] of Object.entries(options)) el.style.setProperty(`--${k}`, v);
-  return el;
+  const node = el("span", { class: `sw sw-${kind}`, "aria-hidden": "true" });
+  for (const [k, v] of Object.entries(options)) node.style.setProperty(`--${k}`, v);
+  return node;
 }
 
+// Leaflet's layer switcher takes its names as HTML: ours are this page's own words, escaped by
+// building them as text first.
 function overlayName(name) {
-  return h("span", { class: "lc-name" }, T.layers[name]).outerHTML;
+  return el("span", { class: "lc-name" }, T.layers[name]).outerHTML;
 }
 
 const legendSections = {};
 
 function legendSection(layerName, heading, items, extra) {
-  const section = h("section", { class: "lg-section", "data-layer": layerName },
-    h("h3", null, heading),
-    h("ul", { class: "lg-items" }, items.map(([sw, words, attrs]) =>
-      h("li", attrs || null, sw, h("span", null, words)))),
+  const section = el("section", { class: "lg-section", "data-layer": layerName },
+    el("h3", null, heading),
+    el("ul", { class: "lg-items" }, items.map(([sw, words, attrs]) =>
+      el("li", attrs || null, sw, el("span", null, words)))),
     extra || null);
   (legendSections[layerName] ||= []).push(section);
   return section;
 }
 
 function buildLegend() {
-  const ramp = h("ol", { class: "lg-ramp", "data-field": "population" },
+  const ramp = el("ol", { class: "lg-ramp", "data-field": "population" },
     POPULATION_FILLS.map((fill, i) => {
       const lo = i === 0 ? null : POPULATION_BREAKS[i - 1];
       const hi = POPULATION_BREAKS[i];
       const words = lo === null ? `<${number.format(hi)}` : `${number.format(lo)}+`;
-      return h("li", null, swatch("fill", { fill, line: VILLAGE_LINE }), h("span", null, words));
+      return el("li", null, swatch("fill", { fill, line: VILLAGE_LINE }), el("span", null, words));
     }));
-  const populationSection = h("section", { class: "lg-section", "data-layer": "villages" },
-    h("h3", null, T.legend.population), ramp);
+  const populationSection = el("section", { class: "lg-section", "data-layer": "villages" },
+    el("h3", null, T.legend.population), ramp);
   (legendSections.villages ||= []).push(populationSection);
 
   const prepare = warningStyle("prepare");
@@ -855,11 +832,11 @@ function buildLegend() {
       [swatch("fill", { fill: prepare.fill, line: prepare.line }), T.legend.prepare],
       [swatch("fill", { fill: evacuate.fill, line: evacuate.line }), T.legend.evacuate],
       [swatch("fill", { fill: POPULATION_FILLS[1], line: RIVERSIDE_LINE }),
-        h("span", { class: "riverside-name" }, T.legend.riverside)],
+        el("span", { class: "riverside-name" }, T.legend.riverside)],
     ]),
     legendSection("shelters", T.layers.shelters,
       SHELTER_STATES.map((s) => [swatch("dot", { fill: colour(s) }), label(s)]),
-      h("p", { class: "lg-note" }, T.legend.shelterSize)),
+      el("p", { class: "lg-note" }, T.legend.shelterSize)),
     legendSection("roads", T.layers.roads, [
       ...ROAD_CLASSES.map((c) => [swatch("line", { line: colour(c),
         weight: `${Math.round(ROAD_WEIGHT[c])}px` }), label(c)]),
@@ -875,10 +852,10 @@ function buildLegend() {
       [swatch("dot", { fill: f === "good" ? SENSOR : FLAG_COLOURS[f] }), TS.flags[f]])),
   ];
 
-  const body = h("div", { class: "lg-body", id: "map-legend-body" }, sections);
-  const toggle = h("button", { type: "button", class: "lg-toggle", "aria-expanded": "true",
+  const body = el("div", { class: "lg-body", id: "map-legend-body" }, sections);
+  const toggle = el("button", { type: "button", class: "lg-toggle", "aria-expanded": "true",
     "aria-controls": "map-legend-body", title: T.legend.hide }, T.legend.title);
-  const box = h("div", { class: "map-legend leaflet-bar", id: "map-legend",
+  const box = el("div", { class: "map-legend leaflet-bar", id: "map-legend",
     role: "region", "aria-label": T.legend.title }, toggle, body);
   const setOpen = (open) => {
     box.classList.toggle("collapsed", !open);
@@ -906,7 +883,7 @@ function syncLegend() {
 }
 
 // Status: loading, "zoom in for roads", failures, and a short note when something changes live.
-const statusBox = h("div", { class: "map-status", role: "status", "aria-live": "polite" });
+const statusBox = el("div", { class: "map-status", role: "status", "aria-live": "polite" });
 let toastText = "";
 let toastTimer = null;
 
@@ -936,7 +913,7 @@ function showStatus() {
   }
   if (toastText) lines.push(["live", toastText]);
   statusBox.replaceChildren(...lines.map(([kind, words]) =>
-    h("p", { class: `st st-${kind}` }, words)));
+    el("p", { class: `st st-${kind}` }, words)));
   statusBox.hidden = lines.length === 0;
 }
 
@@ -950,13 +927,13 @@ function fitHome(animate = false) {
 
 function buildControls(townships) {
   const top = L.control({ position: "topleft" });
-  const fit = h("button", { type: "button", class: "map-button", title: T.controls.fitTitle },
+  const fit = el("button", { type: "button", class: "map-button", title: T.controls.fitTitle },
     T.controls.fit);
   fit.addEventListener("click", () => fitHome(true));
-  const box = h("div", { class: "map-tools" }, fit);
+  const box = el("div", { class: "map-tools" }, fit);
   if (townships.length > 1) {
-    const select = h("select", { class: "map-select", "aria-label": T.controls.township },
-      townships.map((t, i) => h("option", { value: String(i) }, `${t.name} ${t.code}`)));
+    const select = el("select", { class: "map-select", "aria-label": T.controls.township },
+      townships.map((t, i) => el("option", { value: String(i) }, `${t.name} ${t.code}`)));
     select.addEventListener("change", () => {
       homeBounds = townshipBounds(townships[Number(select.value)]);
       fitHome(true);
@@ -975,6 +952,8 @@ function buildControls(townships) {
   const collapsed = window.matchMedia("(max-width: 700px)").matches;
   const switcher = L.control.layers(null, null, { position: "topright", collapsed });
   if (config.tileUrl) {
+    // The attribution is HTML from the hub's own settings (map.tile_attribution), as Leaflet
+    // expects, never from data.
     const base = L.tileLayer(config.tileUrl, { attribution: config.tileAttribution, maxZoom: 18 });
     base.addTo(map);
     switcher.addOverlay(base, overlayName("base"));

@@ -7,12 +7,15 @@
 // newest shown are fetched and put on top (marked "new").
 //
 // Safety: a payload is whatever a gateway (or an attacker with its token) sent. Everything from
-// the API reaches the page through textContent or attributes, never innerHTML; control, invisible
+// the API reaches the page as text nodes or attributes (../dom.js), never innerHTML; control, invisible
 // and bidi characters are drawn as visible marks, and bytes that were not UTF-8 (U+FFFD from the
 // API) are marked too.
 //
 // #dl-list keeps data-state (loading | ready | empty | error) and data-count; each row carries
 // data-id, data-reason and data-resolved (and data-resolution once settled) for people and tests.
+
+import { getJson, request } from "../api.js";
+import { el } from "../dom.js";
 
 const config = JSON.parse(document.getElementById("dead-letters-config").textContent);
 const T = config.labels;
@@ -25,7 +28,6 @@ const dateTime = new Intl.DateTimeFormat(lang, {
 const clock = new Intl.DateTimeFormat(lang, {
   hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
 });
-const csrf = document.body.dataset.csrf;
 
 const list = document.getElementById("dl-list");
 const empty = document.getElementById("dl-empty");
@@ -44,13 +46,6 @@ const HOPELESS = [...MALFORMED, "too_old"];
 /** "{name}" placeholders filled from `values`. */
 function fill(text, values) {
   return text.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
-}
-
-function element(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined && text !== null) el.textContent = text;
-  return el;
 }
 
 function formatTime(iso) {
@@ -94,14 +89,7 @@ function query(extra = {}, withReason = true) {
   return params.toString();
 }
 
-async function getJson(url) {
-  const response = await fetch(url, {
-    headers: { Accept: "application/json" }, cache: "no-store", signal: AbortSignal.timeout(15000),
-  });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.message || String(response.status));
-  return body;
-}
+const REQUEST_TIMEOUT_MS = 15000;
 
 // --- the payload, drawn safely -----------------------------------------------------------
 
@@ -116,18 +104,18 @@ function codeOf(ch) {
 function mark(ch) {
   const cp = ch.codePointAt(0);
   if (ch === "\ufffd") {
-    const span = element("span", "dl-mark dl-mark-bad", "\ufffd");
+    const span = el("span", { class: "dl-mark dl-mark-bad" }, "\ufffd");
     span.title = T.invalidByte;
     return span;
   }
   if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
     // C0 controls as their Unicode "control pictures" (␀ ␛ …); DEL and C1 as their code.
     const picture = cp < 0x20 ? String.fromCodePoint(0x2400 + cp) : cp === 0x7f ? "\u2421" : codeOf(ch);
-    const span = element("span", "dl-mark dl-mark-ctl", picture);
+    const span = el("span", { class: "dl-mark dl-mark-ctl" }, picture);
     span.title = fill(T.control, { code: codeOf(ch) });
     return span;
   }
-  const span = element("span", "dl-mark dl-mark-inv", `<${codeOf(ch)}>`);
+  const span = el("span", { class: "dl-mark dl-mark-inv" }, `<${codeOf(ch)}>`);
   span.title = fill(T.invisible, { code: codeOf(ch) });
   return span;
 }
@@ -140,7 +128,7 @@ function isMarked(ch) {
 
 /** The payload text in a <pre>, as text nodes and marks only. */
 function payloadBlock(text) {
-  const pre = element("pre", "dl-payload");
+  const pre = el("pre", { class: "dl-payload" });
   let run = "";
   for (const ch of text) {
     if (!isMarked(ch)) {
@@ -168,7 +156,7 @@ function hintFor(reason) {
 }
 
 function meta(letter) {
-  const dl = element("dl", "dl-meta");
+  const dl = el("dl", { class: "dl-meta" });
   const rows = [
     ["topic", letter.topic],
     ["gateway", letter.gateway || "—"],
@@ -177,28 +165,28 @@ function meta(letter) {
     ["message", letter.message_id],
   ];
   for (const [key, value] of rows) {
-    const div = element("div");
+    const div = el("div");
     div.dataset.field = key;
-    div.append(element("dt", "", T[key]), element("dd", "", value));
+    div.append(el("dt", null, T[key]), el("dd", null, value));
     dl.append(div);
   }
   return dl;
 }
 
 function payloadSection(letter) {
-  const box = element("div", "dl-payload-box");
-  const head = element("div", "dl-payload-head");
-  head.append(element("span", "dl-payload-title", T.payload),
-    element("span", "dl-payload-size", fill(T.bytes, { n: number.format(letter.payload_bytes) })));
+  const box = el("div", { class: "dl-payload-box" });
+  const head = el("div", { class: "dl-payload-head" });
+  head.append(el("span", { class: "dl-payload-title" }, T.payload),
+    el("span", { class: "dl-payload-size" }, fill(T.bytes, { n: number.format(letter.payload_bytes) })));
   box.append(head);
   const shown = new TextEncoder().encode(letter.payload).length;
   if (letter.payload_truncated || letter.payload_bytes > shown) {
-    box.append(element("p", "dl-note dl-cut", fill(T.cut, {
+    box.append(el("p", { class: "dl-note dl-cut" }, fill(T.cut, {
       shown: number.format(Math.min(shown, letter.payload_bytes)),
       total: number.format(letter.payload_bytes),
     })));
   }
-  if (letter.payload_utf8 === false) box.append(element("p", "dl-note dl-not-utf8", T.notUtf8));
+  if (letter.payload_utf8 === false) box.append(el("p", { class: "dl-note dl-not-utf8" }, T.notUtf8));
   box.append(payloadBlock(letter.payload));
   return box;
 }
@@ -212,8 +200,8 @@ function outcomeText(letter) {
 }
 
 function actions(letter, row) {
-  const footer = element("div", "dl-actions");
-  const message = element("p", "dl-outcome");
+  const footer = el("div", { class: "dl-actions" });
+  const message = el("p", { class: "dl-outcome" });
   message.setAttribute("role", "status");
   if (letter.resolved) {
     message.dataset.kind = "resolved";
@@ -223,13 +211,13 @@ function actions(letter, row) {
   }
   footer.append(message);
   if (!config.canAct) return footer;
-  const buttons = element("div", "dl-buttons");
+  const buttons = el("div", { class: "dl-buttons" });
   if (HOPELESS.includes(letter.reason)) return footer;
   const choices = letter.reason === "conflict"
     ? [["keep", "btn-plain"], ["replace", "btn-primary"]]
     : [["reprocess", "btn-primary"]];
   for (const [action, style] of choices) {
-    const button = element("button", `btn ${style}`, T[action]);
+    const button = el("button", { class: `btn ${style}` }, T[action]);
     button.type = "button";
     button.dataset.action = action;
     button.addEventListener("click", () => act(letter, action, row));
@@ -240,27 +228,27 @@ function actions(letter, row) {
 }
 
 function renderRow(letter, isNew = false) {
-  const li = element("li", "dl-item card");
+  const li = el("li", { class: "dl-item card" });
   li.dataset.id = letter.id;
   li.dataset.reason = letter.reason;
   li.dataset.resolved = letter.resolved ? "1" : "0";
   if (letter.resolution) li.dataset.resolution = letter.resolution;
   if (isNew) li.classList.add("dl-is-new");
 
-  const head = element("div", "dl-head");
-  const reason = element("span", "dl-reason");
-  reason.append(element("strong", "dl-reason-label", config.reasons[letter.reason] || letter.reason),
-    element("code", "dl-code", letter.reason));
-  const when = element("time", "dl-time", formatTime(letter.received_at));
+  const head = el("div", { class: "dl-head" });
+  const reason = el("span", { class: "dl-reason" });
+  reason.append(el("strong", { class: "dl-reason-label" }, config.reasons[letter.reason] || letter.reason),
+    el("code", { class: "dl-code" }, letter.reason));
+  const when = el("time", { class: "dl-time" }, formatTime(letter.received_at));
   when.dateTime = letter.received_at;
   head.append(reason);
-  if (isNew) head.append(element("span", "dl-new-tag", T.new));
-  head.append(when, element("span", "dl-id", `#${letter.id}`));
+  if (isNew) head.append(el("span", { class: "dl-new-tag" }, T.new));
+  head.append(when, el("span", { class: "dl-id" }, `#${letter.id}`));
 
   li.append(head, meta(letter));
-  if (letter.detail) li.append(element("p", "dl-detail", letter.detail));
+  if (letter.detail) li.append(el("p", { class: "dl-detail" }, letter.detail));
   const hint = !letter.resolved && hintFor(letter.reason);
-  if (hint && config.canAct) li.append(element("p", "dl-hint", hint));
+  if (hint && config.canAct) li.append(el("p", { class: "dl-hint" }, hint));
   li.append(payloadSection(letter), actions(letter, li));
   return li;
 }
@@ -295,7 +283,7 @@ function confirmAction(letter, action) {
 
 /** The letter as stored now (one row of the list: the newest with id below id + 1). */
 async function fetchLetter(id) {
-  const body = await getJson(`${config.urls.list}?before=${id + 1}&limit=1`);
+  const body = await getJson(`${config.urls.list}?before=${id + 1}&limit=1`, { timeout: REQUEST_TIMEOUT_MS });
   return body.items.find((item) => item.id === id);
 }
 
@@ -307,13 +295,10 @@ async function act(letter, action, row) {
   outcome.dataset.kind = "working";
   outcome.textContent = T.working;
   try {
-    const response = await fetch(config.urls.reprocess.replace("/0/reprocess", `/${letter.id}/reprocess`), {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ action }),
-    });
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.message || String(response.status));
+    const url = config.urls.reprocess.replace("/0/reprocess", `/${letter.id}/reprocess`);
+    const answer = await request("POST", url, { body: { action }, timeout: REQUEST_TIMEOUT_MS });
+    const { body } = answer;
+    if (!answer.ok) throw new Error(body.message || String(answer.status));
     if (!body.resolution) {
       const reasons = (body.rejected || []).map((r) => `${config.reasons[r.reason] || r.reason} (${r.reason})`);
       outcome.dataset.kind = "refused";
@@ -356,7 +341,7 @@ async function load({ append = false } = {}) {
   try {
     const extra = { limit: config.pageSize };
     if (append && nextBefore !== null) extra.before = nextBefore;
-    const body = await getJson(`${config.urls.list}?${query(extra)}`);
+    const body = await getJson(`${config.urls.list}?${query(extra)}`, { timeout: REQUEST_TIMEOUT_MS });
     if (generation !== loading) return;
     if (!append) list.replaceChildren();
     for (const letter of body.items) list.append(renderRow(letter));
@@ -375,7 +360,7 @@ async function load({ append = false } = {}) {
 
 /** Rows newer than the newest shown, put on top. */
 async function showFresh() {
-  const body = await getJson(`${config.urls.list}?${query({ limit: config.pageSize })}`);
+  const body = await getJson(`${config.urls.list}?${query({ limit: config.pageSize })}`, { timeout: REQUEST_TIMEOUT_MS });
   const newer = body.items.filter((item) => item.id > newestId);
   const shown = new Set([...list.children].map((li) => Number(li.dataset.id)));
   for (const letter of newer.reverse()) {
@@ -405,7 +390,7 @@ let lastLatest = null; // the summary's newest id at the previous poll
 async function poll() {
   window.clearTimeout(pollTimer);
   try {
-    const summary = await getJson(`${config.urls.summary}?${query({}, false)}`);
+    const summary = await getJson(`${config.urls.summary}?${query({}, false)}`, { timeout: REQUEST_TIMEOUT_MS });
     showSummary(summary);
     const latest = summary.latest_id || 0;
     const moved = lastLatest === null ? latest > newestId : latest > lastLatest;

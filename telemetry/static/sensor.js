@@ -11,7 +11,9 @@
 // #sensor keeps data-state (loading | ready | empty | error), data-range and data-points for
 // people and tests; every bar, gap and marker carries data-* attributes too.
 
-import { FLAG_COLOURS, gaps, linePath, runs, svg, withCoverage } from "../sparkline.js";
+import { getJson } from "../api.js";
+import { el, svg } from "../dom.js";
+import { FLAG_COLOURS, gaps, linePath, runs, withCoverage } from "../sparkline.js";
 
 const root = document.getElementById("sensor");
 const config = JSON.parse(document.getElementById("sensor-config").textContent);
@@ -57,34 +59,9 @@ const sumsBox = document.getElementById("sums");
 
 // --- small helpers ----------------------------------------------------------------------------
 
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") el.className = value;
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
-
 const fill = (template, values) => template.replace(/\{(\w+)\}/g, (_m, k) => values[k] ?? "");
 const when = (ms) => stamp.format(new Date(ms));
 const flagWord = (flag) => T.flags[flag] || flag;
-
-async function getJson(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
-  if (response.status === 401) {
-    const here = window.location.pathname + window.location.search;
-    window.location.assign(`/login?next=${encodeURIComponent(here)}`);
-    throw new Error("signed out");
-  }
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return response.json();
-}
 
 function showStatus(words, kind = "info") {
   statusLine.textContent = words || "";
@@ -279,13 +256,13 @@ function panel({ name, title, height, width, left, right, gapList }) {
   const yOf = ([lo, hi]) => (v) => m.top + innerH - ((v - lo) / (hi - lo)) * innerH;
   const y = yOf(left);
   const y2 = right ? yOf(right) : null;
-  const el = svg("svg", { class: "plot", "data-plot": name, viewBox: `0 0 ${width} ${height}`,
+  const node = svg("svg", { class: "plot", "data-plot": name, viewBox: `0 0 ${width} ${height}`,
     width, height, role: "img", "aria-label": title });
-  el.append(svg("defs", null, svg("pattern", { id: `hatch-${name}`, width: 6, height: 6,
+  node.append(svg("defs", null, svg("pattern", { id: `hatch-${name}`, width: 6, height: 6,
     patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" },
   svg("rect", { width: 6, height: 6, fill: "#f3f5f8" }),
   svg("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#c9d0d9", "stroke-width": 1.5 }))));
-  el.append(svg("rect", { class: "plot-area", x: m.left, y: m.top, width: innerW,
+  node.append(svg("rect", { class: "plot-area", x: m.left, y: m.top, width: innerW,
     height: innerH, fill: "#fff", stroke: "#d5dde8" }));
   const grid = svg("g", { class: "grid" });
   for (const v of valueTicks(...left)) {
@@ -307,7 +284,7 @@ function panel({ name, title, height, width, left, right, gapList }) {
     grid.append(svg("text", { x: x(t), y: height - 8, "text-anchor": "middle", class: "tick" },
       timeLabel(t, step)));
   }
-  el.append(grid);
+  node.append(grid);
   const holes = svg("g", { class: "gaps" });
   for (const g of gapList) {
     const from = Math.max(state.since, g.from);
@@ -319,12 +296,12 @@ function panel({ name, title, height, width, left, right, gapList }) {
       "data-to": new Date(g.to).toISOString() },
     svg("title", null, `${T.legend.gap}: ${when(g.from)} – ${when(g.to)}`)));
   }
-  el.append(holes);
+  node.append(holes);
   const layer = svg("g", { class: "series" });
-  el.append(layer);
-  const box = h("figure", { class: "plot-box", "data-plot": name },
-    h("figcaption", null, title), el);
-  return { box, el, layer, x, y, y2, m, innerH, innerW };
+  node.append(layer);
+  const box = el("figure", { class: "plot-box", "data-plot": name },
+    el("figcaption", null, title), node);
+  return { box, plot: node, layer, x, y, y2, m, innerH, innerW };
 }
 
 function marker(flag, cx, cy, words) {
@@ -445,7 +422,7 @@ function flagsOf(list) {
 }
 
 function legendItem(kind, words) {
-  return h("li", { "data-legend": kind }, h("span", { class: `key key-${kind}`,
+  return el("li", { "data-legend": kind }, el("span", { class: `key key-${kind}`,
     "aria-hidden": "true" }), words);
 }
 
@@ -486,20 +463,20 @@ function showLast(value, ts, flag) {
 }
 
 function showStatusOf(status) {
-  const el = document.getElementById("sensor-status");
-  el.dataset.status = status;
-  el.textContent = T.sensorStatus[status] || status;
+  const node = document.getElementById("sensor-status");
+  node.dataset.status = status;
+  node.textContent = T.sensorStatus[status] || status;
 }
 
 function row(key, label, value, extra, attrs) {
-  return h("div", { "data-field": key, ...attrs }, h("dt", null, label),
-    h("dd", null, value, extra || null));
+  return el("div", { "data-field": key, ...attrs }, el("dt", null, label),
+    el("dd", null, value, extra || null));
 }
 
 function observed(complete, template) {
   if (complete === null || complete === undefined || complete >= 0.999) return null;
   const shown = percent.format(Math.floor(complete * 100) / 100);
-  return h("span", { class: "observed" }, `(${fill(template, { percent: shown })})`);
+  return el("span", { class: "observed" }, `(${fill(template, { percent: shown })})`);
 }
 
 function rainSums(sums) {
@@ -508,41 +485,41 @@ function rainSums(sums) {
     const w = (sums.windows || {})[key];
     if (!w) continue;
     const incomplete = w.complete < 0.999;
-    out.push(row(`window-${key}`, T.sums.windows[key], h("span", { class: "mm" },
+    out.push(row(`window-${key}`, T.sums.windows[key], el("span", { class: "mm" },
       `${one.format(w.mm)} mm`), observed(w.complete, T.sums.observed), {
       "data-window": key, "data-complete": String(w.complete),
       class: incomplete ? "incomplete" : null }));
   }
   const event = sums.event;
   out.push(row("event", T.sums.event, event
-    ? h("span", { class: "mm" }, `${one.format(event.mm)} mm`) : T.sums.noEvent,
-  event ? h("span", { class: "note" }, fill(T.sums.eventSince,
+    ? el("span", { class: "mm" }, `${one.format(event.mm)} mm`) : T.sums.noEvent,
+  event ? el("span", { class: "note" }, fill(T.sums.eventSince,
     { time: when(Date.parse(event.start)) })) : null));
-  out.push(row("antecedent", T.sums.antecedent, h("span", { class: "mm" },
+  out.push(row("antecedent", T.sums.antecedent, el("span", { class: "mm" },
     `${one.format(sums.antecedent_mm || 0)} mm`),
   observed(sums.antecedent_complete, T.sums.antecedentObserved), {
     class: sums.antecedent_complete < 0.999 ? "incomplete" : null }));
-  return [h("dl", { class: "rows sums-rows" }, out)];
+  return [el("dl", { class: "rows sums-rows" }, out)];
 }
 
 function displacementSums(sums) {
   const velocity = sums.velocity_mm_d;
-  const out = [h("dl", { class: "rows sums-rows" },
+  const out = [el("dl", { class: "rows sums-rows" },
     row("velocity", T.sums.velocity, velocity === null || velocity === undefined ? "—"
       : `${number.format(velocity)} mm/d`),
     row("inverse", T.sums.inverseVelocity, sums.inverse_velocity_d_mm === null
       || sums.inverse_velocity_d_mm === undefined ? "—"
       : `${number.format(sums.inverse_velocity_d_mm)} d/mm`))];
   const f = sums.forecast;
-  out.push(h("div", { class: `forecast${f ? "" : " forecast-none"}`, "data-forecast":
+  out.push(el("div", { class: `forecast${f ? "" : " forecast-none"}`, "data-forecast":
     f ? "yes" : "no" },
-  h("h3", null, h("span", { class: "forecast-tag" }, T.legend.forecast), " ", T.sums.forecast),
+  el("h3", null, el("span", { class: "forecast-tag" }, T.legend.forecast), " ", T.sums.forecast),
   f ? [
-    h("p", { class: "forecast-time" }, h("span", null, T.sums.failureTime), " ",
-      h("time", { datetime: f.failure_time }, when(Date.parse(f.failure_time)))),
-    h("p", { class: "forecast-fit" }, fill(T.sums.fit, { r2: f.r2.toFixed(2), points: f.points })),
-    h("p", { class: "note" }, T.sums.forecastNote),
-  ] : h("p", { class: "note" }, T.sums.noForecast)));
+    el("p", { class: "forecast-time" }, el("span", null, T.sums.failureTime), " ",
+      el("time", { datetime: f.failure_time }, when(Date.parse(f.failure_time)))),
+    el("p", { class: "forecast-fit" }, fill(T.sums.fit, { r2: f.r2.toFixed(2), points: f.points })),
+    el("p", { class: "note" }, T.sums.forecastNote),
+  ] : el("p", { class: "note" }, T.sums.noForecast)));
   return out;
 }
 
@@ -554,11 +531,11 @@ function renderSums() {
   if (RAIN) parts = rainSums(sums);
   else if (DISPLACEMENT) parts = displacementSums(sums);
   else {
-    parts = [h("dl", { class: "rows sums-rows" }, row("last", T.sums.lastValue,
+    parts = [el("dl", { class: "rows sums-rows" }, row("last", T.sums.lastValue,
       S.last_value === null || S.last_value === undefined ? "—"
         : `${number.format(S.last_value)} ${S.unit}`))];
   }
-  parts.push(h("p", { class: "note as-of" }, fill(T.sums.asOf, {
+  parts.push(el("p", { class: "note as-of" }, fill(T.sums.asOf, {
     time: when(Date.parse(sums.as_of)) })));
   body.replaceChildren(...parts);
   sumsBox.dataset.state = "ready";
@@ -599,9 +576,9 @@ function onStatus(message) {
     const flag = (message.status || S.status) === "missing" ? "missing" : message.flag;
     if (flag) showLast(S.last_value, S.last_ts, flag);
   } else if (message.gateway && message.gateway === S.gateway) {
-    const el = document.getElementById("gateway-state");
-    el.hidden = message.online !== false;
-    el.textContent = T.status.gatewayOffline;
+    const node = document.getElementById("gateway-state");
+    node.hidden = message.online !== false;
+    node.textContent = T.status.gatewayOffline;
   }
 }
 

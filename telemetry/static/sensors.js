@@ -11,13 +11,14 @@
 // #sensors keeps data-state (loading | ready | failed) and each row data-code, data-flag and
 // data-retired, for people and tests.
 
+import { request, Unreachable } from "../api.js";
+import { el } from "../dom.js";
 import { onLive, socket } from "../live.js";
 
 const config = JSON.parse(document.getElementById("sensors-config").textContent);
 const T = config.labels;
 const KINDS = config.kinds;
 const lang = document.documentElement.lang || "zh-CN";
-const csrf = document.body.dataset.csrf || "";
 const numberFormat = new Intl.NumberFormat(lang, { maximumFractionDigits: 3 });
 const timeFormat = new Intl.DateTimeFormat(lang, {
   month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
@@ -46,52 +47,15 @@ const fill = (text, values) => text.replace(/\b(CODE|COUNT|SHOWN|TOTAL|FIELD)\b/
   (key) => (key in values ? String(values[key]) : key));
 const urlFor = (template, code) => template.replace("CODE", encodeURIComponent(code));
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key.startsWith("data-") || key.startsWith("aria-") || key === "title" || key === "href"
-      || key === "type" || key === "scope") node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
-
 // --- talking to the hub --------------------------------------------------------------------
 
-class Unreachable extends Error {}
-
-/** fetch → {ok, status, body}; a network failure throws Unreachable. */
+/** {ok, status, body} from the hub; a network failure throws an Error saying so in words. */
 async function api(method, url, body) {
-  const headers = { Accept: "application/json" };
-  const options = { method, headers, cache: "no-store" };
-  if (method !== "GET") headers["X-CSRF-Token"] = csrf;
-  if (body instanceof FormData) options.body = body;
-  else if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  let response;
   try {
-    response = await fetch(url, options);
-  } catch {
-    throw new Unreachable(T.unreachable);
+    return await request(method, url, { body });
+  } catch (error) {
+    throw error instanceof Unreachable ? new Error(T.unreachable) : error;
   }
-  if (response.status === 401) {
-    const here = window.location.pathname + window.location.search;
-    window.location.assign(`/login?next=${encodeURIComponent(here)}`);
-  }
-  let answer = {};
-  try {
-    answer = await response.json();
-  } catch {
-    answer = { message: T.unreachable };
-  }
-  return { ok: response.ok, status: response.status, body: answer };
 }
 
 function showStatus(text, kind = "info") {
@@ -115,25 +79,25 @@ function placeCell(sensor) {
 
 function valueCell(sensor) {
   if (sensor.last_value === null || sensor.last_value === undefined) {
-    return el("td", { className: "num muted" }, T.never);
+    return el("td", { class: "num muted" }, T.never);
   }
   const when = sensor.last_ts ? new Date(sensor.last_ts) : null;
-  return el("td", { className: "num" },
-    el("span", { className: "value" }, `${numberFormat.format(sensor.last_value)} ${sensor.unit}`),
-    when ? el("time", { className: "when", dateTime: sensor.last_ts }, timeFormat.format(when))
+  return el("td", { class: "num" },
+    el("span", { class: "value" }, `${numberFormat.format(sensor.last_value)} ${sensor.unit}`),
+    when ? el("time", { class: "when", datetime: sensor.last_ts }, timeFormat.format(when))
       : null);
 }
 
 function actionsCell(sensor) {
-  const cell = el("td", { className: "row-actions" });
-  cell.append(el("button", { type: "button", className: "btn btn-small", "data-action": "edit",
+  const cell = el("td", { class: "row-actions" });
+  cell.append(el("button", { type: "button", class: "btn btn-small", "data-action": "edit",
     "aria-label": `${T.edit} ${sensor.code}` }, T.edit));
   if (sensor.retired) {
-    cell.append(el("button", { type: "button", className: "btn btn-small",
+    cell.append(el("button", { type: "button", class: "btn btn-small",
       "data-action": "reactivate", "aria-label": `${T.reactivate} ${sensor.code}` },
     T.reactivate));
   } else {
-    cell.append(el("button", { type: "button", className: "btn btn-small btn-danger-quiet",
+    cell.append(el("button", { type: "button", class: "btn btn-small btn-danger-quiet",
       "data-action": "retire", "aria-label": `${T.retire} ${sensor.code}` }, T.retire));
   }
   return cell;
@@ -143,7 +107,7 @@ function row(sensor) {
   const flag = flagOf(sensor);
   const gateway = el("td", {}, sensor.gateway || "—");
   if (gatewayOnline.get(sensor.gateway) === false) {
-    gateway.append(el("span", { className: "gw-offline" }, T.gatewayOffline));
+    gateway.append(el("span", { class: "gw-offline" }, T.gatewayOffline));
   }
   const tr = el("tr", { "data-code": sensor.code, "data-flag": flag,
     "data-retired": String(Boolean(sensor.retired)) },
@@ -155,9 +119,9 @@ function row(sensor) {
   gateway,
   el("td", {}, placeCell(sensor)),
   valueCell(sensor),
-  el("td", {}, el("span", { className: "flag", "data-flag": flag, title: T.flagHints[flag] },
+  el("td", {}, el("span", { class: "flag", "data-flag": flag, title: T.flagHints[flag] },
     T.flags[flag])),
-  el("td", {}, el("span", { className: "state", "data-retired": String(Boolean(sensor.retired)) },
+  el("td", {}, el("span", { class: "state", "data-retired": String(Boolean(sensor.retired)) },
     sensor.retired ? T.retired : T.active)));
   if (config.canEdit) tr.append(actionsCell(sensor));
   return tr;
@@ -540,7 +504,7 @@ function setupImport() {
       } else if (answer.status === 422 && Array.isArray(answer.body.rows)) {
         say(fill(T.rowsRefused, { COUNT: answer.body.rows.length }), "error");
         errorRows.replaceChildren(...answer.body.rows.map((r) => el("tr", { "data-line": r.line },
-          el("td", { className: "num" }, String(r.line)), el("td", {}, r.code || "—"),
+          el("td", { class: "num" }, String(r.line)), el("td", {}, r.code || "—"),
           el("td", {}, r.reason))));
         errorsWrap.hidden = false;
       } else {
