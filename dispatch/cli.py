@@ -34,6 +34,12 @@ class BadSettings(Failure):
     exit_code = 2
 
 
+class BadUsage(Failure):
+    """A refused argument: exit status 2, nothing written."""
+
+    exit_code = 2
+
+
 def _settings() -> Settings:
     ctx = click.get_current_context()
     if "settings" not in ctx.meta:
@@ -339,6 +345,38 @@ def user_reset_password(name: str) -> None:
     with app.app_context(), db.transaction() as s:
         password = auth.reset_password(s, name, actor="cli")
     click.echo(f"one-time password for {name}: {password}")  # read by tools, as above
+    click.echo(_("%(name)s's sessions ended and tokens revoked", name=name))
+
+
+def _set_user_active(name: str, active: bool) -> bool:
+    from dispatch.core import auth
+    from dispatch.core.db import db
+
+    app = _app(_settings())
+    with app.app_context(), db.transaction() as s:
+        return auth.set_user_active(s, name, active, actor="cli")
+
+
+@user.command("disable")
+@click.argument("name")
+@guarded
+def user_disable(name: str) -> None:
+    """Stop a person signing in; their sessions and tokens end at once."""
+    if _set_user_active(name, False):
+        click.echo(_("user %(name)s disabled: sessions ended, tokens revoked", name=name))
+    else:
+        click.echo(_("user %(name)s was already disabled", name=name))
+
+
+@user.command("enable")
+@click.argument("name")
+@guarded
+def user_enable(name: str) -> None:
+    """Let a disabled person sign in again (with their password; nothing old comes back)."""
+    if _set_user_active(name, True):
+        click.echo(_("user %(name)s enabled", name=name))
+    else:
+        click.echo(_("user %(name)s was not disabled", name=name))
 
 
 @main.group()
@@ -355,9 +393,14 @@ def gateway_add(gateway_id: str, name: str) -> None:
     from dispatch.core import auth
     from dispatch.core.broker import hash_mqtt_password, signal_running_broker, write_broker_files
     from dispatch.core.db import db
+    from dispatch.core.errors import HubError
     from dispatch.core.runtime import broker_accounts, broker_dir
 
     settings = _settings()
+    try:  # before anything is written: the hub's own MQTT names would stop it starting
+        auth.check_gateway_code(gateway_id, settings)
+    except HubError as exc:
+        raise BadUsage(terminal_str(exc.message)) from None
     app = _app(settings)
     with app.app_context():
         with db.transaction() as s:
@@ -378,6 +421,37 @@ def gateway_add(gateway_id: str, name: str) -> None:
         click.echo("  " + (_("broker reloaded") if reloaded else
                            _("the managed broker is not running; it will know the gateway when "
                              "it starts")))
+
+
+@gateway.command("disable")
+@click.argument("gateway_id")
+@guarded
+def gateway_disable(gateway_id: str) -> None:
+    """Retire a gateway: revoke its HTTP token and remove its MQTT login."""
+    from dispatch.core import auth
+    from dispatch.core.broker import signal_running_broker, write_broker_files
+    from dispatch.core.db import db
+    from dispatch.core.runtime import broker_accounts, broker_dir
+
+    settings = _settings()
+    app = _app(settings)
+    with app.app_context():
+        with db.transaction() as s:
+            changed = auth.disable_gateway(s, gateway_id, actor="cli")
+        reloaded = False
+        if settings.mqtt.managed:
+            # The broker files list active gateways only: rewriting them drops this login.
+            write_broker_files(broker_dir(settings), broker_accounts(settings))
+            reloaded = signal_running_broker(broker_dir(settings))
+    click.echo(_("gateway %(gateway)s disabled: HTTP token revoked", gateway=gateway_id)
+               if changed else _("gateway %(gateway)s was already disabled", gateway=gateway_id))
+    if not settings.mqtt.managed:
+        click.echo("  " + _("the broker is external: remove the MQTT login %(gateway)s there",
+                            gateway=gateway_id))
+    elif reloaded:
+        click.echo("  " + _("MQTT login removed; broker reloaded"))
+    else:
+        click.echo("  " + _("MQTT login removed; the managed broker is not running"))
 
 
 @main.group()

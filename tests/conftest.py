@@ -1,5 +1,10 @@
 """Fixtures (STYLE.md): app, client, runner, sio, db on both SpatiaLite and PostGIS, broker, hub.
 
+Passwords are hashed with CHEAP_PASSWORD_HASH (one PBKDF2 round) instead of the hub's scrypt:
+a strong hash takes ~100 ms and every user fixture makes several. The settings loader takes so
+weak a method only with RESCUEHUB_TESTING=1, which this file sets for the tests and the commands
+they run.
+
 PostGIS: an admin URL (RESCUEHUB_TEST_DATABASE_URL, default the local server as `postgres`) is
 used to create a throw-away database per test session. Without a reachable server the PostGIS
 variants are skipped, except when RESCUEHUB_TEST_REQUIRE_POSTGIS=1 (CI), where they fail.
@@ -26,6 +31,8 @@ pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.hub"]
 # The `rescuehub` command speaks the terminal's language (dispatch.core.i18n.terminal_locale);
 # tests read its English lines, whatever the machine's LANG (test_cli checks the Chinese).
 os.environ["RESCUEHUB_LANG"] = "en"
+os.environ["RESCUEHUB_TESTING"] = "1"
+CHEAP_PASSWORD_HASH = "pbkdf2:sha256:1"
 
 ADMIN_URL = os.environ.get("RESCUEHUB_TEST_DATABASE_URL",
                            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -96,6 +103,7 @@ def overrides(database_url, data_dir) -> dict:
         "database": {"url": database_url},
         "data": {"dir": str(data_dir)},
         "mqtt": {"url": "mqtt://127.0.0.1:1", "managed": False},
+        "web": {"password_hash": CHEAP_PASSWORD_HASH},
     }
 
 
@@ -135,6 +143,8 @@ def runner(app, overrides):
         "RESCUEHUB_DATA_DIR": overrides["data"]["dir"],
         "RESCUEHUB_MQTT_URL": overrides["mqtt"]["url"],
         "RESCUEHUB_MQTT_MANAGED": "false",
+        "RESCUEHUB_WEB_PASSWORD_HASH": CHEAP_PASSWORD_HASH,
+        "RESCUEHUB_TESTING": "1",
     }
 
     class Runner:

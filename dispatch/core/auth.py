@@ -4,6 +4,11 @@ Every view declares its access with `@public` or `@roles(...)`; a `before_reques
 it and refuses any view that declared nothing, so a new endpoint cannot forget its role check.
 People sign in with a session cookie (CSRF-checked on every unsafe request); API clients, tablets
 and gateways send `Authorization: Bearer <token>`. Only SHA-256 digests of tokens are stored.
+
+What ends access at once: sign-out ends every cookie session of that person (the cookie is signed,
+not stored, so each carries the user's session generation, which sign-out bumps: a stolen copy
+stops working too); a password change or reset and disabling the person also revoke their tokens;
+disabling a gateway revokes its token (the CLI removes its broker login).
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from flask import Flask, current_app, g, request, session
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -29,10 +35,14 @@ from dispatch.core.choices import PERSON_ROLES, Role
 from dispatch.core.db import db, utcnow
 from dispatch.core.errors import BadRequest, Conflict, Forbidden, TooManyRequests, Unauthorized
 from dispatch.core.models import ApiToken, Gateway, LoginFailure, User
+from dispatch.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
+# The hub's own MQTT names start with this (its login `rescuehub`, its client ids): a gateway
+# called so would collide with them in the broker's password file or sessions.
+HUB_NAME_PREFIX = "rescuehub"
 MIN_PASSWORD = 10
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -127,9 +137,24 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _password_version(user: User) -> str:
-    # Stored in the session cookie: a password change ends every other session.
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+def hash_password(password: str) -> str:
+    """Hash a password with the configured method (web.password_hash)."""
+    return generate_password_hash(password, method=current_app.config["SETTINGS"].web.password_hash)
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(method: str) -> str:
+    return generate_password_hash(secrets.token_urlsafe(16), method=method)
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    """Check a password; for no user, check a dummy hash of the same method, so an unknown
+    name takes as long to refuse as a known one (the time tells nothing)."""
+    if user is None:
+        check_password_hash(_dummy_hash(current_app.config["SETTINGS"].web.password_hash),
+                            password)
+        return False
+    return check_password_hash(user.password_hash, password)
 
 
 def check_username(username: str) -> str:
@@ -146,6 +171,18 @@ def check_new_password(password: Any) -> str:
     return password
 
 
+def find_user(s: Session, username: str) -> User | None:
+    """The person with this user name (any case), or None."""
+    return s.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
+def _known_user(s: Session, username: str) -> User:
+    user = find_user(s, username)
+    if user is None:
+        raise BadRequest(_l("No user %(name)s.", name=username), code="no_user")
+    return user
+
+
 def create_user(s: Session, username: str, role: str, *, actor: str,
                 display_name: str = "") -> tuple[User, str]:
     """Create a person with a one-time password (returned once, never stored in clear)."""
@@ -156,7 +193,7 @@ def create_user(s: Session, username: str, role: str, *, actor: str,
         raise Conflict(_l("User %(name)s exists already.", name=username), code="user_exists")
     password = new_secret()
     user = User(username=username, role=role, display_name=display_name or username,
-                password_hash=generate_password_hash(password), must_change_password=True)
+                password_hash=hash_password(password), must_change_password=True)
     s.add(user)
     s.flush()
     audit.record(s, actor=actor, action="user.create", entity_type="user", entity_id=username,
@@ -165,16 +202,40 @@ def create_user(s: Session, username: str, role: str, *, actor: str,
 
 
 def reset_password(s: Session, username: str, *, actor: str) -> str:
-    """Replace a person's password with a new one-time password (audited, not the password)."""
-    user = s.scalar(select(User).where(func.lower(User.username) == username.lower()))
-    if user is None:
-        raise BadRequest(_l("No user %(name)s.", name=username), code="no_user")
+    """Replace a person's password with a new one-time password (audited, not the password);
+    their sessions end and their tokens are revoked."""
+    user = _known_user(s, username)
     password = new_secret()
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = hash_password(password)
     user.must_change_password = True
+    revoked = end_access(s, user)
     audit.record(s, actor=actor, action="user.reset_password", entity_type="user",
-                 entity_id=user.username)
+                 entity_id=user.username, after={"tokens_revoked": revoked})
     return password
+
+
+def end_access(s: Session, user: User) -> int:
+    """End every cookie session of a person and revoke their tokens; how many were revoked."""
+    user.session_generation += 1
+    return s.execute(update(ApiToken).where(ApiToken.user_id == user.id,
+                                            ApiToken.revoked.is_(False))
+                     .values(revoked=True)).rowcount
+
+
+def set_user_active(s: Session, username: str, active: bool, *, actor: str) -> bool:
+    """Disable a person (sessions and tokens end at once, sign-in refused) or enable them again;
+    False when they already were so. Audited."""
+    user = _known_user(s, username)
+    if user.active == active:
+        return False
+    user.active = active
+    after: dict[str, Any] = {"active": active}
+    if not active:
+        after["tokens_revoked"] = end_access(s, user)
+    audit.record(s, actor=actor, action="user.enable" if active else "user.disable",
+                 entity_type="user", entity_id=user.username, before={"active": not active},
+                 after=after)
+    return True
 
 
 def ensure_first_commander(s: Session) -> tuple[str, str] | None:
@@ -190,41 +251,59 @@ def _rate_key(username: str, remote: str) -> str:
     return f"{username.lower()}|{remote}"
 
 
-def _check_rate(s: Session, username: str, remote: str) -> None:
+def _reserve_attempt(s: Session, key: str) -> LoginFailure:
+    """Count this attempt as a failure before checking anything, or raise TooManyRequests.
+
+    The row is committed before the count, so of any number of concurrent attempts (threads or
+    processes) at most login_max_failures see a count within the limit and reach the hash:
+    counting first and recording afterwards let 19 of 40 parallel guesses through."""
     settings = current_app.config["SETTINGS"]
+    attempt = LoginFailure(key=key)
+    s.add(attempt)
+    s.commit()
     since = utcnow() - timedelta(seconds=settings.web.login_window_s)
-    failures = s.scalar(select(func.count(LoginFailure.id)).where(
-        LoginFailure.key == _rate_key(username, remote), LoginFailure.at > since))
-    if failures >= settings.web.login_max_failures:
+    attempts = s.scalar(select(func.count(LoginFailure.id)).where(
+        LoginFailure.key == key, LoginFailure.at > since))
+    if attempts > settings.web.login_max_failures:
+        # A refused attempt reached no hash: it leaves no row, so hammering grows no table.
+        s.delete(attempt)
+        s.commit()
         raise TooManyRequests(details={"retry_after_s": settings.web.login_window_s})
+    return attempt
 
 
 def authenticate(s: Session, username: Any, password: Any, remote: str) -> User:
-    """Check a user name and password, with the sign-in rate limit; the user or an error."""
+    """Check a user name and password, with the sign-in rate limit; the user or an error.
+    Commits (the attempt is recorded before the check, cleared after a success)."""
     if not isinstance(username, str) or not isinstance(password, str) or not username:
         raise BadRequest(_l("Give a user name and a password."), code="bad_credentials_format")
-    _check_rate(s, username, remote)
-    user = s.scalar(select(User).where(func.lower(User.username) == username.lower()))
-    if user is None or not user.active or not check_password_hash(user.password_hash, password):
-        s.add(LoginFailure(key=_rate_key(username, remote)))
-        s.commit()
+    key = _rate_key(username, remote)
+    _reserve_attempt(s, key)
+    user = find_user(s, username)
+    # The hash is checked for unknown and disabled people too: the answer's time tells nothing.
+    matches = _password_matches(user, password)
+    if user is None or not user.active or not matches:
+        s.commit()  # the attempt's row stays; nothing else was read for writing
         metrics.login_failures.inc()
         raise Unauthorized(_l("Wrong user name or password."), code="bad_credentials")
-    s.execute(delete(LoginFailure).where(LoginFailure.key == _rate_key(username, remote)))
+    s.execute(delete(LoginFailure).where(LoginFailure.key == key))
+    s.commit()
     return user
 
 
 def change_password(s: Session, user: User, new_password: Any) -> None:
-    """Replace a user's password (audited, without the password)."""
+    """Replace a user's password (audited, without the password): every session of theirs ends
+    and their tokens are revoked (sign this browser in again with sign_in_session)."""
     check_new_password(new_password)
     if check_password_hash(user.password_hash, new_password):
         raise BadRequest(_l("Choose a password different from the current one."),
                          code="same_password")
-    user.password_hash = generate_password_hash(new_password)
+    user.password_hash = hash_password(new_password)
     user.must_change_password = False
     user.password_changed_at = utcnow()
+    revoked = end_access(s, user)
     audit.record(s, actor=f"user:{user.username}", action="user.password", entity_type="user",
-                 entity_id=user.username)
+                 entity_id=user.username, after={"tokens_revoked": revoked})
 
 
 def issue_user_token(s: Session, user: User, ttl_s: int) -> tuple[str, datetime]:
@@ -238,10 +317,26 @@ def issue_user_token(s: Session, user: User, ttl_s: int) -> tuple[str, datetime]
     return token, expires
 
 
+def is_reserved_name(name: str, settings: Settings) -> bool:
+    """Whether an MQTT name is the hub's own (any case): its login, its client id, or any
+    name starting with `rescuehub`."""
+    own = {settings.mqtt.username.lower(), settings.mqtt.client_id.lower()}
+    return name.lower() in own or name.lower().startswith(HUB_NAME_PREFIX)
+
+
+def check_gateway_code(code: str, settings: Settings) -> str:
+    """A gateway id the broker can take: a valid name, and none of the hub's own."""
+    check_username(code)
+    if is_reserved_name(code, settings):
+        raise BadRequest(_l("%(code)s is reserved for the hub's own MQTT login: choose another "
+                            "gateway id.", code=code), code="reserved_name")
+    return code
+
+
 def create_gateway(s: Session, code: str, *, actor: str, name: str = "",
                    mqtt_hash: Callable[[str], str]) -> tuple[Gateway, str, str]:
     """Register a gateway: returns it, its MQTT password and its HTTP token (shown once)."""
-    check_username(code)
+    check_gateway_code(code, current_app.config["SETTINGS"])
     if s.scalar(select(Gateway.id).where(func.lower(Gateway.code) == code.lower())):
         raise Conflict(_l("Gateway %(code)s exists already.", code=code), code="gateway_exists")
     mqtt_password, http_token = new_secret(18), "rhg_" + secrets.token_urlsafe(32)
@@ -252,6 +347,24 @@ def create_gateway(s: Session, code: str, *, actor: str, name: str = "",
     audit.record(s, actor=actor, action="gateway.create", entity_type="gateway", entity_id=code,
                  after={"name": gateway.name})
     return gateway, mqtt_password, http_token
+
+
+def disable_gateway(s: Session, code: str, *, actor: str) -> bool:
+    """Mark a gateway inactive and revoke its HTTP token (audited); False when it already was.
+    Its broker login goes with the next broker files, which list active gateways only."""
+    gateway = s.scalar(select(Gateway).where(func.lower(Gateway.code) == code.lower()))
+    if gateway is None:
+        raise BadRequest(_l("No gateway %(code)s.", code=code), code="no_gateway")
+    revoked = s.execute(update(ApiToken).where(ApiToken.gateway_id == gateway.id,
+                                               ApiToken.revoked.is_(False))
+                        .values(revoked=True)).rowcount
+    if not gateway.active and not revoked:
+        return False
+    before, gateway.active = gateway.active, False
+    audit.record(s, actor=actor, action="gateway.disable", entity_type="gateway",
+                 entity_id=gateway.code, before={"active": before},
+                 after={"active": False, "tokens_revoked": revoked})
+    return True
 
 
 def principal_from_token(s: Session, token: str) -> Principal | None:
@@ -277,7 +390,7 @@ def principal_from_session(s: Session) -> Principal | None:
     if uid is None:
         return None
     user = s.get(User, uid)
-    if user is None or not user.active or session.get("pwv") != _password_version(user):
+    if user is None or not user.active or session.get("gen") != user.session_generation:
         session.clear()
         return None
     return Principal("user", user.id, user.username, user.role, user.must_change_password)
@@ -288,8 +401,17 @@ def sign_in_session(user: User) -> None:
     session.clear()
     session.permanent = True
     session["uid"] = user.id
-    session["pwv"] = _password_version(user)
+    session["gen"] = user.session_generation
     session["csrf"] = secrets.token_urlsafe(24)
+
+
+def sign_out(s: Session, user_id: int) -> None:
+    """End this person's cookie sessions on the server (every copy of the cookie) and clear
+    this one; their tokens stay valid."""
+    user = s.get(User, user_id)
+    if user is not None:
+        user.session_generation += 1
+    session.clear()
 
 
 def csrf_token() -> str:

@@ -25,6 +25,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The cookie is signed, not stored: a cookie counts only while it carries the current
+    # generation, which sign-out, a password change or reset and disabling bump (auth.py).
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Gateway(Base):

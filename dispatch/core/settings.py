@@ -3,6 +3,10 @@
 This is the only module that reads the environment for configuration. Every value is checked
 against the type of its default and a few domain rules; a bad value stops start-up with a
 `SettingsError` naming the setting.
+
+One switch is for the test suite only: `RESCUEHUB_TESTING=1` lets `web.password_hash` name a
+method weaker than the floors below (tests hash with "pbkdf2:sha256:1", since a strong hash takes
+~100 ms and several are made per test user). Without it such a method is refused at start-up.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
 DEFAULT_FILE = CONFIG_DIR / "default.toml"
 ENV_PREFIX = "RESCUEHUB_"
+TESTING_VAR = ENV_PREFIX + "TESTING"
+
+# The weakest password hashes the hub accepts outside tests: werkzeug's scrypt default
+# (N=2^15, r=8, p=1) and OWASP's PBKDF2 figures (Password Storage Cheat Sheet, 2023).
+SCRYPT_FLOOR = (2**15, 8, 1)
+PBKDF2_FLOORS = {"sha256": 600_000, "sha512": 210_000}
 
 
 class SettingsError(ValueError):
@@ -86,8 +96,10 @@ def _env_layer(environ: Mapping[str, str], known: Mapping[str, Mapping[str, Any]
     layer: dict[str, dict[str, str]] = {}
     for var, value in environ.items():
         # RESCUEHUB_CONFIG names the file; RESCUEHUB_LANG the command's language
-        # (dispatch.core.i18n.terminal_locale): neither is a setting.
-        if not var.startswith(ENV_PREFIX) or var in (ENV_PREFIX + "CONFIG", ENV_PREFIX + "LANG"):
+        # (dispatch.core.i18n.terminal_locale); RESCUEHUB_TESTING is the test suite's switch
+        # (module docstring): none is a setting.
+        if not var.startswith(ENV_PREFIX) or var in (ENV_PREFIX + "CONFIG", ENV_PREFIX + "LANG",
+                                                     TESTING_VAR):
             continue
         rest = var[len(ENV_PREFIX):].lower()
         for section in known:
@@ -138,7 +150,40 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
     return MqttEndpoint(parts.hostname, port or (8883 if tls else 1883), tls)
 
 
-def _validate(values: dict[str, dict[str, Any]]) -> None:
+def _password_hash_floor(method: str) -> tuple[bool, str] | None:
+    """(weaker than the floor, the floor's method) of a werkzeug hash method; None when it is
+    not a method the hub takes."""
+    name, *args = method.split(":")
+    if name == "scrypt" and len(args) in (0, 3):
+        try:
+            n, r, p = (int(a) for a in args) if args else SCRYPT_FLOOR
+        except ValueError:
+            return None
+        if n < 2 or n & (n - 1) or r < 1 or p < 1:
+            return None  # hashlib.scrypt takes a power of two above 1 and positive r, p
+        weaker = n < SCRYPT_FLOOR[0] or r < SCRYPT_FLOOR[1] or p < SCRYPT_FLOOR[2]
+        return weaker, "scrypt:" + ":".join(map(str, SCRYPT_FLOOR))
+    if name == "pbkdf2" and len(args) == 2 and args[0] in PBKDF2_FLOORS and args[1].isascii() \
+            and args[1].isdigit() and int(args[1]) > 0:
+        floor = PBKDF2_FLOORS[args[0]]
+        return int(args[1]) < floor, f"pbkdf2:{args[0]}:{floor}"
+    return None
+
+
+def _check_password_hash(method: str, testing: bool) -> None:
+    verdict = _password_hash_floor(method)
+    if verdict is None:
+        raise SettingsError(_l('setting web.password_hash must be "scrypt", "scrypt:N:r:p" or '
+                               '"pbkdf2:sha256:ITERATIONS" (or sha512), got %(value)s',
+                               value=repr(method)))
+    weaker, floor = verdict
+    if weaker and not testing:
+        raise SettingsError(_l("setting web.password_hash %(value)s is too weak to protect "
+                               "passwords: use the default, or at least %(floor)s",
+                               value=repr(method), floor=floor))
+
+
+def _validate(values: dict[str, dict[str, Any]], testing: bool = False) -> None:
     _port("web.port", values["web"]["port"])
     _positive(values, "web.threads", "web.token_ttl_s", "web.session_ttl_s",
               "web.login_max_failures", "web.login_window_s", "database.pool_size",
@@ -173,6 +218,7 @@ def _validate(values: dict[str, dict[str, Any]]) -> None:
         raise SettingsError(_l("setting worker.metrics_port must be 0 (off) or a port number"))
     if values["web"]["default_locale"] not in {"zh_Hans_CN", "en"}:
         raise SettingsError(_l("setting web.default_locale must be zh_Hans_CN or en"))
+    _check_password_hash(values["web"]["password_hash"], testing)
 
 
 class Settings:
@@ -224,7 +270,8 @@ def load_settings(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Load and validate settings: defaults, RESCUEHUB_CONFIG file, environment, then overrides."""
+    """Load and validate settings: defaults, RESCUEHUB_CONFIG file, environment, then overrides
+    (a weak web.password_hash only with RESCUEHUB_TESTING=1 in the environment: tests only)."""
     environ = os.environ if environ is None else environ
     values = _load_toml(DEFAULT_FILE)
     config_file = environ.get(ENV_PREFIX + "CONFIG")
@@ -233,5 +280,5 @@ def load_settings(
     _merge(values, _env_layer(environ, values), "the environment")
     if overrides:
         _merge(values, overrides, "overrides")
-    _validate(values)
+    _validate(values, testing=environ.get(TESTING_VAR) == "1")
     return Settings(values)

@@ -18,7 +18,6 @@ from flask import (
     render_template,
     request,
     send_from_directory,
-    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -28,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 from dispatch.core import auth, metrics, openapi
 from dispatch.core.choices import Role
 from dispatch.core.db import db, utcnow
-from dispatch.core.errors import BadRequest, HubError, NotFound
+from dispatch.core.errors import BadRequest, HubError, NotFound, Unauthorized
 from dispatch.core.i18n import LOCALES
 from dispatch.core.models import Heartbeat
 
@@ -81,8 +80,9 @@ def login():
 @auth.signed_in
 @auth.allow_pending_password
 def logout():
-    """End the session."""
-    session.clear()
+    """End the session on the server: this cookie and every copy of it stop working."""
+    auth.sign_out(db.session, auth.current_principal().id)
+    db.session.commit()
     return redirect(url_for("core.login"))
 
 
@@ -90,16 +90,14 @@ def logout():
 @auth.signed_in
 @auth.allow_pending_password
 def password():
-    """Choose a new password (required after a one-time password)."""
-    from dispatch.core.models import User
-
+    """Choose a new password, given the current one (required after a one-time password)."""
     error = None
     if request.method == "POST":
-        user = db.session.get(User, auth.current_principal().id)
         new, again = request.form.get("new_password", ""), request.form.get("new_password2", "")
         try:
             if new != again:
                 raise BadRequest(_("The two passwords differ."), code="password_mismatch")
+            user = _current_password_checked(request.form.get("current_password", ""))
             auth.change_password(db.session, user, new)
             auth.sign_in_session(user)
             db.session.commit()
@@ -108,6 +106,16 @@ def password():
             db.session.rollback()
             error = str(exc.message)
     return render_template("password.html", error=error)
+
+
+def _current_password_checked(current: str):
+    # A cookie alone must not replace the password (a stolen cookie would take the account):
+    # the current password is checked as a sign-in is, rate limit included.
+    try:
+        return auth.authenticate(db.session, auth.current_principal().name, current,
+                                 request.remote_addr or "")
+    except Unauthorized:
+        raise BadRequest(_("The current password is wrong."), code="wrong_password") from None
 
 
 @bp.get("/lang/<code>")

@@ -23,6 +23,7 @@ def sign_in_first_time(page, hub) -> None:
     expect(page).to_have_url(hub.url + "/password")
     expect(page.locator("#live")).to_have_count(0)  # no socket until the password is replaced
     new_password = "flood-watch-" + secrets.token_hex(6)
+    page.get_by_label("当前密码").fill(hub.commander_password)
     page.get_by_label("新密码", exact=True).fill(new_password)
     page.get_by_label("再次输入新密码").fill(new_password)
     page.get_by_role("button", name="保存并继续").click()

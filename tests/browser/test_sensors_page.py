@@ -37,6 +37,7 @@ def sign_in(page, hub, name: str, one_time: str) -> None:
     page.get_by_role("button", name="登录").click()
     expect(page).to_have_url(hub.url + "/password")
     new_password = "gauge-night-" + secrets.token_hex(6)
+    page.get_by_label("当前密码").fill(one_time)
     page.get_by_label("新密码", exact=True).fill(new_password)
     page.get_by_label("再次输入新密码").fill(new_password)
     page.get_by_role("button", name="保存并继续").click()

@@ -1,17 +1,20 @@
 """Sign-in, tokens, CSRF, rate limit, and the role check on every endpoint."""
 
 import re
+import threading
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from dispatch.core import auth
 from dispatch.core.auth import access_of
 from dispatch.core.choices import Role
 from dispatch.core.db import db, utcnow
-from dispatch.core.models import ApiToken
-from tests.conftest import PASSWORD, csrf_of
+from dispatch.core.errors import BadRequest
+from dispatch.core.models import ApiToken, AuditEntry, LoginFailure, User
+from tests.conftest import CHEAP_PASSWORD_HASH, PASSWORD, csrf_of
 
 ALL_ROLES = [str(r) for r in Role]
 
@@ -88,10 +91,11 @@ def test_login_page_flow_with_one_time_password(app, client):
     # Until the one-time password is replaced, nothing else is open.
     assert client.get("/", headers={"Accept": "application/json"}).status_code == 403
     csrf = csrf_of(client)
-    short = client.post("/password", data={"new_password": "short", "new_password2": "short",
-                                           "csrf_token": csrf})
+    short = client.post("/password", data={"current_password": one_time, "new_password": "short",
+                                           "new_password2": "short", "csrf_token": csrf})
     assert short.status_code == 200 and b"10" in short.data
-    done = client.post("/password", data={"new_password": "a new one 1234",
+    done = client.post("/password", data={"current_password": one_time,
+                                          "new_password": "a new one 1234",
                                           "new_password2": "a new one 1234",
                                           "csrf_token": csrf_of(client)})
     assert done.status_code == 302
@@ -217,3 +221,209 @@ def test_openapi_lists_every_api_route(app, client):
             path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
             assert path in doc["paths"], path
     assert doc["paths"]["/api/v1/me"]["get"]["x-roles"]
+
+
+# --- what ends access (issue #18 §2) ----------------------------------------------------------
+
+SESSION_COOKIE = "rescuehub_session"
+
+
+def _token(client, username: str, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", json={"username": username,
+                                                       "password": password})
+    assert response.status_code == 200, response.json
+    return {"Authorization": f"Bearer {response.json['token']}"}
+
+
+def _me(client, headers: dict | None = None) -> int:
+    return client.get("/api/v1/me", headers=headers or {}).status_code
+
+
+def _audit_actions(entity_id: str) -> list[str]:
+    return list(db.session.scalars(select(AuditEntry.action).where(
+        AuditEntry.entity_id == entity_id).order_by(AuditEntry.seq)))
+
+
+def test_logout_ends_the_session_on_the_server(app, client, login):
+    user = login("dispatcher")
+    stolen = client.get_cookie(SESSION_COOKIE).value
+    assert _me(client) == 200
+    assert client.post("/logout", headers={"X-CSRF-Token": csrf_of(client)}).status_code == 302
+    client.set_cookie(SESSION_COOKIE, stolen)  # a copy taken before the sign-out
+    assert _me(client) == 401
+    fresh = app.test_client()  # the person signs in again: the old copy stays dead
+    fresh.get("/login")
+    assert fresh.post("/login", data={"username": user.username, "password": PASSWORD,
+                                      "csrf_token": csrf_of(fresh)}).status_code == 302
+    assert _me(fresh) == 200
+    client.set_cookie(SESSION_COOKIE, stolen)
+    assert _me(client) == 401
+
+
+def test_password_change_revokes_tokens_and_other_sessions(app, client, login):
+    user = login("dispatcher")
+    other_browser = app.test_client()
+    other_browser.set_cookie(SESSION_COOKIE, client.get_cookie(SESSION_COOKIE).value)
+    old_token = _token(app.test_client(), user.username)
+    changed = client.post("/password", data={
+        "current_password": PASSWORD, "new_password": "a brand new one 42",
+        "new_password2": "a brand new one 42", "csrf_token": csrf_of(client)})
+    assert changed.status_code == 302
+    assert _me(client) == 200  # this browser stays signed in
+    assert _me(other_browser) == 401
+    refused = client.get("/api/v1/me", headers=old_token)
+    assert refused.status_code == 401 and refused.json["error"] == "bad_token"
+
+
+def test_api_password_change_revokes_tokens(client, make_user):
+    user = make_user("viewer")
+    old_token = _token(client, user.username)
+    assert client.post("/api/v1/auth/password", json={
+        "username": user.username, "password": PASSWORD,
+        "new_password": "another long one"}).status_code == 200
+    assert _me(client, old_token) == 401
+    assert _me(client, _token(client, user.username, "another long one")) == 200
+
+
+def test_reset_password_revokes_tokens_and_sessions(app, client, login):
+    user = login("commander")
+    token = _token(app.test_client(), user.username)
+    with db.transaction() as s:
+        auth.reset_password(s, user.username, actor="test")
+    assert _me(client) == 401
+    assert _me(client, token) == 401
+    assert _audit_actions(user.username)[-1] == "user.reset_password"
+
+
+def test_web_password_form_needs_the_current_password(client, login):
+    user = login("keeper")
+    client.get("/lang/en")
+    for current in ("", "not my password"):
+        refused = client.post("/password", data={
+            "current_password": current, "new_password": "taken over 12345",
+            "new_password2": "taken over 12345", "csrf_token": csrf_of(client)})
+        assert refused.status_code == 200
+        assert b"current password is wrong" in refused.data
+    assert _me(client, _token(client, user.username)) == 200  # the password did not change
+
+
+def test_disabled_user_is_out_at_once_and_enabling_brings_nothing_old_back(app, client,
+                                                                           login):
+    user = login("dispatcher")
+    token = _token(app.test_client(), user.username)
+    cookie = client.get_cookie(SESSION_COOKIE).value
+    with db.transaction() as s:
+        assert auth.set_user_active(s, user.username.upper(), False, actor="test")
+        assert not auth.set_user_active(s, user.username, False, actor="test")
+    assert _me(client) == 401
+    assert _me(client, token) == 401
+    refused = client.post("/api/v1/auth/token", json={"username": user.username,
+                                                      "password": PASSWORD})
+    assert refused.status_code == 401 and refused.json["error"] == "bad_credentials"
+    with db.transaction() as s:
+        assert auth.set_user_active(s, user.username, True, actor="test")
+    client.set_cookie(SESSION_COOKIE, cookie)
+    assert _me(client) == 401 and _me(client, token) == 401
+    assert _me(client, _token(client, user.username)) == 200
+    assert _audit_actions(user.username)[-2:] == ["user.disable", "user.enable"]
+    with db.transaction() as s, pytest.raises(BadRequest):
+        auth.set_user_active(s, "nobody-here", False, actor="test")
+
+
+def test_disabled_gateway_token_stops_working(app, client):
+    with db.transaction() as s:
+        _, _, token = auth.create_gateway(s, "GW-off", actor="test", mqtt_hash=str)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=headers).json["kind"] == "gateway"
+    with db.transaction() as s:
+        assert auth.disable_gateway(s, "gw-OFF", actor="test")
+        assert not auth.disable_gateway(s, "GW-off", actor="test")
+    assert _me(client, headers) == 401
+    assert _audit_actions("GW-off")[-1] == "gateway.disable"
+
+
+@pytest.mark.parametrize("name", ["rescuehub", "RescueHub", "rescuehub-worker", "RESCUEHUB-2"])
+def test_gateway_cannot_take_the_hubs_own_mqtt_names(app, name):
+    with db.transaction() as s, pytest.raises(BadRequest) as refused:
+        auth.create_gateway(s, name, actor="test", mqtt_hash=str)
+    assert refused.value.code == "reserved_name"
+
+
+# --- guessing passwords (issue #18 §2) --------------------------------------------------------
+
+@pytest.fixture
+def hash_checks(monkeypatch):
+    """Count password-hash checks; each takes 50 ms, as a real hash's ~100 ms does, so that
+    concurrent attempts overlap."""
+    checked = []
+    lock = threading.Lock()
+    real = auth.check_password_hash
+
+    def counting(stored: str, password: str) -> bool:
+        with lock:
+            checked.append(stored)
+        time.sleep(0.05)
+        return real(stored, password)
+
+    monkeypatch.setattr(auth, "check_password_hash", counting)
+    return checked
+
+
+def test_parallel_wrong_passwords_reach_the_hash_at_most_the_limit(app, make_user,
+                                                                   hash_checks):
+    user = make_user("commander")
+    hash_checks.clear()  # make_user's own
+    limit = app.config["SETTINGS"].web.login_max_failures
+    attempts = 40
+    start = threading.Barrier(attempts)
+    statuses: list[int] = []
+
+    def guess(n: int) -> None:
+        guesser = app.test_client()
+        start.wait()
+        response = guesser.post("/api/v1/auth/token", json={"username": user.username,
+                                                            "password": f"guess {n}"})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(statuses) == attempts
+    assert len(hash_checks) <= limit
+    assert statuses.count(401) == len(hash_checks) and statuses.count(429) >= attempts - limit
+    # The refused attempts left no rows: only the checked ones count as failures.
+    assert len(db.session.scalars(select(LoginFailure.id)).all()) == len(hash_checks)
+
+
+def test_unknown_and_disabled_names_are_hashed_too(client, make_user, hash_checks):
+    refused = client.post("/api/v1/auth/token", json={"username": "nobody",
+                                                      "password": "whatever it is"})
+    assert refused.status_code == 401 and refused.json["error"] == "bad_credentials"
+    assert len(hash_checks) == 1
+    assert hash_checks[0].startswith(CHEAP_PASSWORD_HASH + "$")  # the configured method
+    user = make_user("viewer")
+    hash_checks.clear()  # make_user's own
+    with db.transaction() as s:
+        auth.set_user_active(s, user.username, False, actor="test")
+    assert client.post("/api/v1/auth/token", json={"username": user.username,
+                                                   "password": PASSWORD}).status_code == 401
+    assert len(hash_checks) == 1
+
+
+def test_a_right_password_after_failures_is_not_held_against_the_limit(app, client,
+                                                                       make_user):
+    user = make_user("viewer")
+    limit = app.config["SETTINGS"].web.login_max_failures
+    for _ in range(limit - 1):
+        client.post("/api/v1/auth/token", json={"username": user.username, "password": "no"})
+    for _ in range(limit + 1):  # each success clears the failures
+        assert client.post("/api/v1/auth/token", json={
+            "username": user.username, "password": PASSWORD}).status_code == 200
+
+
+def test_passwords_are_hashed_with_the_configured_method(make_user):
+    user = make_user("viewer")
+    stored = db.session.scalar(select(User.password_hash).where(User.id == user.id))
+    assert stored.startswith(CHEAP_PASSWORD_HASH + "$")

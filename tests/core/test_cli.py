@@ -12,6 +12,7 @@ from sqlalchemy import select
 from dispatch.core.db import db
 from dispatch.core.i18n import terminal_locale
 from dispatch.core.models import Gateway, User
+from tests.conftest import CHEAP_PASSWORD_HASH
 
 RESCUEHUB = str(Path(sys.executable).with_name("rescuehub"))
 
@@ -21,6 +22,7 @@ def _run(*args, env_extra=None, tmp_path=None):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESCUEHUB_")}
     env["RESCUEHUB_LANG"] = "en"  # whatever this machine's LANG; the Chinese is tested below
+    env.update(RESCUEHUB_TESTING="1", RESCUEHUB_WEB_PASSWORD_HASH=CHEAP_PASSWORD_HASH)
     if tmp_path is not None:
         env["RESCUEHUB_DATA_DIR"] = str(tmp_path / "var")
     env.update(env_extra or {})
@@ -153,3 +155,116 @@ def test_simulate_without_a_broker_is_one_clear_line(app, runner):
     assert result.output.startswith("rescuehub: the broker at 127.0.0.1:1 refused ")
     assert result.output.rstrip().endswith("is the hub running?")
     assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
+
+
+# --- disabling people and gateways, reserved names (issue #18 §2) -----------------------------
+
+def _audit_actions(entity_id: str) -> list[str]:
+    from dispatch.core.models import AuditEntry
+
+    return list(db.session.scalars(select(AuditEntry.action).where(
+        AuditEntry.entity_id == entity_id).order_by(AuditEntry.seq)))
+
+
+def test_user_disable_and_enable(app, runner):
+    runner.invoke("user", "add", "qian", "--role", "dispatcher")
+    disabled = runner.invoke("user", "disable", "qian")
+    assert disabled.exit_code == 0, disabled.output
+    assert "user qian disabled: sessions ended, tokens revoked" in disabled.output
+    assert not db.session.scalar(select(User.active).where(User.username == "qian"))
+    assert "already disabled" in runner.invoke("user", "disable", "QIAN").output
+    enabled = runner.invoke("user", "enable", "qian")
+    assert enabled.exit_code == 0 and "user qian enabled" in enabled.output
+    db.session.expire_all()
+    assert db.session.scalar(select(User.active).where(User.username == "qian"))
+    assert _audit_actions("qian")[-2:] == ["user.disable", "user.enable"]
+    unknown = runner.invoke("user", "disable", "nobody")
+    assert unknown.exit_code == 1 and "nobody" in unknown.output
+
+
+@pytest.mark.parametrize(("name", "environ"), [
+    ("rescuehub", {}),
+    ("RescueHub", {}),
+    ("rescuehub-worker", {}),
+    ("Duty-Hub", {"RESCUEHUB_MQTT_USERNAME": "duty-hub"}),
+])
+def test_gateway_add_refuses_the_hubs_own_names_before_writing(app, runner, data_dir, name,
+                                                               environ):
+    result = runner.invoke("gateway", "add", name,
+                           extra_env={"RESCUEHUB_MQTT_MANAGED": "true", **environ})
+    assert result.exit_code == 2, result.output
+    assert result.output == (f"rescuehub: {name} is reserved for the hub's own MQTT login: "
+                             "choose another gateway id.\n")
+    assert db.session.scalar(select(Gateway.id)) is None
+    assert not (data_dir / "mosquitto").exists()
+
+
+def test_gateway_add_refusal_is_translated(app, runner):
+    result = runner.invoke("gateway", "add", "rescuehub", extra_env=CHINESE_TERMINAL)
+    assert result.exit_code == 2 and result.output.startswith("rescuehub: rescuehub ")
+    assert not result.output.isascii()
+
+
+def test_gateway_disable_revokes_its_token_and_rewrites_the_broker_files(app, runner, client,
+                                                                         data_dir):
+    managed = {"RESCUEHUB_MQTT_MANAGED": "true"}
+    added = runner.invoke("gateway", "add", "GW-07", extra_env=managed)
+    token = re.search(r"Bearer (\S+)", added.output).group(1)
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    result = runner.invoke("gateway", "disable", "GW-07", extra_env=managed)
+    assert result.exit_code == 0, result.output
+    assert "gateway GW-07 disabled: HTTP token revoked" in result.output
+    assert "the managed broker is not running" in result.output
+    assert "GW-07" not in (data_dir / "mosquitto" / "passwd").read_text()
+    assert client.get("/api/v1/me",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert _audit_actions("GW-07")[-1] == "gateway.disable"
+    again = runner.invoke("gateway", "disable", "GW-07")
+    assert again.exit_code == 0 and "already disabled" in again.output
+    assert "external: remove the MQTT login GW-07 there" in again.output
+    assert runner.invoke("gateway", "disable", "GW-99").exit_code == 1
+
+
+def test_gateway_disable_takes_the_login_off_a_running_broker(app, runner, tmp_path_factory):
+    import time
+
+    from dispatch.core.broker import write_broker_files
+    from dispatch.core.runtime import broker_accounts, broker_dir, managed_broker
+    from dispatch.core.settings import load_settings
+    from tests.fixtures.broker import MqttProbe, free_port, new_broker_dir
+
+    data = new_broker_dir(tmp_path_factory).parent  # a directory the broker user can enter
+    url = f"mqtt://127.0.0.1:{free_port()}"
+    settings = load_settings({"data": {"dir": str(data)}, "mqtt": {"url": url, "managed": True}})
+    env = {"RESCUEHUB_DATA_DIR": str(data), "RESCUEHUB_MQTT_URL": url,
+           "RESCUEHUB_MQTT_MANAGED": "true"}
+    write_broker_files(broker_dir(settings), broker_accounts(settings))
+    broker = managed_broker(settings)
+    broker.start()
+
+    def login(password: str) -> MqttProbe:
+        probe = MqttProbe("127.0.0.1", broker.port, "GW-09", password, "GW-09")
+        probe.reason = probe.connect()
+        return probe
+
+    try:
+        added = runner.invoke("gateway", "add", "GW-09", extra_env=env)
+        assert "broker reloaded" in added.output, added.output
+        password = re.search(r"password (\S+)", added.output).group(1)
+        deadline = time.monotonic() + 20  # a loaded machine reloads slowly
+        while (first := login(password)).reason.is_failure:  # the reload takes a loop turn
+            first.close()
+            assert time.monotonic() < deadline, (first.reason, broker.log_path.read_text())
+            time.sleep(0.05)
+        disabled = runner.invoke("gateway", "disable", "GW-09", extra_env=env)
+        assert "MQTT login removed; broker reloaded" in disabled.output, disabled.output
+        deadline = time.monotonic() + 20  # a loaded machine reloads slowly
+        while first.client.is_connected():
+            assert time.monotonic() < deadline, "the disabled gateway stayed connected"
+            time.sleep(0.05)
+        first.close()
+        again = login(password)
+        again.close()
+        assert again.reason.is_failure
+    finally:
+        broker.stop()

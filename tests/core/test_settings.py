@@ -76,3 +76,38 @@ def test_bad_file(tmp_path):
 def test_mqtt_url_parsing():
     assert parse_mqtt_url("mqtts://broker.example").port == 8883
     assert parse_mqtt_url("mqtt://broker.example").port == 1883
+
+
+def test_passwords_are_hashed_strongly_by_default():
+    assert load_settings(environ={}).web.password_hash == "scrypt:32768:8:1"
+
+
+@pytest.mark.parametrize("method", ["pbkdf2:sha256:1", "pbkdf2:sha512:1000", "scrypt:1024:8:1",
+                                    "scrypt:32768:1:1"])
+def test_a_weak_password_hash_only_with_the_test_switch(method, tmp_path):
+    conf = tmp_path / "hub.toml"
+    conf.write_text(f'[web]\npassword_hash = "{method}"\n')
+    for environ in ({"RESCUEHUB_WEB_PASSWORD_HASH": method},
+                    {"RESCUEHUB_CONFIG": str(conf)},
+                    {"RESCUEHUB_WEB_PASSWORD_HASH": method, "RESCUEHUB_TESTING": "true"}):
+        with pytest.raises(SettingsError, match=r"web\.password_hash .* too weak"):
+            load_settings(environ=environ)
+    with pytest.raises(SettingsError, match="too weak"):
+        load_settings({"web": {"password_hash": method}}, environ={})
+    testing = load_settings(environ={"RESCUEHUB_WEB_PASSWORD_HASH": method,
+                                     "RESCUEHUB_TESTING": "1"})
+    assert testing.web.password_hash == method
+
+
+@pytest.mark.parametrize("method", ["scrypt", "pbkdf2:sha256:600000", "pbkdf2:sha512:210000",
+                                    "scrypt:131072:8:1"])
+def test_strong_password_hashes_are_taken(method):
+    assert load_settings(environ={"RESCUEHUB_WEB_PASSWORD_HASH": method}).web.password_hash \
+        == method
+
+
+@pytest.mark.parametrize("method", ["md5", "pbkdf2:sha1:2000000", "pbkdf2:sha256",
+                                    "scrypt:30000:8:1", "scrypt:a:b:c", "argon2"])
+def test_unknown_password_hash_methods_are_refused_even_in_tests(method):
+    with pytest.raises(SettingsError, match=r"web\.password_hash must be"):
+        load_settings(environ={"RESCUEHUB_WEB_PASSWORD_HASH": method, "RESCUEHUB_TESTING": "1"})

@@ -41,7 +41,8 @@ def _sign_in(hub) -> requests.Session:
                                                   "password": hub.commander_password})
     assert response.url.endswith("/password")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', response.text).group(1)
-    done = web.post(hub.url + "/password", data={"new_password": "storm night 2026",
+    done = web.post(hub.url + "/password", data={"current_password": hub.commander_password,
+                                                 "new_password": "storm night 2026",
                                                  "new_password2": "storm night 2026",
                                                  "csrf_token": csrf})
     assert done.status_code == 200 and done.url.rstrip("/") == hub.url
