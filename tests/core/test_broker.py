@@ -154,6 +154,52 @@ def test_write_broker_files(tmp_path):
         write_broker_files(broker_dir, [hub, hub])
 
 
+def test_broker_accounts_list_the_hub_the_observers_and_the_gateways(app, caplog):
+    from dispatch.core import auth, runtime
+    from dispatch.core.db import db
+    from dispatch.core.settings import Settings
+
+    values = app.config["SETTINGS"].as_dict()
+    values["mqtt"]["observers"] = " monitor, gw-x ,grafana,monitor,"
+    settings = Settings(values)
+    with db.transaction() as s:
+        auth.create_gateway(s, "GW-X", actor="test", mqtt_hash=hash_mqtt_password)
+    accounts = runtime.broker_accounts(settings)
+    # An observer named like a gateway (any case) is left out, never the gateway, never refused.
+    assert [(a.username, a.role) for a in accounts] == [
+        ("rescuehub", "hub"), ("grafana", "observer"), ("monitor", "observer"),
+        ("GW-X", "gateway")]
+    assert "gw-x is the hub's or a gateway's MQTT login already" in caplog.text
+    password = runtime.observer_password(settings, "monitor")
+    assert (settings.data_dir / "secrets" / "mqtt-observer-monitor").read_text().strip() == password
+    digest = accounts[2].password_hash
+    assert hash_mqtt_password(password, salt=base64.b64decode(digest.split("$")[3])) == digest
+    assert runtime.reserved_mqtt_names(settings) == {"rescuehub", "grafana", "monitor", "gw-x"}
+    acl = render_acl(accounts)
+    assert ("user monitor\ntopic deny rescuehub/v1/readings/monitor\n"
+            "topic deny rescuehub/v1/status/monitor\ntopic deny owntracks/monitor/#\n"
+            "topic read rescuehub/#\ntopic read owntracks/#\n") in acl
+
+    values["mqtt"]["observers"] = "ok,a/b"
+    with pytest.raises(BrokerError, match="a/b"):
+        runtime.broker_accounts(Settings(values))
+
+
+def test_the_hubs_client_id_is_no_published_constant(app):
+    from dispatch.core import runtime
+    from dispatch.core.settings import Settings
+
+    values = app.config["SETTINGS"].as_dict()
+    assert values["mqtt"]["client_id"] == ""  # config/default.toml
+    generated = runtime.hub_mqtt_client_id(Settings(values))
+    assert generated.startswith("rescuehub-") and len(generated) > len("rescuehub-") + 12
+    assert runtime.hub_mqtt_client_id(Settings(values)) == generated  # one session, kept
+    values["data"]["dir"] = str(Path(values["data"]["dir"]) / "other")
+    assert runtime.hub_mqtt_client_id(Settings(values)) != generated
+    values["mqtt"]["client_id"] = "chosen"
+    assert runtime.hub_mqtt_client_id(Settings(values)) == "chosen"
+
+
 def acl_rules(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
