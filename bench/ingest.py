@@ -8,7 +8,7 @@ gateways publishing at QoS 1 with their own logins and the JSON of DESIGN §5:
   (rescuehub_readings_stored_total from /metrics, then checked against the rows in the database:
   zero loss means published == stored with no duplicate and no dead letter), for single readings
   and for batches, and the ratio to the reference measured in the same run on the same broker with
-  the same messages: a bare paho subscriber (the hub's MQTT login, automatic acks) that only counts
+  the same messages: a bare paho subscriber (an observer login, automatic acks) that only counts
   what it receives, over the hub's own protocol (--hub-protocol, mqtt.protocol: 3.1.1 by
   default) and, for single readings, over MQTT 5 too (the gateways' protocol, and the one of the
   issue's 8,500-9,900 msg/s figure) for information. The ratio target (>= 0.6) is judged on
@@ -28,6 +28,11 @@ script starts the broker itself with the hub's own code and template (dispatch.c
 `managed_broker`: the same config/mosquitto.conf rendering, password and ACL files), and runs the
 hub with mqtt.managed = false against it. The broker, the hub, the publishers and the subscriber
 are separate processes, as in the field.
+
+One connection per MQTT login, as the broker enforces (use_username_as_clientid: a second
+connection with a login pushes the first off): the bench registers gateways of its own
+(BENCH_GATEWAYS publishers, each its own login, plus one for the latency probes), and the
+reference subscriber uses an observer login (mqtt.observers), never the hub's.
 
 Run: .venv/bin/python bench/ingest.py [--quick] [--db spatialite|postgis|both]
      [--part throughput|backlog|latency|all] [--backlog-seconds 60]
@@ -73,6 +78,9 @@ TARGET_RATIO = 0.6
 TARGET_BACKLOG_S = 15.0
 TARGET_P99_MS = 250.0
 LOAD_RATE = 1000.0  # readings/s of the backlog and of the latency part's background load (default)
+BENCH_GATEWAYS = 6  # publishers of the bench sensors, one login each
+PROBE_GATEWAY = "BG-PROBE"  # the latency probes' own login, beside the load's
+REFERENCE_OBSERVER = "bench-reference"  # the bare subscriber's read-only login
 
 
 @dataclass(frozen=True)
@@ -341,8 +349,8 @@ class Setup:
     web_port: int
     mqtt_port: int
     gateways: dict[str, str] = field(default_factory=dict)  # code -> MQTT password
-    hub_user: str = ""
-    hub_password: str = ""
+    probe_password: str = ""  # PROBE_GATEWAY's
+    observer_password: str = ""  # REFERENCE_OBSERVER's
     one_time: str = ""
     token: str = ""
     sensors: dict[str, list[str]] = field(default_factory=dict)  # gateway -> bench sensor codes
@@ -469,29 +477,39 @@ def db_counts(setup: Setup) -> tuple[int, int]:
 
 
 def prepare(setup: Setup, stack: contextlib.ExitStack) -> Hub:
-    """Fresh data dir: demo, a commander, the broker (started here), the hub, bench sensors."""
+    """Fresh data dir: demo, a commander, the bench gateways, the broker (started here), the
+    hub, bench sensors."""
     from dispatch import create_app
-    from dispatch.core.broker import write_broker_files
+    from dispatch.core import auth
+    from dispatch.core.broker import hash_mqtt_password, write_broker_files
     from dispatch.core.db import db
-    from dispatch.core.runtime import broker_accounts, broker_dir, hub_mqtt_password, managed_broker
+    from dispatch.core.runtime import (
+        broker_accounts,
+        broker_dir,
+        managed_broker,
+        observer_password,
+    )
     from dispatch.core.settings import load_settings
 
     started = time.monotonic()
     rescuehub(setup, "demo")
     out = rescuehub(setup, "user", "add", "benchcmd", "--role", "commander")
     one_time = re.search(r"one-time password: (\S+)", out).group(1)
-    for path in sorted((setup.data_dir / "secrets").glob("gateway-*.json")):
-        secret = json.loads(path.read_text())
-        setup.gateways[secret["gateway"]] = secret["mqtt_password"]
-    if not setup.gateways:
-        raise BenchError("`rescuehub demo` wrote no gateway credentials")
     settings = load_settings(environ=setup.env)
     setup.app = create_app(settings=settings)
     stack.callback(_dispose, setup)
     with setup.app.app_context():
+        with db.transaction() as s:
+            for code in [f"BG-{k + 1}" for k in range(BENCH_GATEWAYS)] + [PROBE_GATEWAY]:
+                _gateway, password, _token = auth.create_gateway(
+                    s, code, actor="bench", mqtt_hash=hash_mqtt_password)
+                if code == PROBE_GATEWAY:
+                    setup.probe_password = password
+                else:
+                    setup.gateways[code] = password
         write_broker_files(broker_dir(settings), broker_accounts(settings))
         db.remove()
-    setup.hub_user, setup.hub_password = settings.mqtt.username, hub_mqtt_password(settings)
+    setup.observer_password = observer_password(settings, REFERENCE_OBSERVER)
     broker = managed_broker(settings)
     broker.start()
     stack.callback(broker.stop)
@@ -532,7 +550,7 @@ def register_sensors(setup: Setup, sizes: Sizes) -> None:
     for i in range(sizes.sensors + sizes.probes):
         probe = i >= sizes.sensors
         code = f"BP-{i - sizes.sensors + 1:03d}" if probe else f"BN-{i + 1:04d}"
-        gateway = codes[0] if probe else codes[i % len(codes)]
+        gateway = PROBE_GATEWAY if probe else codes[i % len(codes)]
         bodies.append({"code": code, "kind": "rain_gauge", "unit": "mm", "gateway": gateway,
                        "name": f"bench {code}", "interval_s": STEP_S,
                        "lon": round(lon0 + 0.0004 * (i % 50), 6),
@@ -557,24 +575,16 @@ def register_sensors(setup: Setup, sizes: Sizes) -> None:
 
 # --- measurements ---------------------------------------------------------------------------
 
-def gateway_specs(setup: Setup, plan: dict[str, list[bytes]], *, rate_total: float | None,
-                  per_gateway: int = 1) -> list[dict]:
-    """One spec per publisher: each gateway's messages split over `per_gateway` connections."""
-    specs = []
-    publishers = sum(per_gateway for g in plan if plan[g])
-    for gateway, payloads in plan.items():
-        for k in range(per_gateway):
-            part = payloads[k::per_gateway]
-            if not part:
-                continue
-            specs.append({
-                "name": f"{gateway}#{k}",
-                "client_id": f"bench-{gateway}-{k}-{uuid.uuid4().hex[:6]}",
-                "username": gateway, "password": setup.gateways[gateway],
-                "host": "127.0.0.1", "port": setup.mqtt_port,
-                "topic": READINGS_TOPIC.format(gateway), "payloads": part,
-                "rate": rate_total / publishers if rate_total else None})
-    return specs
+def gateway_specs(setup: Setup, plan: dict[str, list[bytes]], *,
+                  rate_total: float | None) -> list[dict]:
+    """One spec per publisher: one connection per gateway login (the broker keeps one)."""
+    publishers = sum(1 for payloads in plan.values() if payloads)
+    return [{"name": gateway, "client_id": gateway,
+             "username": gateway, "password": setup.gateways[gateway],
+             "host": "127.0.0.1", "port": setup.mqtt_port,
+             "topic": READINGS_TOPIC.format(gateway), "payloads": payloads,
+             "rate": rate_total / publishers if rate_total else None}
+            for gateway, payloads in plan.items() if payloads]
 
 
 def publish(specs: list[dict], children: Children, *, timeout: float) -> dict:
@@ -608,11 +618,11 @@ def reference(setup: Setup, plan: dict[str, list[bytes]], label: str, protocol: 
     children = Children()
     try:
         children.start(bare_subscriber_process, {
-            "client_id": f"bench-bare-{uuid.uuid4().hex[:8]}", "username": setup.hub_user,
-            "password": setup.hub_password, "host": "127.0.0.1", "port": setup.mqtt_port,
+            "client_id": REFERENCE_OBSERVER, "username": REFERENCE_OBSERVER,
+            "password": setup.observer_password, "host": "127.0.0.1", "port": setup.mqtt_port,
             "expected": expected, "protocol": protocol}, children.results)
         children.collect("ready", {"bare"}, 60)
-        run = publish(gateway_specs(setup, plan, rate_total=None, per_gateway=2), children,
+        run = publish(gateway_specs(setup, plan, rate_total=None), children,
                       timeout=300)
         sent = run["wait"]()
         got = children.collect("done", {"bare"}, 300)["bare"]
@@ -681,7 +691,7 @@ def through_hub(setup: Setup, plan: dict[str, list[bytes]], label: str) -> dict:
 
     sampler = threading.Thread(target=sample, name="bench-sampler", daemon=True)
     try:
-        run = publish(gateway_specs(setup, plan, rate_total=None, per_gateway=2), children,
+        run = publish(gateway_specs(setup, plan, rate_total=None), children,
                       timeout=600)
         sampler.start()
         try:
@@ -802,17 +812,16 @@ def latency(setup: Setup, sizes: Sizes, clock: Clock, load_rate: float, load_bat
         ts = probe_base + timedelta(seconds=rnd * STEP_S)
         probe_keys.append((setup.probes[i], ts.timestamp()))
         probe_payloads.append(json.dumps(_reading(setup.probes[i], ts, 1.0, n)).encode())
-    gateway = sorted(setup.gateways)[0]
     before_rows, before_letters = db_counts(setup)
     children = Children()
     try:
         if not hello.wait(10) or client.failed:
             raise BenchError(f"no `hello` from the Socket.IO server: {client.failed}")
         specs = gateway_specs(setup, plan, rate_total=load_rate / load_batch)
-        specs.append({"name": "probe", "client_id": f"bench-probe-{uuid.uuid4().hex[:6]}",
-                      "username": gateway, "password": setup.gateways[gateway],
+        specs.append({"name": "probe", "client_id": PROBE_GATEWAY,
+                      "username": PROBE_GATEWAY, "password": setup.probe_password,
                       "host": "127.0.0.1", "port": setup.mqtt_port,
-                      "topic": READINGS_TOPIC.format(gateway), "payloads": probe_payloads,
+                      "topic": READINGS_TOPIC.format(PROBE_GATEWAY), "payloads": probe_payloads,
                       "rate": 1.0 / sizes.probe_every_s, "delay": warmup, "probe": True})
         run = publish(specs, children, timeout=seconds + 120)
         sent = run["wait"]()
@@ -929,6 +938,7 @@ def run_backend(label: str, url: str, tmp: Path, args, sizes: Sizes) -> list[Row
                RESCUEHUB_MQTT_PROTOCOL=args.hub_protocol,
                RESCUEHUB_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}", RESCUEHUB_MQTT_MANAGED="false",
                RESCUEHUB_WEB_PORT=str(web_port), RESCUEHUB_LANG="en",  # output is parsed
+               RESCUEHUB_MQTT_OBSERVERS=REFERENCE_OBSERVER,
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
     setup = Setup(label, url, data_dir, env, web_port, mqtt_port)
     rows: list[Row] = []

@@ -107,7 +107,9 @@ class GatewayLink:
 
     def __init__(self, host: str, port: int, gateway: str, password: str):
         self.gateway = gateway
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"sim-{gateway}",
+        # The broker makes the login the client id anyway (use_username_as_clientid): a real
+        # gateway with this login, if one is connected, is pushed off for the drill.
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=gateway,
                                   protocol=paho.MQTTv5)
         self.client.username_pw_set(gateway, password)
         self.client.will_set(f"rescuehub/v1/status/{gateway}",

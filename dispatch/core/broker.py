@@ -59,11 +59,19 @@ PID_FILE = "mosquitto.pid"
 PERSISTENCE_FILE = "mosquitto.db"
 
 BROKER_USER = "mosquitto"
-ROLES = ("hub", "gateway")
+ROLES = ("hub", "gateway", "observer")
 
 # Topics of a hub account and the patterns every account gets (DESIGN §5 MQTT table).
 # config/mosquitto.acl documents the same rules for a production broker; a test keeps them equal.
 HUB_TOPICS = ("rescuehub/#", "owntracks/#")
+# An observer (a monitoring tool) reads what the hub reads and writes nothing. The patterns below
+# apply to every user, so they would let it write its own readings, status and OwnTracks topics:
+# `topic deny` lines first in its block close exactly those (Mosquitto checks a user's own lines
+# in order, before the patterns; no gateway shares an observer's name, the hub skips an observer
+# that would).
+OBSERVER_TOPICS = HUB_TOPICS
+OBSERVER_DENIED = ("rescuehub/v1/readings/{name}", "rescuehub/v1/status/{name}",
+                   "owntracks/{name}/#")
 ACL_PATTERNS = (
     "pattern write rescuehub/v1/readings/%u",
     "pattern write rescuehub/v1/status/%u",
@@ -95,21 +103,27 @@ class BrokerError(Exception):
 
 @dataclass(frozen=True)
 class BrokerAccount:
-    """One MQTT login: a name, its Mosquitto password hash and its role ("hub" or "gateway")."""
+    """One MQTT login: a name, its Mosquitto password hash and its role (one of ROLES)."""
 
     username: str
     password_hash: str
     role: str
 
     def __post_init__(self) -> None:
-        if not _USERNAME.match(self.username):
-            raise BrokerError(_l(
-                "%(name)s cannot be an MQTT username: use 1 to 64 letters, digits, '.', '_' or "
-                "'-', starting with a letter or digit.", name=repr(self.username)))
+        check_username(self.username)
         if not _PASSWORD_HASH.match(self.password_hash):
             raise ValueError(f"not a Mosquitto password hash for {self.username!r}")
         if self.role not in ROLES:
             raise ValueError(f"unknown broker role {self.role!r} (expected one of {ROLES})")
+
+
+def check_username(name: str) -> str:
+    """Return name if it can be an MQTT username here; BrokerError otherwise."""
+    if not isinstance(name, str) or not _USERNAME.match(name):
+        raise BrokerError(_l(
+            "%(name)s cannot be an MQTT username: use 1 to 64 letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit.", name=repr(name)))
+    return name
 
 
 def hash_mqtt_password(password: str, *, salt: bytes | None = None) -> str:
@@ -130,12 +144,19 @@ def render_passwd(accounts: Iterable[BrokerAccount]) -> str:
 
 
 def render_acl(accounts: Iterable[BrokerAccount]) -> str:
-    """The ACL file: one block per hub account, then the patterns every account gets."""
+    """The ACL file: one block per hub and observer account, then the patterns every account
+    gets."""
     lines = ["# Written by the hub (dispatch.core.broker); edits are overwritten.", ""]
     for account in accounts:
         if account.role == "hub":
             lines += [f"user {account.username}"]
             lines += [f"topic readwrite {topic}" for topic in HUB_TOPICS]
+            lines += [""]
+        elif account.role == "observer":
+            lines += [f"user {account.username}"]
+            lines += [f"topic deny {topic.format(name=account.username)}"
+                      for topic in OBSERVER_DENIED]
+            lines += [f"topic read {topic}" for topic in OBSERVER_TOPICS]
             lines += [""]
     # Patterns apply to every user (topic lines before the first `user` line would apply to
     # anonymous clients only): a gateway writes only its own readings and status and reads the

@@ -2,10 +2,13 @@
 
 A stable client id with a persistent session: MQTT 3.1.1 `clean_session=False` by default, or
 MQTT 5 `clean_start=False` plus a session expiry (without the expiry the broker drops a v5 session
-at once, NOTES.md). 3.1.1 is the default because paho decodes every MQTT 5 PUBLISH's properties
-into a fresh `Properties` object, which measured ~40 % of the receiving process's CPU with single
-readings (bench/ingest.py); the hub needs none of them. Subscriptions are made in
-`on_connect` so a reconnect restores them, and a retained online status with a last will on
+at once, NOTES.md). The broker keys that session by the hub's login (config/mosquitto.conf:
+`use_username_as_clientid`), so no other account can take it over, and another connection with
+the hub's login pushes this one off: every other client needs a login of its own.
+3.1.1 is the default because paho decodes every MQTT 5 PUBLISH's properties into a fresh
+`Properties` object, which measured ~40 % of the receiving process's CPU with single readings
+(bench/ingest.py); the hub needs none of them. Subscriptions are made in `on_connect` so a
+reconnect restores them, and a retained online status with a last will on
 `rescuehub/v1/hub/status`. Callbacks never block and never raise: handlers are expected to hand
 work to a queue; an exception is logged with its traceback and the loop goes on.
 """

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from dispatch.core.broker import (
     BrokerAccount,
     ManagedBroker,
+    check_username,
     hash_mqtt_password,
     reachable_broker_dir,
 )
@@ -117,6 +118,30 @@ def hub_mqtt_password(settings: Settings) -> str:
     return settings.mqtt.password or stored_secret(settings.data_dir, "mqtt_password", 24)
 
 
+def hub_mqtt_client_id(settings: Settings) -> str:
+    """The hub's MQTT client id: from settings, or "rescuehub-" and a random part generated in
+    the data directory (never a published constant: on a broker that does not tie ids to logins,
+    whoever connects with the hub's id takes its session over)."""
+    return settings.mqtt.client_id or "rescuehub-" + stored_secret(settings.data_dir,
+                                                                   "mqtt_client_id", 12)
+
+
+def observer_names(settings: Settings) -> list[str]:
+    """The read-only MQTT logins of setting mqtt.observers (BrokerError for a bad name)."""
+    names = {name.strip() for name in settings.mqtt.observers.split(",") if name.strip()}
+    return sorted(check_username(name) for name in names)
+
+
+def observer_password(settings: Settings, name: str) -> str:
+    """An observer's MQTT password, generated in the data directory."""
+    return stored_secret(settings.data_dir, f"mqtt-observer-{check_username(name)}", 24)
+
+
+def reserved_mqtt_names(settings: Settings) -> set[str]:
+    """MQTT logins that are not gateways': the hub's own and the observers' (lower case)."""
+    return {name.lower() for name in (settings.mqtt.username, *observer_names(settings))}
+
+
 def broker_dir(settings: Settings) -> Path:
     """The managed broker's directory in the data directory (a link to a place the broker's
     user can reach when the data directory is closed to it: `reachable_broker_dir`)."""
@@ -124,13 +149,24 @@ def broker_dir(settings: Settings) -> Path:
 
 
 def broker_accounts(settings: Settings) -> list[BrokerAccount]:
-    """The hub's login and every active gateway's, for the managed broker's passwd and ACL."""
-    accounts = [BrokerAccount(settings.mqtt.username,
-                              hash_mqtt_password(hub_mqtt_password(settings)), "hub")]
+    """The hub's login, the observers' and every active gateway's, for the managed broker's
+    passwd and ACL."""
+    hub = BrokerAccount(settings.mqtt.username, hash_mqtt_password(hub_mqtt_password(settings)),
+                        "hub")
     rows = db.session.execute(select(Gateway.code, Gateway.mqtt_password_hash)
                               .where(Gateway.active).order_by(Gateway.code))
-    accounts += [BrokerAccount(code, digest, "gateway") for code, digest in rows]
-    return accounts
+    gateways = [BrokerAccount(code, digest, "gateway") for code, digest in rows]
+    taken = {account.username.lower() for account in (hub, *gateways)}
+    observers = []
+    for name in observer_names(settings):
+        if name.lower() in taken:
+            # Skipped rather than refused: a clash must never keep the hub or its gateways off.
+            log.warning("mqtt.observers: %s is the hub's or a gateway's MQTT login already; "
+                        "no observer of that name", name)
+            continue
+        observers.append(BrokerAccount(
+            name, hash_mqtt_password(observer_password(settings, name)), "observer"))
+    return [hub, *observers, *gateways]
 
 
 def managed_broker(settings: Settings) -> ManagedBroker:
@@ -167,7 +203,8 @@ class Background:
         settings: Settings = app.config["SETTINGS"]
         endpoint = settings.mqtt_endpoint
         self.mqtt = HubMqtt(host=endpoint.host, port=endpoint.port, tls=endpoint.tls,
-                            client_id=settings.mqtt.client_id, username=settings.mqtt.username,
+                            client_id=hub_mqtt_client_id(settings),
+                            username=settings.mqtt.username,
                             password=hub_mqtt_password(settings),
                             protocol=settings.mqtt.protocol,
                             session_expiry_s=settings.mqtt.session_expiry_s,

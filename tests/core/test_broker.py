@@ -154,6 +154,52 @@ def test_write_broker_files(tmp_path):
         write_broker_files(broker_dir, [hub, hub])
 
 
+def test_broker_accounts_list_the_hub_the_observers_and_the_gateways(app, caplog):
+    from dispatch.core import auth, runtime
+    from dispatch.core.db import db
+    from dispatch.core.settings import Settings
+
+    values = app.config["SETTINGS"].as_dict()
+    values["mqtt"]["observers"] = " monitor, gw-x ,grafana,monitor,"
+    settings = Settings(values)
+    with db.transaction() as s:
+        auth.create_gateway(s, "GW-X", actor="test", mqtt_hash=hash_mqtt_password)
+    accounts = runtime.broker_accounts(settings)
+    # An observer named like a gateway (any case) is left out, never the gateway, never refused.
+    assert [(a.username, a.role) for a in accounts] == [
+        ("rescuehub", "hub"), ("grafana", "observer"), ("monitor", "observer"),
+        ("GW-X", "gateway")]
+    assert "gw-x is the hub's or a gateway's MQTT login already" in caplog.text
+    password = runtime.observer_password(settings, "monitor")
+    assert (settings.data_dir / "secrets" / "mqtt-observer-monitor").read_text().strip() == password
+    digest = accounts[2].password_hash
+    assert hash_mqtt_password(password, salt=base64.b64decode(digest.split("$")[3])) == digest
+    assert runtime.reserved_mqtt_names(settings) == {"rescuehub", "grafana", "monitor", "gw-x"}
+    acl = render_acl(accounts)
+    assert ("user monitor\ntopic deny rescuehub/v1/readings/monitor\n"
+            "topic deny rescuehub/v1/status/monitor\ntopic deny owntracks/monitor/#\n"
+            "topic read rescuehub/#\ntopic read owntracks/#\n") in acl
+
+    values["mqtt"]["observers"] = "ok,a/b"
+    with pytest.raises(BrokerError, match="a/b"):
+        runtime.broker_accounts(Settings(values))
+
+
+def test_the_hubs_client_id_is_no_published_constant(app):
+    from dispatch.core import runtime
+    from dispatch.core.settings import Settings
+
+    values = app.config["SETTINGS"].as_dict()
+    assert values["mqtt"]["client_id"] == ""  # config/default.toml
+    generated = runtime.hub_mqtt_client_id(Settings(values))
+    assert generated.startswith("rescuehub-") and len(generated) > len("rescuehub-") + 12
+    assert runtime.hub_mqtt_client_id(Settings(values)) == generated  # one session, kept
+    values["data"]["dir"] = str(Path(values["data"]["dir"]) / "other")
+    assert runtime.hub_mqtt_client_id(Settings(values)) != generated
+    values["mqtt"]["client_id"] = "chosen"
+    assert runtime.hub_mqtt_client_id(Settings(values)) == "chosen"
+
+
 def acl_rules(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
@@ -175,6 +221,7 @@ def test_config_template_renders_every_placeholder():
     assert "password_file /srv/hub var/mosquitto/passwd" in settings
     assert "max_packet_size 1114112" in settings
     assert "allow_anonymous false" in settings
+    assert "use_username_as_clientid true" in settings  # a login can take no other's session
     assert settings[0] == "per_listener_settings false"
     assert not [line for line in settings if line.startswith("pid_file")]
     assert "{broker_dir}" in conf  # comments keep their placeholders
@@ -223,6 +270,97 @@ def test_gateway_is_confined_to_its_own_topics(broker):
             hub.next_message(timeout=0.05)
         with pytest.raises(queue.Empty):
             gw_b.next_message(timeout=0.05)
+
+
+def topics_until(client, last: str, copies: int = 1) -> list[str]:
+    """The topics a client receives up to the `copies`-th message on `last`. One broker thread
+    handles messages in order: whatever was published before `last` has been delivered or
+    dropped by then."""
+    topics: list[str] = []
+    while topics.count(last) < copies:
+        topics.append(client.next_message().topic)
+    return topics
+
+
+def test_a_gateway_cannot_take_another_clients_session(broker):
+    """The broker makes every client id the login's: a gateway asking for gw-b's id (or the
+    hub's) with a persistent session neither pushes them off nor inherits their sessions."""
+    password_b = broker.add_gateway("gw-b")
+    with (broker.probe("gw-b", password_b, "gw-b", persistent=True) as gw_b,
+          broker.hub_client("rescuehub-worker") as hub):
+        assert not gw_b.connect().is_failure
+        hub.subscribe("rescuehub/v1/readings/+")
+        for stolen in ("gw-b", "rescuehub-worker", HUB_USERNAME):
+            for protocol in ("3.1.1", "5"):
+                # A thief of its own each time: a login's own earlier session is its to resume.
+                thief_id = f"gw-{len(broker.accounts)}"
+                with broker.probe(thief_id, broker.add_gateway(thief_id), stolen,
+                                  protocol=protocol, persistent=True) as thief:
+                    assert not thief.connect().is_failure
+                    assert thief.session_present is False, (stolen, protocol)
+                    # Checked after the thief's CONNACK: the broker closes a taken-over
+                    # connection before it answers the new one.
+                    assert not gw_b.publish("rescuehub/v1/readings/gw-b", READING).is_failure
+                    assert hub.next_message().topic == "rescuehub/v1/readings/gw-b"
+        assert not gw_b.dropped.is_set() and not hub.dropped.is_set()
+    assert log_count(broker, "already connected, closing old connection") == 0
+
+
+def test_gateway_subscribing_to_everything_gets_only_what_it_may_read(broker):
+    """Mosquitto 2.0's ACL file grants every SUBSCRIBE (it checks subscriptions not at all), so
+    a gateway's "#" is granted: each message is checked on delivery, and "#" brings it only the
+    warnings and the hub's status, never another gateway's readings or status, OwnTracks, $SYS
+    or retained messages of those."""
+    password_a = broker.add_gateway("gw-a")
+    password_b = broker.add_gateway("gw-b")
+    with (broker.hub_client() as hub,
+          broker.probe("gw-b", password_b, "gw-b") as gw_b,
+          broker.probe("gw-a", password_a, "gw-a") as nosy):
+        assert not gw_b.connect().is_failure
+        # Retained before the subscription: they would come at once on subscribing.
+        assert not gw_b.publish("rescuehub/v1/status/gw-b", b'{"online": true}',
+                                retain=True).is_failure
+        assert not gw_b.publish("owntracks/gw-b/phone", b'{"_type": "location"}',
+                                retain=True).is_failure
+        assert not hub.publish("rescuehub/v1/hub/status", b'{"online": true}',
+                               retain=True).is_failure
+        assert not nosy.connect().is_failure
+        for topic in ("#", "$SYS/#", "+/#", "rescuehub/#", "owntracks/#"):
+            assert [code.value for code in nosy.subscribe(topic)] == [1], topic  # granted
+
+        assert not gw_b.publish("rescuehub/v1/readings/gw-b", READING).is_failure
+        assert not gw_b.publish("owntracks/gw-b/phone", b'{"_type": "location"}').is_failure
+        assert not nosy.publish("rescuehub/v1/readings/gw-a", READING).is_failure
+        assert not hub.publish("owntracks/tablet-1/t1", b'{"_type": "location"}').is_failure
+        assert not hub.publish("rescuehub/v1/warnings/v-1", b'{"level": "prepare"}').is_failure
+        # The warning and the retained hub status, once per subscription that matches them
+        # ("#", "+/#", "rescuehub/#"): nothing else, retained or not.
+        topics = topics_until(nosy, "rescuehub/v1/warnings/v-1", copies=3)
+        assert sorted(topics) == ["rescuehub/v1/hub/status"] * 3 + [
+            "rescuehub/v1/warnings/v-1"] * 3, topics
+        assert not nosy.dropped.is_set()
+
+
+def test_observer_reads_what_the_hub_reads_and_writes_nothing(broker):
+    password = broker.add_gateway("gw-a")
+    with (broker.hub_client() as hub, broker.observer("monitor") as observer,
+          broker.probe("gw-a", password, "gw-a") as gw_a):
+        assert not gw_a.connect().is_failure
+        observer.subscribe("rescuehub/#")
+        observer.subscribe("owntracks/#")
+        hub.subscribe("#")
+        assert not gw_a.publish("rescuehub/v1/readings/gw-a", READING).is_failure
+        assert not gw_a.publish("owntracks/gw-a/phone", b"{}").is_failure
+        # Its own name's topics too, which the patterns for every user would open to it.
+        for topic in ("rescuehub/v1/readings/monitor", "rescuehub/v1/status/monitor",
+                      "owntracks/monitor/phone", "rescuehub/v1/warnings/v-1",
+                      "rescuehub/v1/hub/status", "rescuehub/v1/readings/gw-a"):
+            assert observer.publish(topic, b"forged").value == NOT_AUTHORIZED, topic
+        assert not hub.publish("rescuehub/v1/warnings/v-1", b'{"level": "prepare"}').is_failure
+        expected = ["rescuehub/v1/readings/gw-a", "owntracks/gw-a/phone",
+                    "rescuehub/v1/warnings/v-1"]
+        assert topics_until(observer, expected[-1]) == expected
+        assert topics_until(hub, expected[-1]) == expected
 
 
 def test_reload_adds_an_account_without_a_restart(broker):

@@ -26,13 +26,6 @@ def _pid_alive(pid: int) -> bool:
                                                                   ).read_text().lower()
 
 
-def _hub_probe(hub, client_id="e2e-probe") -> MqttProbe:
-    password = (hub.data_dir / "secrets" / "mqtt_password").read_text().strip()
-    probe = MqttProbe("127.0.0.1", hub.mqtt_port, "rescuehub", password, client_id)
-    assert not probe.connect().is_failure
-    return probe
-
-
 def _sign_in(hub) -> requests.Session:
     web = requests.Session()
     page = web.get(hub.url + "/login")
@@ -56,7 +49,7 @@ def test_run_brings_up_everything(hub):
     assert hub.commander_password, hub.output()
     assert f"http://127.0.0.1:{hub.port}/" in hub.output()
     # The hub's retained status says it is online.
-    with _hub_probe(hub) as probe:
+    with hub.observer() as probe:
         probe.subscribe("rescuehub/v1/hub/status")
         status = json.loads(probe.next_message().payload)
         assert status["online"] is True
@@ -73,17 +66,28 @@ def test_broker_refuses_strangers_and_confines_gateways(hub):
     assert added.returncode == 0, added.stderr
     assert "broker reloaded" in added.stdout
     password = re.search(r"password (\S+)", added.stdout).group(1)
-    with _hub_probe(hub, "e2e-listener") as listener:
+    with hub.observer() as listener:
         listener.subscribe("rescuehub/v1/readings/#")
-        gateway = MqttProbe("127.0.0.1", hub.mqtt_port, "GW-RIVER", password, "GW-RIVER")
+        # Asking for the hub's former published client id, with a persistent session: the
+        # broker gives it the gateway's own (issue #18), and the hub stays connected.
+        gateway = MqttProbe("127.0.0.1", hub.mqtt_port, "GW-RIVER", password,
+                            "rescuehub-worker", protocol="3.1.1", persistent=True)
         assert not gateway.connect().is_failure
+        assert gateway.session_present is False
         reading = json.dumps({"sensor": "RG-001", "ts": "2026-07-27T21:05:00+08:00",
                               "value": 3.5}).encode()
         assert not gateway.publish("rescuehub/v1/readings/GW-RIVER", reading).is_failure
         assert listener.next_message().topic == "rescuehub/v1/readings/GW-RIVER"
+        gateway.close()
+        gateway = MqttProbe("127.0.0.1", hub.mqtt_port, "GW-RIVER", password, "GW-RIVER")
+        assert not gateway.connect().is_failure
         denied = gateway.publish("rescuehub/v1/readings/GW-OTHER", reading)
         assert denied.value == 135  # Not authorized (MQTT 5)
         gateway.close()
+        assert not listener.dropped.is_set()
+    assert "MQTT disconnected" not in hub.output()
+    broker_log = (hub.data_dir / "mosquitto" / "mosquitto.log").read_text()
+    assert "already connected, closing old connection" not in broker_log
 
 
 def test_stop_takes_the_broker_down(tmp_path):

@@ -1,6 +1,7 @@
 """MQTT ingest through a real Mosquitto: a gateway publishes, the worker stores and acks."""
 
 import json
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +25,6 @@ def worker(request, database_url, broker, tmp_path):
     app = create_app({"database": {"url": database_url}, "data": {"dir": str(tmp_path)},
                       "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}", "managed": False,
                                "password": broker.hub_password, "protocol": request.param,
-                               "client_id": f"test-worker-{time.monotonic_ns()}",
                                "session_expiry_s": 60}})
     with app.app_context():
         empty_tables(db.engine)
@@ -103,3 +103,35 @@ def test_redelivered_message_is_a_duplicate(worker, broker):
     time.sleep(0.5)
     assert _count(worker, Reading) == 1 and _count(worker, DeadLetter) == 0
     gateway.close()
+
+
+def test_a_gateway_cannot_take_the_hubs_session(worker, broker, caplog):
+    """Issue #18: a gateway connecting with the hub's client id (the published default, the
+    hub's actual one, or its login) and a persistent session used to push the hub off and
+    inherit its queue, so readings acknowledged to their gateways were neither stored nor
+    dead-lettered (20 published, 5 stored). Now the broker makes each client id the login's."""
+    caplog.set_level(logging.WARNING, logger="dispatch.core.mqtt")
+    client_id = worker.extensions["rescuehub.mqtt"].client._client_id
+    hub_id = client_id.decode() if isinstance(client_id, bytes) else client_id
+    assert hub_id != "rescuehub-worker"  # the hub's own id is no published constant
+    publisher = broker.probe("GW-B", broker.add_gateway("GW-B"), "GW-B")
+    assert not publisher.connect().is_failure
+    published = 0
+    for n, stolen in enumerate(("rescuehub-worker", hub_id, broker.hub_username)):
+        thief = broker.probe(f"GW-T{n}", broker.add_gateway(f"GW-T{n}"), stolen,
+                             protocol="3.1.1", persistent=True)
+        try:
+            assert not thief.connect().is_failure
+            assert thief.session_present is False, f"{stolen}: the thief got a session"
+            for _ in range(20):
+                published += 1
+                body = {"sensor": "RG-B", "ts": _ts(published), "value": 0.5}
+                assert not publisher.publish("rescuehub/v1/readings/GW-B",
+                                             json.dumps(body).encode()).is_failure
+        finally:
+            thief.close()
+    assert _wait(worker, Reading, published) == published == 60
+    assert _count(worker, DeadLetter) == 0
+    assert "MQTT disconnected" not in caplog.text
+    assert worker.extensions["rescuehub.mqtt"].connected
+    publisher.close()
