@@ -318,10 +318,11 @@ def issue_user_token(s: Session, user: User, ttl_s: int) -> tuple[str, datetime]
 
 
 def is_reserved_name(name: str, settings: Settings) -> bool:
-    """Whether an MQTT name is the hub's own (any case): its login, its client id, or any
-    name starting with `rescuehub`."""
+    """Whether an MQTT name is the hub's own (any case): its login, its client id, an observer
+    login (mqtt.observers), or any name starting with `rescuehub`."""
     own = {settings.mqtt.username.lower(), settings.mqtt.client_id.lower()}
-    return name.lower() in own or name.lower().startswith(HUB_NAME_PREFIX)
+    own |= {n.strip().lower() for n in settings.mqtt.observers.split(",") if n.strip()}
+    return name.lower() in own - {""} or name.lower().startswith(HUB_NAME_PREFIX)
 
 
 def check_gateway_code(code: str, settings: Settings) -> str:

@@ -187,6 +187,7 @@ def test_user_disable_and_enable(app, runner):
     ("RescueHub", {}),
     ("rescuehub-worker", {}),
     ("Duty-Hub", {"RESCUEHUB_MQTT_USERNAME": "duty-hub"}),
+    ("Grafana", {"RESCUEHUB_MQTT_OBSERVERS": "monitor, grafana"}),
 ])
 def test_gateway_add_refuses_the_hubs_own_names_before_writing(app, runner, data_dir, name,
                                                                environ):
