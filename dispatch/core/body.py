@@ -1,5 +1,6 @@
 """The one reader of API request bodies: strict JSON (dispatch.core.strict_json) or a 400
-`bad_json` in the request's language. Views call json_body()/json_object(), never get_json()."""
+`bad_json` in the request's language. Views call json_body()/json_object(), never get_json().
+Also the kernel's guard on the rest of a request's text: no NUL in the address, query or form."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 The app is created in the worker after the fork (preload off), and background work starts there
 in `post_worker_init`, so the MQTT client and scheduler live in the process that serves Socket.IO.
-Each open websocket holds one thread: `web.threads` sizes the worker.
+Each open websocket holds one thread: `web.threads` sizes the worker. The worker (HubWorker)
+answers gunicorn's own errors (414, 431, a bad request line) in JSON like the app's.
 """
 
 from __future__ import annotations
