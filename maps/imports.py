@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,8 @@ from shapely.geometry import mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispatch.core import strict_json
+from dispatch.core.body import problem_text
 from dispatch.core.errors import BadRequest, HubError
 from maps.service import (
     SHELTERS,
@@ -53,10 +54,10 @@ class ImportRejected(HubError):
 
 def _features_from_geojson(text: str) -> list[tuple[int, dict[str, Any]]]:
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(_l("The file is not valid JSON (%(problem)s).", problem=str(exc)),
-                         code="bad_json") from None
+        doc = strict_json.loads(text)
+    except strict_json.JsonRefused as exc:
+        raise BadRequest(_l("The file is not valid JSON (%(problem)s).",
+                            problem=problem_text(exc)), code="bad_json") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" \
             or not isinstance(doc.get("features"), list):
         raise BadRequest(_l("Send a GeoJSON FeatureCollection."), code="bad_geojson")

@@ -8,6 +8,7 @@ on both backends: PostGIS by itself, SpatiaLite only through its `SpatialIndex` 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, func, insert, literal_column, select
 from sqlalchemy.orm import Session
 
 from dispatch.core import audit
+from dispatch.core.codes import check_code
 from dispatch.core.errors import BadRequest, Conflict, NotFound, field_error
 from maps import geo
 from maps.choices import HazardKind, RoadClass, RoadStructure, ShelterKind, ShelterStatus
@@ -39,6 +41,7 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    code: bool = False  # an identifier: dispatch.core.codes' rule
 
     def parse(self, name: str, value: Any, *, from_text: bool = False) -> Any:
         if from_text and isinstance(value, str):
@@ -48,27 +51,37 @@ class Field:
         if self.kind is bool and not isinstance(value, bool):
             raise field_error(name, _l("must be true or false"))
         if self.kind in (int, float):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise field_error(name, _l("must be a number"))
-            if self.kind is int and value != int(value):
-                raise field_error(name, _l("must be a whole number"))
-            value = self.kind(value)
-            if (self.minimum is not None and value < self.minimum) or (
-                    self.maximum is not None and value > self.maximum):
-                raise field_error(name, _l("must be between %(lo)s and %(hi)s",
-                                           lo=self.minimum, hi=self.maximum))
+            return self._number(name, value)
         if self.kind is str:
-            if not isinstance(value, str):
-                raise field_error(name, _l("must be text"))
-            value = value.strip()
-            if len(value) > self.max_len:
-                raise field_error(name, _l("is longer than %(max)d characters",
-                                           max=self.max_len))
-            if self.choices and value not in self.choices:
-                raise field_error(name, _l("must be one of %(choices)s",
-                                           choices=", ".join(self.choices)))
+            return self._text(name, value)
         return value
 
+    def _number(self, name: str, value: Any) -> int | float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise field_error(name, _l("must be a number"))
+        if not math.isfinite(value):  # "nan" in a CSV cell; NaN would reach every open map
+            raise field_error(name, _l("must be a finite number"))
+        if self.kind is int and value != int(value):
+            raise field_error(name, _l("must be a whole number"))
+        value = self.kind(value)
+        if (self.minimum is not None and value < self.minimum) or (
+                self.maximum is not None and value > self.maximum):
+            raise field_error(name, _l("must be between %(lo)s and %(hi)s",
+                                       lo=self.minimum, hi=self.maximum))
+        return value
+
+    def _text(self, name: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise field_error(name, _l("must be text"))
+        value = value.strip()
+        if len(value) > self.max_len:
+            raise field_error(name, _l("is longer than %(max)d characters", max=self.max_len))
+        if self.code:
+            check_code(name, value, self.max_len)
+        if self.choices and value not in self.choices:
+            raise field_error(name, _l("must be one of %(choices)s",
+                                       choices=", ".join(self.choices)))
+        return value
 
 def _from_text(kind: type, value: str) -> Any:
     if value == "":
@@ -103,12 +116,12 @@ def parse_fields(spec: dict[str, Field], props: dict[str, Any], *, partial: bool
     return values
 
 
-CODE = Field(str, required=True, max_len=32)
+CODE = Field(str, required=True, max_len=32, code=True)
 COUNT = Field(int, minimum=0, maximum=10_000_000)
 
 VILLAGE_FIELDS = {
     "code": CODE, "name_zh": Field(str, required=True, max_len=64),
-    "name_pinyin": Field(str, max_len=128), "community_code": Field(str, max_len=32),
+    "name_pinyin": Field(str, max_len=128), "community_code": Field(str, max_len=32, code=True),
     "community_name": Field(str, max_len=64), "population": COUNT, "households": COUNT,
     "vulnerable": COUNT, "contact_name": Field(str, max_len=64),
     "contact_phone": Field(str, max_len=32), "riverside": Field(bool),

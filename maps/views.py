@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from dispatch.core import auth
+from dispatch.core.body import json_body
 from dispatch.core.choices import PERSON_ROLES, Role
 from dispatch.core.db import db
 from dispatch.core.errors import BadRequest, NotFound
@@ -107,7 +108,7 @@ def _crud_views(kind: FeatureKind) -> None:
 
     def create_item():
         s = db.session
-        row = service.create(s, kind, request.get_json(silent=True),
+        row = service.create(s, kind, json_body(),
                              actor=auth.current_principal().actor)
         s.commit()
         _changed(kind, "create", row.code, row)
@@ -115,7 +116,7 @@ def _crud_views(kind: FeatureKind) -> None:
 
     def update_item(code: str):
         s = db.session
-        row = service.update(s, kind, code, request.get_json(silent=True),
+        row = service.update(s, kind, code, json_body(),
                              actor=auth.current_principal().actor)
         s.commit()
         _changed(kind, "update", code, row)
@@ -153,7 +154,7 @@ for _kind in (service.VILLAGES, service.SHELTERS, service.HAZARDS):
 def update_road(code: str):
     """Open or close a road segment (`{"is_open": false, "closed_reason": "…"}`; audited)."""
     s = db.session
-    row = service.update(s, service.ROADS, code, request.get_json(silent=True),
+    row = service.update(s, service.ROADS, code, json_body(),
                          actor=auth.current_principal().actor)
     s.commit()
     _changed(service.ROADS, "update", code, row)

@@ -16,17 +16,23 @@ Choices the contract leaves open, decided here:
   a control character) is `schema` in `sensor` and `unit`; `seq` must fit a signed 64-bit column.
 - `{"readings": []}` is a well-formed batch that yields nothing (neither readings nor rejections).
 - A fraction of a second beyond microseconds is truncated, not rounded; `-00:00` means UTC.
+- A `ts` of the accepted form whose instant leaves the years 1-9999 in UTC
+  (`0001-01-01T00:00:00+08:00`, `9999-12-31T23:59:59-08:00`) is `too_old` or `future`: it is a
+  well-formed time, out of the window like any other.
+- The JSON rules are the kernel's (dispatch.core.strict_json), shared with the API: nesting
+  deeper than 64 is `bad_json` too.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, NoReturn
+from typing import Any
+
+from dispatch.core import strict_json
 
 MAX_BATCH = 1000
 MAX_SENSOR_CODE = 64
@@ -43,11 +49,8 @@ TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})",
     re.ASCII)
 
-_BOM = b"\xef\xbb\xbf"
 # C0 and C1 controls (Unicode category Cc) and surrogates (Cs): no database takes them as text.
 _UNSTORABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-# Python refuses to convert integers longer than this many digits (CVE-2020-10735 guard).
-_INT_DIGITS = 4000
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,16 @@ class Decoded:
     readings: list[Reading]
     rejections: list[Rejection]
     batch: bool
+
+
+class OutsideYears(ValueError):
+    """A timestamp of the accepted form whose instant falls before year 1 or after year 9999 in
+    UTC (`0001-01-01T00:00:00+08:00`): `later` says which side, so ingest can call it
+    `future` or `too_old` as DESIGN §5 does for any other instant out of its window."""
+
+    def __init__(self, later: bool):
+        super().__init__("after the year 9999 in UTC" if later else "before the year 1 in UTC")
+        self.later = later
 
 
 class _Refused(ValueError):
@@ -123,46 +136,17 @@ def _parse_timestamp(text: str) -> datetime:
     try:
         return local.astimezone(UTC)
     except OverflowError:
-        raise ValueError("outside the years 1-9999 in UTC") from None
-
-
-def _no_constants(name: str) -> NoReturn:
-    raise _Refused("bad_json", f"{name} is not JSON (RFC 8259 §6)")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _Refused("bad_json", f"duplicate key {key!r}")
-        seen[key] = value
-    return seen
-
-
-def _integer(text: str) -> int | float:
-    # A huge integer literal is valid JSON but no double: it overflows to infinity (DESIGN §5).
-    return int(text) if len(text) <= _INT_DIGITS else float(text)
-
-
-# One decoder for every payload (json.loads with options builds a new one per call).
-_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_int=_integer,
-                            object_pairs_hook=_no_duplicates)
+        # Only year 1 with a positive offset and year 9999 with a negative one get here.
+        raise OutsideYears(later=year == 9999) from None
 
 
 def _loads(raw: bytes) -> Any:
-    if raw.startswith(_BOM):
-        raw = raw[len(_BOM):]
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _Refused("bad_encoding", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
-    try:
-        return _DECODER.decode(text)
-    except json.JSONDecodeError as exc:
-        raise _Refused("bad_json", f"not JSON: {exc.msg} at line {exc.lineno} "
-                                   f"column {exc.colno}") from None
-    except RecursionError:
-        raise _Refused("bad_json", "nested too deeply") from None
+        # Infinity is kept: as a `value` it has its own reason (`not_finite`). Text is checked
+        # per field below, so the reason names the field (`schema`).
+        return strict_json.loads(raw, keep_infinity=True, check_text=False)
+    except strict_json.JsonRefused as exc:
+        raise _Refused(exc.reason, exc.detail) from None
 
 
 def _is_text(value: object) -> bool:
@@ -222,6 +206,9 @@ def _reading(item: object, index: int, now: datetime, max_future: timedelta,
         raise _Refused("bad_timestamp", "ts must be an RFC 3339 string, not an epoch number")
     try:
         ts = parse_timestamp(raw_ts)
+    except OutsideYears as exc:
+        raise _Refused("future" if exc.later else "too_old",
+                       f"ts {raw_ts} is {exc}") from None
     except ValueError as exc:
         raise _Refused("bad_timestamp", f"ts {raw_ts[:40]!r}: {exc}") from None
     if ts - now > max_future:

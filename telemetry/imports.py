@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from typing import Any
 
@@ -18,6 +17,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispatch.core import strict_json
+from dispatch.core.body import problem_text
 from dispatch.core.errors import BadRequest, HubError
 from dispatch.core.models import Gateway
 from maps.imports import ImportRejected, RowError
@@ -135,10 +136,10 @@ def _csv_body(row: dict[str, Any]) -> dict[str, Any]:
 
 def _geojson_rows(text: str) -> list[tuple[int, Row]]:
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(_("The file is not valid JSON (%(problem)s).", problem=str(exc)),
-                         code="bad_json") from None
+        doc = strict_json.loads(text)
+    except strict_json.JsonRefused as exc:
+        raise BadRequest(_("The file is not valid JSON (%(problem)s).",
+                           problem=problem_text(exc)), code="bad_json") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" \
             or not isinstance(doc.get("features"), list):
         raise BadRequest(_("Send a GeoJSON FeatureCollection of Point features, or a CSV file."),

@@ -9,7 +9,7 @@ roll-ups (the antecedent-rain index over whole days). Days are hydrological days
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.core.errors import parameter_error
 from telemetry.choices import DISPLACEMENT_KINDS, SensorKind
-from telemetry.decode import parse_timestamp
+from telemetry.decode import OutsideYears, parse_timestamp
 from telemetry.models import Reading, ReadingHour, Sensor
 from telemetry.state import TelemetryState
 from telemetry.sums import (
@@ -28,6 +28,11 @@ from telemetry.sums import (
     smoothed_inverse_velocity,
 )
 
+# The largest id (and whole-number parameter): a signed 64-bit column.
+MAX_ID = 2**63 - 1
+# The ends of the calendar Python (and both databases) can hold, in UTC.
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
 # The most rows one readings request returns (the answer says when it was cut).
 MAX_ROWS = 20000
 # How far back the current rain event and the displacement trend are looked for.
@@ -45,26 +50,35 @@ def time_range(args, now: datetime, default: timedelta) -> tuple[datetime, datet
             continue
         try:
             bounds[name] = parse_timestamp(text.replace(" ", "+"))
+        except OutsideYears as exc:
+            # A well-formed time past the calendar's ends (year 1 at +08:00): the end itself.
+            bounds[name] = LATEST if exc.later else EARLIEST
         except ValueError as exc:
             raise parameter_error(name, _l("must be a time like 2026-07-27T21:00:00+08:00 "
                                            "(%(problem)s)", problem=str(exc))) from None
     until = bounds.get("until", now)
-    since = bounds.get("since", until - default)
-    if since >= until:
-        raise parameter_error("since", _l("must be before until"))
+    if "since" in bounds:
+        since = bounds["since"]
+        if since >= until:
+            raise parameter_error("since", _l("must be before until"))
+    else:
+        # `until` near year 1 leaves less than `default` before it: the range starts at year 1
+        # (and is empty at year 1 itself).
+        since = until - default if until - EARLIEST > default else EARLIEST
     return since, until
 
 
 def positive_parameter(args, name: str, default: int | None,
                        most: int | None = None) -> int | None:
     """A whole-number query parameter from 1 (to `most`), or `default` when absent or empty;
-    ASCII digits only (str.isdigit() also takes "²", which int() refuses)."""
+    ASCII digits only (str.isdigit() also takes "²", which int() refuses); never past the
+    BIGINT columns ids are kept in (2^63 - 1), which no database driver binds."""
     raw = args.get(name, "")
     if raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1 or (most and int(raw) > most):
-        raise parameter_error(name, _l("must be a whole number from 1 to %(max)d", max=most)
-                              if most else _l("must be a whole number from 1"))
+    most = most or MAX_ID
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 1 <= int(raw) <= most:
+        raise parameter_error(name, _l("must be a whole number from 1 to %(max)d", max=most))
     return int(raw)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatch.core import audit
+from dispatch.core.codes import check_code
 from dispatch.core.errors import BadRequest, Conflict, NotFound, field_error
 from dispatch.core.models import Gateway
 from maps import geo
@@ -21,8 +22,6 @@ from maps.service import FeatureKind, geometry_error, layer_features
 from telemetry.choices import DEFAULT_RANGES, UNITS, SensorKind
 from telemetry.models import Sensor
 from telemetry.state import qc_params
-
-CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
 def _text(body: dict, field: str, *, required: bool = False, max_len: int = 64) -> str | None:
@@ -85,9 +84,7 @@ def register(session: Session, body: Any, *, actor: str) -> Sensor:
     """Register a sensor (DESIGN §5 body); audited."""
     if not isinstance(body, dict):
         raise BadRequest(_l("Send a JSON object."), code="bad_json")
-    code = _text(body, "code", required=True)
-    if not set(code) <= CODE_CHARS:
-        raise field_error("code", _l("may hold letters, digits, “-”, “_” and “.” only"))
+    code = check_code("code", _text(body, "code", required=True))
     try:
         kind = SensorKind(_text(body, "kind", required=True))
     except ValueError:

@@ -6,6 +6,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_babel import gettext as _
 
 from dispatch.core import auth
+from dispatch.core.body import json_body, json_object
 from dispatch.core.choices import PERSON_ROLES, Role
 from dispatch.core.db import db
 from dispatch.core.errors import parameter_error
@@ -40,7 +41,7 @@ def list_sensors():
 def register_sensor():
     """Register a sensor: code, kind, unit, gateway, lon, lat (+ village, hazard, range, …)."""
     s = db.session
-    sensor = service.register(s, request.get_json(silent=True),
+    sensor = service.register(s, json_body(),
                               actor=auth.current_principal().actor)
     s.commit()
     _changed(sensor)
@@ -182,7 +183,7 @@ def sensor_sums(code: str):
 def change_sensor(code: str):
     """Change a sensor's name, location, links, range, interval or QC parameters (audited)."""
     s = db.session
-    sensor = service.change(s, code, request.get_json(silent=True),
+    sensor = service.change(s, code, json_body(),
                             actor=auth.current_principal().actor)
     s.commit()
     _changed(sensor)
@@ -368,9 +369,12 @@ def reprocess_dead_letter(letter_id: int):
     (`{"action": "keep"}` / `{"action": "replace"}`) or set it aside (`{"action": "dismiss"}`);
     audited."""
     from dispatch.core.db import utcnow
+    from dispatch.core.errors import NotFound
     from telemetry.ingest import reprocess
 
-    body = request.get_json(silent=True) or {}
+    if letter_id > series.MAX_ID:  # no id is past a BIGINT, and no driver binds one
+        raise NotFound(_("There is no dead letter %(id)s.", id=letter_id))
+    body = json_object(required=False)
     s = db.session
     outcome = reprocess(s, letter_id, action=str(body.get("action", "reprocess")),
                         actor=auth.current_principal().actor, limits=_limits(), now=utcnow())

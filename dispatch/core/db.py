@@ -10,9 +10,11 @@ the full EPSG table takes ~20 s.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 # pyproj must be loaded before the first SpatiaLite connection: mod_spatialite links the system
 # PROJ, and a pyproj (with its own PROJ) imported after it made the process abort at exit
@@ -107,6 +109,27 @@ def _spatialite_hook(engine: Engine, library: str, busy_timeout_s: float) -> Non
         cur.close()
 
 
+def private_database_file(path: Path) -> None:
+    """Create the SpatiaLite file readable and writable by its owner only (0600), or tighten
+    one that exists: it holds password hashes, tokens' hashes and the audit log, and SQLite
+    would create it 0644 (every local user could read it). SQLite gives the -wal, -shm and
+    -journal files it creates the database file's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return  # an empty file is an empty database to SQLite
+    except FileExistsError:
+        pass
+    for name in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        try:
+            if name.stat().st_mode & 0o077:
+                name.chmod(0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # another user's file: say so, it is still usable
+            log.warning("cannot make %s private (mode 0600): it belongs to another user", name)
+
+
 def make_engine(url: str, *, spatialite_library: str = "mod_spatialite",
                 pool_size: int = 10, busy_timeout_s: float = 30) -> Engine:
     """Create the engine for a sqlite:/// (SpatiaLite) or postgresql URL."""
@@ -115,9 +138,7 @@ def make_engine(url: str, *, spatialite_library: str = "mod_spatialite",
         import sqlean
 
         if parsed.database and parsed.database != ":memory:":
-            from pathlib import Path
-
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_database_file(Path(parsed.database))
         engine = create_engine(url, module=sqlean, connect_args={"timeout": busy_timeout_s})
         _spatialite_hook(engine, spatialite_library, busy_timeout_s)
         return engine

@@ -2,19 +2,92 @@
 
 The app is created in the worker after the fork (preload off), and background work starts there
 in `post_worker_init`, so the MQTT client and scheduler live in the process that serves Socket.IO.
-Each open websocket holds one thread: `web.threads` sizes the worker.
+Each open websocket holds one thread: `web.threads` sizes the worker. The worker (HubWorker)
+answers gunicorn's own errors (414, 431, a bad request line) in JSON like the app's.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 log = logging.getLogger(__name__)
+
+# What gunicorn answers itself, before the app sees a request (DESIGN §5: errors are JSON).
+SERVER_ERRORS = {
+    400: ("bad_request", _l("The request is malformed (its first line or a header).")),
+    403: ("forbidden", _l("This request is not allowed.")),
+    414: ("uri_too_long", _l("The address is too long: send long values in a request body.")),
+    417: ("expectation_failed", _l("The Expect header of the request cannot be met.")),
+    431: ("headers_too_large", _l("The request's headers are too large or too many.")),
+    501: ("not_implemented", _l("The request uses a transfer coding the hub does not take.")),
+}
+INTERNAL_ERROR = ("internal_error", _l("Something went wrong on the hub. Try again; if it "
+                                       "persists, see the hub's log."))
+
+
+class _Captured:
+    """Stands in for the client socket while gunicorn writes its HTML error page."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def gettimeout(self) -> float:
+        return 0.0  # util.write_nonblock then writes without touching the blocking mode
+
+    def sendall(self, data: bytes) -> None:
+        self.data += data
+
+    def status(self) -> tuple[int, str]:
+        """The status code and reason gunicorn chose ("HTTP/1.1 414 URI Too Long")."""
+        parts = self.data.split(b"\r\n", 1)[0].split(b" ", 2)
+        if len(parts) == 3 and parts[1].isdigit():
+            return int(parts[1]), parts[2].decode("latin-1")
+        return 500, "Internal Server Error"
+
+
+class JsonErrors:
+    """A gunicorn worker mixin: the worker's own error answers (414 URI too long, 431 headers
+    too large, 400 bad request line or header…) are `{"error", "message"}` JSON like the app's,
+    in the hub's default language (the request was not read far enough to choose another).
+
+    gunicorn decides the status and logs; only the HTML page it writes is replaced."""
+
+    wsgi: Any
+
+    def handle_error(self, req, client, addr, exc) -> None:
+        page = _Captured()
+        super().handle_error(req, page, addr, exc)  # type: ignore[misc]
+        status, reason = page.status()
+        code, message = SERVER_ERRORS.get(status, INTERNAL_ERROR)
+        body = json.dumps({"error": code, "message": self._translated(message)},
+                          ensure_ascii=False).encode("utf-8")
+        head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        try:
+            util.write_nonblock(client, head.encode("latin-1") + body)
+        except OSError:
+            log.debug("could not send the %s answer", status)
+
+    def _translated(self, message: Any) -> str:
+        app = getattr(self, "wsgi", None)
+        if not isinstance(app, Flask):
+            return str(message)
+        with app.app_context(), force_locale(app.config["SETTINGS"].web.default_locale):
+            return str(message)
+
+
+class HubWorker(JsonErrors, ThreadWorker):
+    """gunicorn's gthread worker answering its own errors in JSON."""
 
 
 class HubServer(BaseApplication):
@@ -29,7 +102,7 @@ class HubServer(BaseApplication):
         self.options = {
             "bind": f"{host}:{port}",
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": HubWorker,
             "threads": threads,
             "preload_app": False,
             "timeout": 120,

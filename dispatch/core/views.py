@@ -14,6 +14,7 @@ from flask import (
     Response,
     current_app,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -25,6 +26,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from dispatch.core import auth, metrics, openapi
+from dispatch.core.body import json_object, refuse_nul
 from dispatch.core.choices import Role
 from dispatch.core.db import db, utcnow
 from dispatch.core.errors import BadRequest, HubError, NotFound, Unauthorized
@@ -38,13 +40,6 @@ bp = Blueprint("core", __name__)
 # npm packages served to the pages (installed by the set-up step; never a CDN: DESIGN §7).
 VENDOR = {"leaflet": "leaflet/dist", "socket.io-client": "socket.io-client/dist"}
 HEARTBEAT_STALE = timedelta(seconds=45)
-
-
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest(_("Send a JSON object."), code="bad_json")
-    return body
 
 
 def _safe_next(target: str | None) -> str:
@@ -146,7 +141,7 @@ def vendor(package: str, filename: str):
 @auth.csrf_exempt
 def issue_token():
     """Exchange a user name and password for a bearer token with an expiry."""
-    body = _json_body()
+    body = json_object()
     s = db.session
     user = auth.authenticate(s, body.get("username"), body.get("password"),
                              request.remote_addr or "")
@@ -162,7 +157,7 @@ def issue_token():
 @auth.csrf_exempt
 def api_change_password():
     """Replace a password (the one-time one too), given the current one."""
-    body = _json_body()
+    body = json_object()
     s = db.session
     user = auth.authenticate(s, body.get("username"), body.get("password"),
                              request.remote_addr or "")
@@ -271,7 +266,14 @@ def handle_http_error(exc: HTTPException):
         "too_large": _("The request body is too large."),
         "bad_request": _("The request is not valid."),
     }
-    return _render_error(code, messages.get(code, exc.description or ""), exc.code or 500)
+    response = make_response(_render_error(code, messages.get(code, exc.description or ""),
+                                           exc.code or 500))
+    # Keep what the exception says beyond its page: 405's Allow (RFC 9110 §15.5.6), 401's
+    # WWW-Authenticate, 416's Content-Range.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def handle_unexpected(exc: Exception):
@@ -284,6 +286,7 @@ def handle_unexpected(exc: Exception):
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.before_request(refuse_nul)
     app.register_error_handler(HubError, handle_hub_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -270,3 +270,27 @@ def test_truncated_only_when_rows_were_left_out(app, client, editor):
     cut = json.loads("".join(service.layer_features(db.session, service.VILLAGES, limit=2)))
     assert (exact["numberReturned"], exact["truncated"]) == (3, False)
     assert (cut["numberReturned"], cut["truncated"]) == (2, True)
+
+
+def test_imports_take_no_nan_infinity_or_deep_json(client, editor):
+    wkt = "POLYGON((109 33, 109.01 33, 109.01 33.01, 109 33.01, 109 33))"
+    csv_text = ("code,name_zh,population,elevation_m,wkt\n"
+                f'V1,东村,nan,100,"{wkt}"\n'
+                f'V2,西村,100,inf,"{wkt}"\n'
+                f'V3,南村,100,1e400,"{wkt}"\n'
+                f'V4,北村,-NaN,100,"{wkt}"\n'
+                f'V5,中村,100,100,"{wkt}"\n')
+    rows = client.post("/api/v1/villages/import", data=csv_text.encode("utf-8"),
+                       headers={**editor, "Content-Type": "text/csv"})
+    assert rows.status_code == 422, rows.json
+    assert [r["line"] for r in rows.json["rows"]] == [2, 3, 4, 5]
+    feature = json.dumps(village("V1", 109, 33, elevation_m=1.5)).replace("1.5", "NaN")
+    nan = client.post("/api/v1/villages/import", headers={
+        **editor, "Content-Type": "application/geo+json"},
+        data=f'{{"type": "FeatureCollection", "features": [{feature}]}}'.encode())
+    assert nan.status_code == 400 and nan.json["error"] == "bad_json"
+    deep = client.post("/api/v1/villages/import", headers={
+        **editor, "Content-Type": "application/geo+json"},
+        data=b'{"type": "FeatureCollection", "features": ' + b"[" * 1000 + b"]" * 1000 + b"}")
+    assert deep.status_code == 400 and deep.json["error"] == "bad_json"
+    assert db.session.scalar(select(Village.id)) is None

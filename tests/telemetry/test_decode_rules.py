@@ -121,3 +121,25 @@ def test_every_batch_item_is_accounted_for_once(items):
     decoded = decode_payload(json.dumps({"readings": items}).encode(), now=NOW)
     indexes = [r.index for r in decoded.readings] + [r.index for r in decoded.rejections]
     assert sorted(indexes) == list(range(len(items)))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("0001-01-01T00:00:00+08:00", "too_old"),   # 0000-12-31T16:00Z: before year 1 in UTC
+    ("0001-01-01T07:59:59+08:00", "too_old"),
+    ("0001-01-01T00:00:00+00:01", "too_old"),
+    ("9999-12-31T23:59:59-08:00", "future"),    # year 10000 in UTC
+    ("9999-12-31T16:00:00-08:00", "future"),
+    ("9999-12-31T23:59:59-00:01", "future"),
+])
+def test_a_well_formed_time_outside_the_utc_years_is_out_of_the_window(text, expected):
+    # DESIGN §5: the grammar is met, so the time is judged by the window, not `bad_timestamp`.
+    assert reason(body(ts=text)) == expected
+    with pytest.raises(ValueError):  # parse_timestamp still yields no datetime for it
+        parse_timestamp(text)
+
+
+def test_nesting_is_limited_like_every_api_body():
+    deep = b'{"sensor": "A", "ts": "2026-07-27T13:00:00Z", "value": 1, "x": ' + \
+        b"[" * 64 + b"]" * 64 + b"}"
+    assert reason(deep) == "bad_json"
+    assert len(one(body(x=[[[[1]]]], y="[[[[[[[[[[" * 10)).readings) == 1

@@ -140,3 +140,18 @@ def test_conflict_replaced_by_a_person(client, gateways, office):
     assert db.session.scalar(select(Reading.value)) == 4.0
     assert client.post("/api/v1/dead-letters/999999/reprocess", json={},
                        headers=office).status_code == 404
+
+
+def test_a_time_past_the_calendar_in_utc_is_too_old_or_future(client, gateways):
+    # DESIGN §5: it fits the grammar, so it is judged by the window, not `bad_timestamp`.
+    body = {"readings": [{"sensor": "RG-A", "ts": "0001-01-01T00:00:00+08:00", "value": 1.0},
+                         {"sensor": "RG-A", "ts": "9999-12-31T23:59:59-08:00", "value": 1.0},
+                         {"sensor": "RG-A", "ts": ts(), "value": 1.0}]}
+    response = post(client, gateways["GW-A"], body)
+    assert response.status_code == 200, response.json
+    assert response.json == {"stored": 1, "duplicates": 0, "rejected": [
+        {"index": 0, "reason": "too_old"}, {"index": 1, "reason": "future"}]}
+    assert reasons() == ["too_old", "future"]
+    single = post(client, gateways["GW-A"],
+                  {"sensor": "RG-A", "ts": "0001-01-01T07:59:59+08:00", "value": 1.0})
+    assert single.json["rejected"] == [{"index": None, "reason": "too_old"}]

@@ -50,7 +50,7 @@ def test_register_and_read(client, editor, gateway):
     ({"lat": "33"}, "lat"),
     ({"lat": True}, "lat"),
     ({"range": [10, 5]}, "range"),
-    ({"range": [0, float("inf")]}, "range"),
+    ({"range": [0]}, "range"),
     ({"code": "RG/001"}, "code"),
     ({"code": ""}, "code"),
     ({"interval_s": 0}, "interval_s"),
