@@ -82,6 +82,8 @@ class Decoded:
     readings: list[Reading]
     rejections: list[Rejection]
     batch: bool
+    # A batch's items as decoded JSON values: a dead letter of one item keeps that item alone.
+    items: tuple[Any, ...] = ()
 
 
 class OutsideYears(ValueError):
@@ -257,4 +259,4 @@ def decode_payload(raw: bytes, *, now: datetime, max_payload_bytes: int = 524288
             # A single-reading message is refused as a whole: no item index (DESIGN §5).
             rejections.append(Rejection(index if batch else None, exc.reason, exc.detail,
                                         sensor))
-    return Decoded(readings, rejections, batch)
+    return Decoded(readings, rejections, batch, tuple(items) if batch else ())

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, insert, select, tuple_, update
@@ -197,6 +198,10 @@ class Ingest:
         self._after_commit_rows: dict[str, SensorRow] = {}
         self._marked: set[tuple[int, datetime]] = set()
         self._letters: list[dict] = []
+        # The items of this call's batch messages (by id of the Message): a rejected item's dead
+        # letter keeps the item alone, not its whole message (a 475 KiB batch of 1,000 unknown
+        # sensors wrote 1,000 copies of itself: 488 MB).
+        self._items: dict[int, tuple] = {}
         # Rejections over their gateway's quota, per gateway, until _flush writes them.
         self._drops: dict[str, Drops] = {}
         self._dropped: Counter[tuple[str, str]] = Counter()
@@ -209,6 +214,7 @@ class Ingest:
     def messages(self, batch: list[Message], *, now: datetime) -> list[IngestResult]:
         """Decode, check, store and dead-letter a batch of messages; a result per message."""
         self.now = now
+        self._items = {}
         decoded = [decode_payload(m.raw, now=now, max_payload_bytes=self.limits.max_payload_bytes,
                                   max_future_s=self.limits.max_future_s,
                                   max_age_days=self.limits.max_age_days) for m in batch]
@@ -244,7 +250,11 @@ class Ingest:
     def _reject(self, result: IngestResult, message: Message, rejection: Rejection) -> None:
         keep = TOO_LARGE_KEEP if rejection.reason == "too_large" \
             else self.limits.max_payload_bytes
-        payload = message.raw[:keep]
+        items = self._items.get(id(message))
+        if items is not None and rejection.index is not None:
+            payload = _item_json(items[rejection.index])[:keep]
+        else:
+            payload = message.raw[:keep]
         gateway = message.gateway or ""
         if self.quota is None or self.quota.take(gateway, len(payload), self.now):
             self._letters.append({
@@ -268,6 +278,8 @@ class Ingest:
         gateway_id = self._gateway_id(message.gateway)
         if gateway_id is not None:
             self._gateways.add(gateway_id)
+        if decoded.batch:
+            self._items[id(message)] = decoded.items
         # Counters count readings; a message refused whole counts once, an empty batch not at
         # all (DESIGN §5).
         self._counts["received"] += len(decoded.readings) + len(decoded.rejections)
@@ -471,6 +483,11 @@ class _Overlay(Pending):
                 for ts, value, _ in layer.readings.get(sensor_id, ())]
 
 
+def _item_json(item: Any) -> bytes:
+    """One batch item as the JSON a gateway would send it alone (UTF-8, compact)."""
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def _detail(reason: str, reading: Reading, sensor: SensorRow | None) -> str:
     if reason == "out_of_range" and sensor is not None:
         return f"{reading.value} outside [{sensor.range_min}, {sensor.range_max}] {sensor.unit}"
@@ -502,8 +519,9 @@ def reprocess(session: Session, letter_id: int, *, action: str, actor: str,
     decoded = decode_payload(letter.payload, now=now, max_payload_bytes=limits.max_payload_bytes,
                              max_future_s=limits.max_future_s,
                              max_age_days=limits.max_age_days)
-    reading = next((r for r in decoded.readings if letter.item is None or r.index == letter.item),
-                   None)
+    # A batch item's letter keeps that item alone (older letters: the whole batch).
+    whole = letter.item is None or not decoded.batch
+    reading = next((r for r in decoded.readings if whole or r.index == letter.item), None)
     if action == "dismiss":
         # A letter nothing can fix (a malformed message, a reading too old): set aside, audited.
         outcome = {"resolution": "dismissed"}
@@ -563,7 +581,8 @@ def _ingest_again(session: Session, letter: DeadLetter, decoded: Decoded, readin
     raw = letter.payload
     if letter.item is not None:
         if reading is None:  # the item itself does not decode: nothing can fix it
-            rejection = next((r for r in decoded.rejections if r.index == letter.item), None)
+            rejection = next((r for r in decoded.rejections
+                              if not decoded.batch or r.index == letter.item), None)
             return {"resolution": None, "stored": 0, "duplicates": 0, "rejected": [
                 {"index": letter.item,
                  "reason": rejection.reason if rejection else letter.reason}]}

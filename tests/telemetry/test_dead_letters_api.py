@@ -216,3 +216,25 @@ def test_replacing_a_pruned_reading_says_so(client, letters, office):
     answer = resolve(client, office, conflict.id, "replace")
     assert answer.status_code == 409 and answer.json["error"] == "gone"
     assert "dismiss" in answer.json["message"]
+
+
+def test_a_batch_items_letter_keeps_that_item_alone_and_can_be_reprocessed(client, gateways,
+                                                                            office):
+    # Each rejected item kept its whole batch: 1,000 unknown sensors in a 475 KiB batch wrote
+    # 1,000 copies of it (488 MB). Now each letter holds its own item.
+    items = [{"sensor": "RG-A", "ts": ts(30 - i), "value": 1.0} for i in range(50)]
+    items[7] = {"sensor": "RG-NEW", "ts": ts(40), "value": 4.5, "note": "雨"}
+    post(client, gateways["GW-A"], {"readings": items})
+    letter = _letter("unknown_sensor")
+    assert letter.item == 7
+    assert json.loads(letter.payload) == items[7]
+    shown = listing(client, office, "?reason=unknown_sensor")["items"][0]
+    assert json.loads(shown["payload"]) == items[7]
+
+    registered = client.post("/api/v1/sensors", headers=office, json={
+        "code": "RG-NEW", "kind": "rain_gauge", "unit": "mm", "gateway": "GW-A",
+        "lon": 109.05, "lat": 33.15})
+    assert registered.status_code == 201, registered.json
+    answer = resolve(client, office, letter.id, "reprocess")
+    assert answer.status_code == 200 and answer.json["resolution"] == "reprocessed"
+    assert answer.json["stored"] == 1
