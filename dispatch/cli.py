@@ -410,8 +410,13 @@ def gateway_add(gateway_id: str, name: str) -> None:
         if settings.mqtt.managed:
             write_broker_files(broker_dir(settings), broker_accounts(settings))
             reloaded = signal_running_broker(broker_dir(settings))
-    endpoint = settings.mqtt_endpoint
     click.echo(_("gateway %(gateway)s registered", gateway=gateway_id))
+    _print_gateway_credentials(settings, gateway_id, password, token, reloaded)
+
+
+def _print_gateway_credentials(settings: Settings, gateway_id: str, password: str, token: str,
+                               reloaded: bool) -> None:
+    endpoint = settings.mqtt_endpoint
     click.echo(f"  MQTT     {endpoint.host}:{endpoint.port}  user {gateway_id}")
     click.echo(f"  password {password}")
     click.echo(f"  topics   rescuehub/v1/readings/{gateway_id}, rescuehub/v1/status/{gateway_id}")
@@ -421,6 +426,31 @@ def gateway_add(gateway_id: str, name: str) -> None:
         click.echo("  " + (_("broker reloaded") if reloaded else
                            _("the managed broker is not running; it will know the gateway when "
                              "it starts")))
+
+
+@gateway.command("enable")
+@click.argument("gateway_id")
+@guarded
+def gateway_enable(gateway_id: str) -> None:
+    """Bring a disabled gateway back; prints its new MQTT password and HTTP token once."""
+    from dispatch.core import auth
+    from dispatch.core.broker import hash_mqtt_password, signal_running_broker, write_broker_files
+    from dispatch.core.db import db
+    from dispatch.core.runtime import broker_accounts, broker_dir
+
+    settings = _settings()
+    app = _app(settings)
+    with app.app_context():
+        with db.transaction() as s:
+            gateway, password, token = auth.enable_gateway(s, gateway_id, actor="cli",
+                                                           mqtt_hash=hash_mqtt_password)
+            code = gateway.code
+        reloaded = False
+        if settings.mqtt.managed:
+            write_broker_files(broker_dir(settings), broker_accounts(settings))
+            reloaded = signal_running_broker(broker_dir(settings))
+    click.echo(_("gateway %(gateway)s enabled with new credentials", gateway=code))
+    _print_gateway_credentials(settings, code, password, token, reloaded)
 
 
 @gateway.command("disable")

@@ -35,6 +35,8 @@ from telemetry.quota import HEAD_KEPT, DeadLetterQuota, Drops, counted_drops, su
 from telemetry.state import Pending, TelemetryState
 
 HOUR = timedelta(hours=1)
+# How long ingest trusts what it read of a gateway (its id, that it is active).
+GATEWAY_MEMORY_S = 30.0
 # A too_large payload keeps this many first bytes in its dead letter.
 TOO_LARGE_KEEP = 4096
 
@@ -238,14 +240,20 @@ class Ingest:
         self._loaded.update(loaded)
 
     def _gateway_id(self, gateway: str | None) -> int | None:
+        """The id of the active gateway named in the topic (None: unknown or disabled, so its
+        readings are foreign). Remembered for GATEWAY_MEMORY_S: a gateway disabled on an
+        external broker, which may still let it publish, is refused within that time."""
         if gateway is None:
             return None
+        clock = time.monotonic()
         known = self.state.gateway_ids.get(gateway)
-        if known is None:
-            known = self.session.scalar(select(Gateway.id).where(Gateway.code == gateway))
-            if known is not None:
-                self.state.gateway_ids[gateway] = known
-        return known
+        if known is None or known[1] < clock:
+            found = self.session.scalar(select(Gateway.id).where(
+                Gateway.code == gateway, Gateway.active.is_(True)))
+            # An unknown one briefly: a gateway registered right after a refusal is taken soon.
+            known = (found, clock + (GATEWAY_MEMORY_S if found is not None else 5.0))
+            self.state.gateway_ids[gateway] = known
+        return known[0]
 
     def _reject(self, result: IngestResult, message: Message, rejection: Rejection) -> None:
         keep = TOO_LARGE_KEEP if rejection.reason == "too_large" \
@@ -288,9 +296,11 @@ class Ingest:
         for reading in decoded.readings:
             index = reading.index if decoded.batch else None
             if message.gateway is not None and gateway_id is None:
-                # A topic naming no registered gateway: every reading in it is foreign.
+                # A topic naming no active gateway (unknown or disabled): every reading in it
+                # is foreign.
                 self._reject(result, message, Rejection(
-                    index, "foreign_sensor", f"no gateway {message.gateway}", reading.sensor))
+                    index, "foreign_sensor", f"no active gateway {message.gateway}",
+                    reading.sensor))
                 continue
             sensor = self._sensors.get(reading.sensor)
             reason = _check(reading, sensor, gateway_id)

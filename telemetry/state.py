@@ -89,7 +89,8 @@ class TelemetryState:
         self._memories: dict[int, Memory] = {}
         self._lock = threading.RLock()
         # Gateway code -> id (gateways are never renamed or deleted).
-        self.gateway_ids: dict[str, int] = {}
+        # gateway code -> (its id, or None when unknown or disabled; until when to trust it)
+        self.gateway_ids: dict[str, tuple[int | None, float]] = {}
         # Sensor code -> (what ingest reads of it, when read): ingest re-reads a sensor at most
         # every SENSOR_ROW_TTL_S, so a change made elsewhere (retired, new range) applies
         # within that time; its own writes it applies itself after each commit.

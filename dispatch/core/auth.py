@@ -368,6 +368,24 @@ def disable_gateway(s: Session, code: str, *, actor: str) -> bool:
     return True
 
 
+def enable_gateway(s: Session, code: str, *, actor: str,
+                   mqtt_hash: Callable[[str], str]) -> tuple[Gateway, str, str]:
+    """Bring a disabled gateway back with new credentials (its old ones stay revoked):
+    returns it, its new MQTT password and HTTP token (shown once; audited without them)."""
+    gateway = s.scalar(select(Gateway).where(func.lower(Gateway.code) == code.lower()))
+    if gateway is None:
+        raise BadRequest(_l("No gateway %(code)s.", code=code), code="no_gateway")
+    if gateway.active:
+        raise Conflict(_l("Gateway %(code)s is active already: disable it first to give it new "
+                          "credentials.", code=gateway.code), code="gateway_active")
+    mqtt_password, http_token = new_secret(18), "rhg_" + secrets.token_urlsafe(32)
+    gateway.active, gateway.mqtt_password_hash = True, mqtt_hash(mqtt_password)
+    s.add(ApiToken(token_hash=token_digest(http_token), gateway_id=gateway.id))
+    audit.record(s, actor=actor, action="gateway.enable", entity_type="gateway",
+                 entity_id=gateway.code, before={"active": False}, after={"active": True})
+    return gateway, mqtt_password, http_token
+
+
 def principal_from_token(s: Session, token: str) -> Principal | None:
     """The principal a bearer token stands for, or None if unknown, revoked or expired."""
     row = s.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))

@@ -269,3 +269,24 @@ def test_gateway_disable_takes_the_login_off_a_running_broker(app, runner, tmp_p
         assert again.reason.is_failure
     finally:
         broker.stop()
+
+
+def test_gateway_enable_brings_a_disabled_gateway_back_with_new_credentials(app, runner,
+                                                                           client, data_dir):
+    managed = {"RESCUEHUB_MQTT_MANAGED": "true"}
+    added = runner.invoke("gateway", "add", "GW-08", extra_env=managed)
+    old_token = re.search(r"Bearer (\S+)", added.output).group(1)
+    assert runner.invoke("gateway", "enable", "GW-08").exit_code == 1  # active: nothing to do
+    runner.invoke("gateway", "disable", "GW-08", extra_env=managed)
+    result = runner.invoke("gateway", "enable", "gw-08", extra_env=managed)
+    assert result.exit_code == 0, result.output
+    assert "gateway GW-08 enabled with new credentials" in result.output
+    token = re.search(r"Bearer (\S+)", result.output).group(1)
+    password = re.search(r"password (\S+)", result.output).group(1)
+    me = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=me).status_code == 200
+    assert client.get("/api/v1/me",
+                      headers={"Authorization": f"Bearer {old_token}"}).status_code == 401
+    passwd = (data_dir / "mosquitto" / "passwd").read_text()
+    assert "GW-08:" in passwd and password not in passwd  # the hash, never the password
+    assert _audit_actions("GW-08")[-1] == "gateway.enable"

@@ -155,3 +155,33 @@ def test_a_time_past_the_calendar_in_utc_is_too_old_or_future(client, gateways):
     single = post(client, gateways["GW-A"],
                   {"sensor": "RG-A", "ts": "0001-01-01T07:59:59+08:00", "value": 1.0})
     assert single.json["rejected"] == [{"index": None, "reason": "too_old"}]
+
+
+def test_a_disabled_gateways_readings_are_foreign_even_if_a_broker_lets_them_in(app, gateways):
+    # An external broker may still accept a disabled gateway's login: the hub refuses its
+    # readings itself (within telemetry.ingest.GATEWAY_MEMORY_S of the change).
+    import json as jsonlib
+    from datetime import UTC, datetime
+
+    from dispatch.core import auth
+    from telemetry.ingest import Ingest, IngestLimits
+    from telemetry.state import TelemetryState
+
+    state = TelemetryState()
+
+    def publish(value: float, when: str):
+        with db.transaction() as s:
+            ingest = Ingest(s, IngestLimits(), state)
+            result = ingest.message(
+                jsonlib.dumps({"sensor": "RG-A", "ts": when, "value": value}).encode(),
+                topic="rescuehub/v1/readings/GW-A", gateway="GW-A", message_id="m",
+                now=datetime.now(UTC))
+            ingest.finish()
+            return result
+
+    assert publish(1.0, ts(3)).stored == 1
+    with db.transaction() as s:
+        auth.disable_gateway(s, "GW-A", actor="test")
+    state.gateway_ids.clear()  # as after GATEWAY_MEMORY_S
+    assert publish(2.0, ts(2)).rejected == [(None, "foreign_sensor")]
+    assert reasons() == ["foreign_sensor"]
