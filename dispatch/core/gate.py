@@ -272,7 +272,8 @@ class GatedWorker(ThreadWorker):
         now = time.monotonic()
         while self.arriving:
             conn = next(iter(self.arriving))
-            if conn.deadline > now:
+            # A stopping worker starts no request: it does not wait for those still arriving.
+            if conn.deadline > now and self.alive:
                 break
             self._stop_waiting(conn)
             self.nr_conns -= 1

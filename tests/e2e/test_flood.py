@@ -59,6 +59,7 @@ class Websockets:
 
     def __init__(self, port: int, source: str, count: int):
         self.url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+        self.port = port
         self.source = source
         self.opened = self.refused = self.closed = 0
         self.lock = threading.Lock()
@@ -70,7 +71,8 @@ class Websockets:
     def _hold(self) -> None:
         ws = websocket.WebSocket()
         try:
-            ws.connect(self.url, timeout=10, source_address=(self.source, 0))
+            ws.connect(self.url, timeout=10, socket=socket.create_connection(
+                ("127.0.0.1", self.port), timeout=10, source_address=(self.source, 0)))
         except websocket.WebSocketBadStatusException as exc:
             with self.lock:
                 self.refused += exc.status_code == 503
