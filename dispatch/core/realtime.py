@@ -25,6 +25,7 @@ from flask_socketio import SocketIO, join_room
 from dispatch.core.choices import OFFICE_ROLES
 from dispatch.core.db import db
 from dispatch.core.errors import Forbidden
+from dispatch.core.gate import SignInDeadline
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ _counter = itertools.count(1)
 _recent: deque[LiveEvent] = deque(maxlen=REPLAY_BUFFER)
 _recent_lock = threading.Lock()
 _principals: dict[str, Any] = {}
+# Engine.IO connections that have not signed in to /live yet, closed when late (the gate).
+_sign_in: SignInDeadline | None = None
 
 
 def _event_id() -> str:
@@ -141,6 +144,8 @@ def _on_connect(auth=None):
     if principal is None or principal.must_change_password or principal.role == "gateway":
         raise ConnectionRefusedError("unauthorized")
     _principals[request.sid] = principal
+    if _sign_in is not None:
+        _sign_in.signed_in(_eio_sid())
     for room in rooms_for(principal):
         join_room(room)
     socketio.emit("hello", {"user": principal.name, "role": principal.role,
@@ -153,6 +158,12 @@ def _on_connect(auth=None):
 
 def _on_disconnect(*_args):
     _principals.pop(request.sid, None)
+    if _sign_in is not None:  # leaving /live on a connection that stays open: sign in again
+        _sign_in.rearm(_eio_sid())
+
+
+def _eio_sid() -> str | None:
+    return socketio.server.manager.eio_sid_from_sid(request.sid, NAMESPACE)
 
 
 def _own_origin_and(extra: list[str]) -> Callable[[str, dict], bool]:
@@ -175,6 +186,9 @@ def init_app(app: Flask) -> None:
                       channel=settings.realtime.channel,
                       cors_allowed_origins=_own_origin_and(extra) if extra else None,
                       logger=False, engineio_logger=False)
+    global _sign_in
+    _sign_in = SignInDeadline(float(settings.web.live_auth_timeout_s))
+    _sign_in.install(socketio.server)
     socketio.on_event("connect", _on_connect, namespace=NAMESPACE)
     socketio.on_event("disconnect", _on_disconnect, namespace=NAMESPACE)
 

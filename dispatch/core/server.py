@@ -2,7 +2,9 @@
 
 The app is created in the worker after the fork (preload off), and background work starts there
 in `post_worker_init`, so the MQTT client and scheduler live in the process that serves Socket.IO.
-Each open websocket holds one thread: `web.threads` sizes the worker. The worker (HubWorker)
+Each open websocket holds one thread: `web.threads` sizes the worker, and the gate
+(dispatch.core.gate) keeps `web.http_threads` of them for plain HTTP, reads requests before a
+thread serves them and limits the connections of one address. The worker (HubWorker) also
 answers gunicorn's own errors (414, 431, a bad request line) in JSON like the app's.
 """
 
@@ -18,7 +20,8 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.gthread import ThreadWorker
+
+from dispatch.core.gate import WORKER_CONNECTIONS, GatedWorker, GateLimits, LiveSlots
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +89,9 @@ class JsonErrors:
             return str(message)
 
 
-class HubWorker(JsonErrors, ThreadWorker):
-    """gunicorn's gthread worker answering its own errors in JSON."""
+class HubWorker(JsonErrors, GatedWorker):
+    """gunicorn's gthread worker behind the connection gate, answering its own errors in
+    JSON."""
 
 
 class HubServer(BaseApplication):
@@ -99,11 +103,14 @@ class HubServer(BaseApplication):
                  on_exit: Callable[[], Any] | None = None):
         self.app_factory = app_factory
         self.app: Flask | None = None
+        self.gate_limits: GateLimits | None = None
         self.options = {
             "bind": f"{host}:{port}",
             "workers": 1,
             "worker_class": HubWorker,
             "threads": threads,
+            # Connections waiting for their request cost a socket, not a thread (the gate).
+            "worker_connections": WORKER_CONNECTIONS,
             "preload_app": False,
             "timeout": 120,
             "graceful_timeout": 10,
@@ -125,7 +132,11 @@ class HubServer(BaseApplication):
 
     def load(self) -> Flask:
         if self.app is None:
-            self.app = self.app_factory()
+            app = self.app_factory()
+            self.gate_limits = GateLimits.from_settings(app.config["SETTINGS"])
+            app.wsgi_app = LiveSlots(app.wsgi_app, app,  # type: ignore[method-assign]
+                                     self.gate_limits.live_slots)
+            self.app = app
         return self.app
 
     def _post_worker_init(self, _worker) -> None:

@@ -185,7 +185,9 @@ def _check_password_hash(method: str, testing: bool) -> None:
 
 def _validate(values: dict[str, dict[str, Any]], testing: bool = False) -> None:
     _port("web.port", values["web"]["port"])
-    _positive(values, "web.threads", "web.token_ttl_s", "web.session_ttl_s",
+    _positive(values, "web.threads", "web.http_threads", "web.max_connections_per_address",
+              "web.request_timeout_s", "web.live_auth_timeout_s",
+              "web.token_ttl_s", "web.session_ttl_s",
               "web.login_max_failures", "web.login_window_s", "database.pool_size",
               "database.busy_timeout_s",
               "mqtt.session_expiry_s", "mqtt.keepalive_s", "ingest.max_payload_bytes",
@@ -194,6 +196,9 @@ def _validate(values: dict[str, dict[str, Any]], testing: bool = False) -> None:
               "telemetry.raw_retention_days",
               "telemetry.event_dry_gap_h", "telemetry.antecedent_days",
               "telemetry.gateway_silence_s")
+    if values["web"]["http_threads"] >= values["web"]["threads"]:
+        raise SettingsError(_l("setting web.http_threads must be less than web.threads (the "
+                               "rest serve live connections)"))
     if not 0 < values["telemetry"]["antecedent_k"] < 1:
         raise SettingsError(_l("setting telemetry.antecedent_k must be between 0 and 1"))
     parse_mqtt_url(values["mqtt"]["url"])
