@@ -19,13 +19,15 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request, session
 from flask_socketio import SocketIO, join_room
+from sqlalchemy import select
 
 from dispatch.core.choices import OFFICE_ROLES
 from dispatch.core.db import db
 from dispatch.core.errors import Forbidden
 from dispatch.core.gate import SignInDeadline
+from dispatch.core.models import ApiToken, User
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,14 @@ _counter = itertools.count(1)
 _recent: deque[LiveEvent] = deque(maxlen=REPLAY_BUFFER)
 _recent_lock = threading.Lock()
 _principals: dict[str, Any] = {}
+# How each socket signed in, to check again: its app and ("token", digest) or ("session", user
+# id, generation). The app too: tests run several apps (databases) in one process.
+_credentials: dict[str, tuple[Flask, tuple]] = {}
+# Open sockets are checked against their sign-in this often: a sign-out, a password change or
+# reset, a disabled person or a revoked token ends them within this time.
+REVALIDATE_S = 15.0
+_sweeper: dict[str, Any] = {}
+_sweeper_lock = threading.Lock()
 # Engine.IO connections that have not signed in to /live yet, closed when late (the gate).
 _sign_in: SignInDeadline | None = None
 
@@ -119,17 +129,79 @@ def live_event(name: str, *allowed: str) -> Callable[[Callable], Callable]:
     return register
 
 
-def _authenticate(auth: Any):
-    from dispatch.core.auth import principal_from_session, principal_from_token
+def _authenticate(auth: Any) -> tuple[Any, tuple | None]:
+    """The principal of a connecting socket and how it signed in (None, None: refused)."""
+    from dispatch.core.auth import principal_from_session, principal_from_token, token_digest
 
     s = db.session
     try:
         token = auth.get("token") if isinstance(auth, dict) else None
         if isinstance(token, str) and token:
-            return principal_from_token(s, token)
-        return principal_from_session(s)
+            return principal_from_token(s, token), ("token", token_digest(token))
+        principal = principal_from_session(s)
+        gen = session.get("gen") if principal is not None else None
+        return principal, ("session", principal.id if principal else None, gen)
     finally:
         s.close()
+
+
+def revoked_sockets(s, credentials: dict[str, tuple]) -> set[str]:
+    """The sockets whose sign-in no longer holds: the person signed out, changed or was given
+    a new password, was disabled, or the token was revoked or expired."""
+    now = datetime.now(UTC)
+    digests = {c[1] for c in credentials.values() if c[0] == "token"}
+    token_user = {digest: user_id for digest, user_id, revoked, expires in s.execute(
+        select(ApiToken.token_hash, ApiToken.user_id, ApiToken.revoked, ApiToken.expires_at)
+        .where(ApiToken.token_hash.in_(digests)))
+        if not revoked and (expires is None or expires > now)} if digests else {}
+    ids = {c[1] for c in credentials.values() if c[0] == "session"} | set(token_user.values())
+    people = {uid: (active, gen) for uid, active, gen in s.execute(
+        select(User.id, User.active, User.session_generation).where(User.id.in_(ids)))}
+    revoked = set()
+    for sid, credential in credentials.items():
+        if credential[0] == "token":
+            person = people.get(token_user.get(credential[1]))
+            ok = person is not None and person[0]
+        else:
+            person = people.get(credential[1])
+            ok = person is not None and person[0] and person[1] == credential[2]
+        if not ok:
+            revoked.add(sid)
+    return revoked
+
+
+def sweep(app: Flask) -> int:
+    """Disconnect the app's sockets whose sign-in no longer holds; returns how many."""
+    credentials = {sid: c for sid, (owner, c) in list(_credentials.items()) if owner is app}
+    if not credentials:
+        return 0
+    with app.app_context():
+        try:
+            revoked = revoked_sockets(db.session, credentials)
+        finally:
+            db.session.close()
+    for sid in revoked:
+        log.info("live: closing a socket of %s: its sign-in no longer holds",
+                 getattr(_principals.get(sid), "name", "?"))
+        socketio.server.disconnect(sid, namespace=NAMESPACE)
+    return len(revoked)
+
+
+def _sweep_forever() -> None:
+    while True:
+        socketio.sleep(REVALIDATE_S)
+        for app in {owner for owner, _ in list(_credentials.values())}:
+            try:
+                sweep(app)
+            except Exception:
+                log.exception("live: checking open sockets failed; trying again")
+
+
+def _start_sweeper() -> None:
+    """Once per process, on the first connection (the factory starts no threads)."""
+    with _sweeper_lock:
+        if "task" not in _sweeper:
+            _sweeper["task"] = socketio.start_background_task(_sweep_forever)
 
 
 def _replay(principal, since: Any) -> None:
@@ -140,10 +212,12 @@ def _replay(principal, since: Any) -> None:
 
 
 def _on_connect(auth=None):
-    principal = _authenticate(auth)
+    principal, credential = _authenticate(auth)
     if principal is None or principal.must_change_password or principal.role == "gateway":
         raise ConnectionRefusedError("unauthorized")
     _principals[request.sid] = principal
+    _credentials[request.sid] = (current_app._get_current_object(), credential)
+    _start_sweeper()
     if _sign_in is not None:
         _sign_in.signed_in(_eio_sid())
     for room in rooms_for(principal):
@@ -158,6 +232,7 @@ def _on_connect(auth=None):
 
 def _on_disconnect(*_args):
     _principals.pop(request.sid, None)
+    _credentials.pop(request.sid, None)
     if _sign_in is not None:  # leaving /live on a connection that stays open: sign in again
         _sign_in.rearm(_eio_sid())
 

@@ -124,3 +124,28 @@ def test_event_ids_sort_in_the_order_they_were_made(monkeypatch):
     monkeypatch.setattr(time, "time_ns", lambda: 1_700_000_000_000_000_000)
     ids = [realtime._event_id() for _ in range(3)]
     assert ids == sorted(ids) and len(set(ids)) == 3
+
+
+def test_open_sockets_end_when_their_sign_in_no_longer_holds(app, client, login, sio):
+    from tests.conftest import csrf_of
+
+    login("viewer")
+    by_cookie = sio()
+    with db.transaction() as s:
+        user, _ = auth.create_user(s, "tablet2", "team_leader", actor="test")
+        auth.change_password(s, user, PASSWORD)
+        token, _ = auth.issue_user_token(s, user, 600)
+    by_token = socketio.test_client(app, namespace=NAMESPACE, auth={"token": token})
+    assert by_cookie.is_connected(NAMESPACE) and by_token.is_connected(NAMESPACE)
+    assert realtime.sweep(app) == 0  # nothing changed: nobody is dropped
+
+    # The viewer signs out (in this or any browser): the socket opened with the cookie ends.
+    client.post("/logout", data={"csrf_token": csrf_of(client)})
+    realtime.sweep(app)  # (the process's own sweep may have come first: the state counts)
+    assert not by_cookie.is_connected(NAMESPACE) and by_token.is_connected(NAMESPACE)
+
+    # The team leader is disabled: the socket opened with the token ends too.
+    with db.transaction() as s:
+        auth.set_user_active(s, "tablet2", False, actor="test")
+    realtime.sweep(app)
+    assert not by_token.is_connected(NAMESPACE)
