@@ -70,10 +70,13 @@ SENSOR = obj({
 
 # One reading (DESIGN §5 MQTT); `ts` is checked against DESIGN's grammar by the hub, which
 # dead-letters instead of refusing, so the schema only says "text".
-READING = obj({"sensor": {"type": "string", "minLength": 1, "maxLength": MAX_SENSOR_CODE},
+# Text a database can store: no control characters (telemetry.decode refuses them as `schema`).
+STORABLE = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+READING = obj({"sensor": {"type": "string", "minLength": 1, "maxLength": MAX_SENSOR_CODE,
+                          "pattern": STORABLE},
                "ts": {"type": "string", "description":
                       "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)"},
-               "value": NUMBER, "unit": {"type": ["string", "null"]},
+               "value": NUMBER, "unit": {"type": ["string", "null"], "pattern": STORABLE},
                "seq": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEQ}},
               "sensor", "ts", "value")
 READINGS_BODY = {"oneOf": [
