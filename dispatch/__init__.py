@@ -44,7 +44,9 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None,
     realtime.init_app(app)
     web.init_app(app)
 
+    import maps.api_schemas
     import maps.views
+    import telemetry.api_schemas
     import telemetry.pages
     import telemetry.views
     from dispatch import views
@@ -55,4 +57,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None,
     telemetry.views.init_app(app)
     telemetry.pages.init_app(app)
     views.init_app(app)
+    # Bodies, query parameters and answers of each package's API, for /api/v1/openapi.json.
+    maps.api_schemas.init_app(app)
+    telemetry.api_schemas.init_app(app)
     return app
