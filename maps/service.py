@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import shapely
 from flask_babel import lazy_gettext as _l
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
@@ -307,6 +308,9 @@ def _geometry(kind: FeatureKind, raw: Any):
     except Exception as exc:  # shapely raises several types for malformed GeoJSON
         raise BadRequest(_l("geometry is not valid GeoJSON (%(problem)s).", problem=str(exc)),
                          code="bad_geometry") from None
+    # RFC 7946 §3.1.1 lets a position carry an altitude; the hub keeps lon/lat (DESIGN §4),
+    # and SpatiaLite refuses an XYZ value in an XY column.
+    geom = shapely.force_2d(geom)
     if geom.geom_type not in kind.geometry_types:
         raise BadRequest(_l("geometry must be a %(types)s.",
                             types=" / ".join(kind.geometry_types)), code="bad_geometry")

@@ -294,3 +294,16 @@ def test_imports_take_no_nan_infinity_or_deep_json(client, editor):
         data=b'{"type": "FeatureCollection", "features": ' + b"[" * 1000 + b"]" * 1000 + b"}")
     assert deep.status_code == 400 and deep.json["error"] == "bad_json"
     assert db.session.scalar(select(Village.id)) is None
+
+
+def test_positions_with_an_altitude_are_kept_as_lon_lat(client, editor):
+    # RFC 7946 lets a position carry an altitude; SpatiaLite refused it with a 500.
+    body = shelter("S3D", 109.05, 33.15)
+    body["geometry"]["coordinates"] = [109.05, 33.15, 812.5]
+    created = client.post("/api/v1/shelters", json=body, headers=editor)
+    assert created.status_code == 201, created.json
+    assert created.json["geometry"]["coordinates"] == [109.05, 33.15]
+    moved = client.patch("/api/v1/shelters/S3D", headers=editor, json={
+        "geometry": {"type": "Point", "coordinates": [109.06, 33.16, 800]}})
+    assert moved.status_code == 200, moved.json
+    assert moved.json["geometry"]["coordinates"] == [109.06, 33.16]
