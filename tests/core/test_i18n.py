@@ -15,6 +15,9 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po, write_po
 
+# Pages, sockets and translations: no backend-specific SQL (conftest: any_backend).
+pytestmark = pytest.mark.any_backend
+
 ROOT = Path(__file__).resolve().parents[2]
 BABEL_CFG = ROOT / "config" / "babel.cfg"
 LOCALE = "zh_Hans_CN"

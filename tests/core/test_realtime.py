@@ -7,6 +7,9 @@ from dispatch.core.db import db
 from dispatch.core.realtime import NAMESPACE, notify, socketio
 from tests.conftest import PASSWORD
 
+# Pages, sockets and translations: no backend-specific SQL (conftest: any_backend).
+pytestmark = pytest.mark.any_backend
+
 
 def _events(client, name):
     return [e["args"][0] for e in client.get_received(NAMESPACE) if e["name"] == name]

@@ -18,6 +18,9 @@ from dispatch.core.db import db
 from dispatch.core.settings import ROOT
 from maps import demo, service
 
+# Pages, sockets and translations: no backend-specific SQL (conftest: any_backend).
+pytestmark = pytest.mark.any_backend
+
 STATIC = ROOT / "dispatch" / "static"
 
 
