@@ -83,20 +83,33 @@ def _csv_geometry(kind: FeatureKind, row: dict[str, str]) -> dict[str, Any] | No
                          code="bad_geometry") from None
 
 
-def _features_from_csv(kind: FeatureKind, text: str) -> list[tuple[int, dict[str, Any]]]:
+@dataclass(frozen=True)
+class _BadRow:
+    """A CSV row that could not become a feature, and why."""
+
+    code: str | None
+    message: str
+
+
+def _features_from_csv(kind: FeatureKind, text: str) -> list[tuple[int, Any]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if not reader.fieldnames or "code" not in reader.fieldnames:
-        raise BadRequest(_l("The first CSV line must name the columns, including code."),
-                         code="bad_csv")
-    features = []
-    for row in reader:
-        line = reader.line_num
-        try:
-            props = parse_fields(kind.fields, row, from_text=True)
-            features.append((line, {"type": "Feature", "properties": props,
-                                    "geometry": _csv_geometry(kind, row)}))
-        except HubError as exc:
-            features.append((line, {"error": str(exc.message), "code": row.get("code")}))
+    try:
+        if not reader.fieldnames or "code" not in reader.fieldnames:
+            raise BadRequest(_l("The first CSV line must name the columns, including code."),
+                             code="bad_csv")
+        features: list[tuple[int, Any]] = []
+        for row in reader:
+            line = reader.line_num
+            try:
+                props = parse_fields(kind.fields, row, from_text=True)
+                features.append((line, {"type": "Feature", "properties": props,
+                                        "geometry": _csv_geometry(kind, row)}))
+            except HubError as exc:
+                features.append((line, _BadRow(row.get("code"), str(exc.message))))
+    except csv.Error as exc:  # e.g. a bare carriage return inside a field
+        raise BadRequest(_l("The CSV file cannot be read at line %(line)d (%(problem)s). Save it "
+                            "again as CSV (UTF-8) from the spreadsheet.", line=reader.line_num,
+                            problem=str(exc)), code="bad_csv") from None
     return features
 
 
@@ -117,8 +130,8 @@ def import_features(session: Session, kind: FeatureKind, text: str, *, fmt: str,
     good: list[tuple[str, dict[str, Any]]] = []
     # First validate every row without writing, so a bad row leaves nothing half-written.
     for line, feat in rows:
-        if "error" in feat:
-            errors.append(RowError(line, feat.get("code"), feat["error"]))
+        if isinstance(feat, _BadRow):
+            errors.append(RowError(line, feat.code, feat.message))
             continue
         props = feat.get("properties") if isinstance(feat, dict) else None
         code = props.get("code") if isinstance(props, dict) else None

@@ -202,20 +202,9 @@ class Finding:
     matches: Callable[[Any], bool]
 
 
-FINDINGS = [
-    Finding("a CSV import with a carriage return inside a field (csv.Error: new-line character "
-            "seen in unquoted field) answers 500 (maps/imports.py, telemetry/imports.py)",
-            "POST", "/api/v1/villages/import",
-            {"data": b"code\rname_zh\n", "headers": {"Content-Type": "text/csv"}},
-            lambda case: case.path.endswith("/import") and "\r" in str(case.body)),
-    Finding("a GeoJSON import whose features are not all objects ({\"type\": "
-            "\"FeatureCollection\", \"features\": [null]}) answers 500 (TypeError in "
-            "maps/imports.py)", "POST", "/api/v1/villages/import",
-            {"json": {"type": "FeatureCollection", "features": [None]}},
-            lambda case: case.path.endswith("/import") and isinstance(case.body, dict)
-            and isinstance(case.body.get("features"), list)
-            and not all(isinstance(f, dict) for f in case.body["features"])),
-]
+# Requests the fuzzer found answered with a 5xx, until they are fixed: each is tried as an xfail
+# and the fuzzer skips its kind of input. Empty now: every finding so far is fixed.
+FINDINGS: list[Finding] = []
 
 
 @pytest.mark.parametrize("finding", [pytest.param(

@@ -307,3 +307,14 @@ def test_positions_with_an_altitude_are_kept_as_lon_lat(client, editor):
         "geometry": {"type": "Point", "coordinates": [109.06, 33.16, 800]}})
     assert moved.status_code == 200, moved.json
     assert moved.json["geometry"]["coordinates"] == [109.06, 33.16]
+
+
+def test_unreadable_csv_and_non_object_features_are_refused_not_crashed(client, editor):
+    # Both answered 500 (found by the API fuzzer): csv.Error, and TypeError on a null feature.
+    broken = client.post("/api/v1/villages/import", data=b"code\rname_zh\nV1\r,x\n",
+                         headers={**editor, "Content-Type": "text/csv"})
+    assert broken.status_code == 400 and broken.json["error"] == "bad_csv", broken.json
+    odd = client.post("/api/v1/villages/import", headers=editor, json={
+        "type": "FeatureCollection", "features": [None, 5, {"type": "Feature"}]})
+    assert odd.status_code == 422, odd.json
+    assert [r["line"] for r in odd.json["rows"]] == [1, 2, 3]
