@@ -13,7 +13,8 @@ import requests
 from playwright.sync_api import expect
 
 from tests.browser.test_live_indicator import sign_in_first_time
-from tests.browser.test_map import api_client, square
+from tests.browser.test_map import api_client
+from tests.maps.test_layers import square
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

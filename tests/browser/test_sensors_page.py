@@ -13,7 +13,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import TABLET
-from tests.browser.test_map import api_client, square
+from tests.browser.test_map import api_client
+from tests.maps.test_layers import square
 from tests.fixtures.broker import MqttProbe
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
