@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import TABLET
 from tests.browser.test_map import api_client
-from tests.maps.test_layers import square
 from tests.fixtures.broker import MqttProbe
+from tests.maps.test_layers import square
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
