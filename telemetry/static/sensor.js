@@ -81,6 +81,18 @@ function showStatus(words, kind = "info") {
 let loadToken = 0;
 let retryTimer = null;
 
+// With no range chosen, 24 h of which only the last few hours hold data (a sensor that began
+// reporting, a slope that began to move) opens on 6 h instead: the data fills the chart.
+function fitShortData() {
+  if (state.chosen || state.range.key !== "24h" || !ranges["6h"] || !state.items.length) return;
+  const first = Date.parse(state.items[0].ts);
+  if (!(first > state.until - ranges["6h"].hours * HOUR)) return;
+  state.range = ranges["6h"];
+  state.loadedFor = "6h";
+  state.since = sinceOf(state.range, state.until);
+  pressRange("6h");
+}
+
 /** Where a range starts when it ends at `until`: a fixed time for the event, else `hours` back. */
 function sinceOf(range, until) {
   return range.key === "event" ? Math.min(range.since, until - EVENT_MIN_MS)
@@ -105,6 +117,7 @@ async function load(range) {
     state.since = since;
     state.until = Date.now();
     state.loadedFor = range.key;
+    fitShortData();
     render();
   } catch (error) {
     if (token !== loadToken) return;
@@ -493,7 +506,9 @@ function row(key, label, value, extra, attrs) {
 function observed(complete, template) {
   if (complete === null || complete === undefined || complete >= 0.999) return null;
   if (complete <= 0) return el("span", { class: "observed" }, T.sums.noData);
-  const shown = percent.format(Math.floor(complete * 100) / 100);
+  // Never "0 %" for some data: under one per cent reads "<1 %".
+  const shown = complete < 0.01 ? `<${percent.format(0.01)}`
+    : percent.format(Math.floor(complete * 100) / 100);
   return el("span", { class: "observed" }, `(${fill(template, { percent: shown })})`);
 }
 

@@ -311,6 +311,16 @@ function renderGateways() {
 
 let gatewayTimer = null;
 
+const GATEWAYS_EVERY_MS = 60000; // last seen and battery move without events: re-read them
+const GATEWAY_DELAY_MS = 1000;
+
+// A reading is news of its gateway too (ingest marks it online and seen): re-read the gateways
+// soon, at most once a second.
+function refreshGatewaysSoon() {
+  window.clearTimeout(gatewayTimer);
+  gatewayTimer = window.setTimeout(loadGateways, GATEWAY_DELAY_MS);
+}
+
 async function loadGateways() {
   window.clearTimeout(gatewayTimer);
   const box = document.getElementById("gateways");
@@ -325,6 +335,7 @@ async function loadGateways() {
     box.dataset.state = "ready";
     renderGateways();
     render();
+    gatewayTimer = window.setTimeout(loadGateways, GATEWAYS_EVERY_MS);
   } catch {
     box.dataset.state = "failed";
     gatewayBody.replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "muted" },
@@ -389,6 +400,8 @@ function onReading(event) {
   if (FLAGS.includes(event.flag)) sensor.last_flag = event.flag;
   replaceRow(sensor, true);
   refreshSoon(sensor.code); // the reading's QC flag
+  const known = gatewayState.get(sensor.gateway);
+  if (!known || known.online !== true) refreshGatewaysSoon();
 }
 
 function onSensorStatus(event) {
