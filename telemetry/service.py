@@ -145,7 +145,7 @@ def register(session: Session, body: Any, *, actor: str) -> Sensor:
                                      choices=", ".join(SensorKind))) from None
     unit = _text(body, "unit", required=True, max_len=16)
     if unit not in UNITS[kind]:
-        raise field_error("unit", _l("must be %(units)s for a %(kind)s",
+        raise field_error("unit", _l("must be %(units)s for this kind of sensor (%(kind)s)",
                                      units=" / ".join(UNITS[kind]), kind=LABELS[kind]))
     gateway = _lookup(session, Gateway, _text(body, "gateway", required=True), "gateway")
     if session.scalar(select(Sensor.id).where(Sensor.code == code)):
