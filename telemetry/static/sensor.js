@@ -47,7 +47,7 @@ const ranges = Object.fromEntries(config.ranges.map(([key, hours, source]) =>
 const EVENT_MIN_MS = 3 * HOUR;
 const READINGS_UP_TO_MS = 48 * HOUR; // longer ranges read the hourly roll-ups
 const RANGE_KEY = "rescuehub.sensor.range"; // the user's last choice, kept across pages
-const STILL_MM_D = 0.01; // slower than this the slope is not moving: 1/v means nothing
+const STILL_MM_D = 0.01; // slower than this (or backwards) the slope is not moving
 const state = {
   range: ranges[config.defaultRange],
   chosen: false, // the user picked the range (kept), or the page fitted it to the data
@@ -557,7 +557,8 @@ function inverseVelocity(sums) {
   if (inverse === null || inverse === undefined || velocity === null || velocity === undefined) {
     return "—";
   }
-  if (Math.abs(velocity) < STILL_MM_D || inverse <= 0) {
+  // Still, or moving back (noise, a closing crack): 1/v says nothing about failure then.
+  if (velocity < STILL_MM_D || inverse <= 0) {
     return el("span", { class: "muted", "data-still": "true" }, `— (${T.sums.notMoving})`);
   }
   return `${significant.format(inverse)} d/mm`;
