@@ -7,6 +7,7 @@ only through the JSON API of `telemetry.views`, so the API is the one place rule
 from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -56,6 +57,88 @@ DEAD_LETTER_REASONS = {
     "future": _l("Time in the future"),
     "too_large": _l("Too large"),
     "conflict": _l("Conflicts with a stored value"),
+    "over_quota": _l("Over the gateway's quota (payloads not kept)"),
+}
+
+# The details ingest stores with a dead letter (English, written by telemetry.decode and
+# telemetry.ingest), in the office's words: a JavaScript pattern with named groups for each
+# form of detail, and its translation with {group} placeholders. The page shows the stored
+# text itself only for a detail no pattern knows. tests/telemetry/test_dead_letter_words.py
+# checks that every detail ingest writes matches one.
+DEAD_LETTER_DETAILS = (
+    (r"^(?<name>NaN|Infinity|-Infinity) is not JSON \(RFC 8259 §6\)$",
+     _l("{name} is not allowed in JSON (RFC 8259 §6)")),
+    (r"^duplicate key (?<key>.+)$", _l("the key {key} appears twice")),
+    (r"^not UTF-8: .+ at byte (?<byte>\d+)$",
+     _l("not UTF-8 text: an invalid byte at position {byte}")),
+    (r"^not JSON: (?<problem>.+) at line (?<line>\d+) column (?<column>\d+)$",
+     _l("not JSON: {problem} at line {line}, column {column}")),
+    (r"^nested too deeply$", _l("nested too deeply")),
+    (r"^sensor must be a code of 1-64 characters$",
+     _l("the sensor must be a code of 1-64 characters")),
+    (r"^value must be a number \(not a string, boolean or null\)$",
+     _l("the value must be a number (not text, true/false or null)")),
+    (r"^unit must be text$", _l("the unit must be text")),
+    (r"^seq must be a whole number from 0 to 2\^63-1$",
+     _l("seq must be a whole number from 0 to 2^63-1")),
+    (r"^ts is required$", _l("the time (ts) is missing")),
+    (r"^ts must be an RFC 3339 string with an offset$",
+     _l("the time (ts) must be RFC 3339 text with an offset")),
+    (r"^ts must be an RFC 3339 string, not an epoch number$",
+     _l("the time (ts) must be RFC 3339 text, not a number of seconds")),
+    (r"^value is not a finite number$", _l("the value is not a finite number")),
+    (r"^a reading must be an object$", _l("a reading must be a JSON object")),
+    (r"^the message must be a JSON object$", _l("the message must be a JSON object")),
+    (r"^readings must be a list$", _l("“readings” must be a list")),
+    (r"^ts (?<ts>\S+) is more than (?<ahead>\S+) ahead of the hub clock$",
+     _l("the time {ts} is more than {ahead} ahead of the hub's clock")),
+    (r"^ts (?<ts>\S+) is older than (?<days>\d+) days$",
+     _l("the time {ts} is more than {days} days old")),
+    (r"^ts (?<ts>.*?): (?<problem>(?:not YYYY|offset |outside |day |month |hour |minute "
+     r"|second |year ).*)$", _l("the time {ts} is not valid: {problem}")),
+    (r"^(?<size>\d+) bytes > (?<limit>\d+)$",
+     _l("{size} bytes, more than the limit of {limit}")),
+    (r"^(?<count>\d+) readings > (?<limit>\d+)$",
+     _l("{count} readings, more than the limit of {limit}")),
+    (r"^no gateway (?<gateway>.+)$", _l("no gateway {gateway} is registered")),
+    (r"^(?<value>\S+) outside \[(?<low>[^,]+), (?<high>[^\]]+)\] (?<unit>.*)$",
+     _l("{value} is outside the range {low} to {high} {unit}")),
+    (r"^unit (?<unit>.+) but (?<sensor>\S+) reports in (?<expected>.+)$",
+     _l("unit {unit}, but {sensor} reports in {expected}")),
+    (r"^(?<sensor>.+) belongs to another gateway$", _l("{sensor} belongs to another gateway")),
+    (r"^stored value (?<stored>\S+) stands, got (?<value>\S+)$",
+     _l("the stored value {stored} stands; this reading has {value}")),
+    (r"^unknown_sensor: (?<sensor>.+)$", _l("no sensor {sensor} is registered")),
+    (r"^retired_sensor: (?<sensor>.+)$", _l("sensor {sensor} is retired")),
+    (r"^over the dead-letter quota \((?<letters>\d+) letters or (?<bytes>\d+) bytes a "
+     r"minute\): payloads not kept; (?<counted>.*)$",
+     _l("over the dead-letter quota ({letters} letters or {bytes} bytes a minute): the "
+        "payloads were not kept; {counted}")),
+)
+
+# The parts of a detail that come from Python's JSON reader and timestamp parser (the
+# {problem} above), by how they begin.
+DEAD_LETTER_PROBLEMS = {
+    "Expecting value": _l("a value was expected"),
+    "Extra data": _l("more data after the end"),
+    "Expecting property name enclosed in double quotes":
+        _l("a key in double quotes was expected"),
+    "Expecting ':' delimiter": _l("“:” was expected"),
+    "Expecting ',' delimiter": _l("“,” was expected"),
+    "Unterminated string starting at": _l("a text is not closed"),
+    "Invalid control character": _l("a control character inside a text"),
+    "Invalid \\escape": _l("an invalid \\ escape"),
+    "Invalid \\uXXXX escape": _l("an invalid \\u escape"),
+    "Illegal trailing comma": _l("a comma before the end"),
+    "not YYYY-MM-DDTHH:MM:SS": _l("not in the form YYYY-MM-DDTHH:MM:SS with Z or ±HH:MM"),
+    "offset out of range": _l("the offset is out of range (±23:59 at most)"),
+    "outside the years 1-9999": _l("outside the years 1-9999 in UTC"),
+    "day is out of range for month": _l("no such day in that month"),
+    "month must be in": _l("no such month"),
+    "hour must be in": _l("no such hour"),
+    "minute must be in": _l("no such minute"),
+    "second must be in": _l("no such second"),
+    "year": _l("no such year"),
 }
 
 
@@ -65,6 +148,9 @@ def dead_letters_page():
     """The dead-letter office: rejected messages listed, filtered, shown safely and resolved."""
     role = auth.current_principal().role
     return render_template("dead_letters.html", reasons=DEAD_LETTER_REASONS,
+                           details=[[pattern, str(words)] for pattern, words in
+                                    DEAD_LETTER_DETAILS],
+                           problems={k: str(v) for k, v in DEAD_LETTER_PROBLEMS.items()},
                            can_act=role in {Role.COMMANDER, Role.DISPATCHER})
 
 
@@ -75,12 +161,21 @@ SENSOR_RANGES = (("6h", 6, "readings"), ("24h", 24, "readings"), ("3d", 72, "hou
                  ("7d", 168, "hourly"))
 
 
+def local_name(row) -> str:
+    """A place's name in the page's language: the pinyin on English pages where the record has
+    one, the Chinese name otherwise."""
+    pinyin = getattr(row, "name_pinyin", "") or ""
+    if pinyin and get_locale() is not None and get_locale().language != "zh":
+        return pinyin
+    return row.name_zh or row.code
+
+
 def _place(model, row_id: int | None) -> dict | None:
     """Code and name of the village or hazard zone a sensor watches."""
     if row_id is None:
         return None
     row = db.session.get(model, row_id)
-    return None if row is None else {"code": row.code, "name": row.name_zh or row.code}
+    return None if row is None else {"code": row.code, "name": local_name(row)}
 
 
 @bp.get("/sensors/<code>")

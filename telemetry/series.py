@@ -22,6 +22,7 @@ from telemetry.decode import OutsideYears, parse_timestamp
 from telemetry.models import Reading, ReadingHour, Sensor
 from telemetry.state import TelemetryState
 from telemetry.sums import (
+    USABLE_FLAGS,
     current_event,
     displacement_velocity,
     inverse_velocity_forecast,
@@ -135,27 +136,38 @@ def _antecedent(session: Session, sensor: Sensor, now: datetime, days: int,
     return index, min(1.0, covered / (days * 86400))
 
 
+def _seen_dry(rows: list[tuple], now: datetime, dry_gap_h: float) -> bool:
+    """Whether "no rain event" is an observation: a usable report in the last dry gap (the
+    time after which an event ends). Without one the gauge has said nothing lately: unknown."""
+    recent = now - timedelta(hours=dry_gap_h)
+    return any(ts > recent and flag in USABLE_FLAGS for ts, _value, flag in rows)
+
+
 def sums(session: Session, state: TelemetryState, sensor: Sensor, now: datetime,
          settings) -> dict[str, Any]:
     """The rolling sums of a rain gauge (DESIGN §5 shape) or the movement of a displacement
-    sensor, ending now."""
+    sensor, ending now. Unknown is null, not 0: a window with no data at all, the event total
+    when the gauge has not reported lately, the antecedent index with no data in its days."""
     answer: dict[str, Any] = {"sensor": sensor.code, "kind": sensor.kind, "unit": sensor.unit,
                               "as_of": now.isoformat(), "status": sensor.status}
     if sensor.kind == SensorKind.RAIN_GAUGE:
         windows = state.rain_windows(session, sensor, now)
-        answer["windows"] = {name: {"mm": round(w.mm, 3), "complete": round(w.complete, 4)}
+        # A window no report covers is unknown (null), never 0 mm: a silent gauge is not dry.
+        answer["windows"] = {name: {"mm": round(w.mm, 3) if w.complete > 0 else None,
+                                    "complete": round(w.complete, 4)}
                              for name, w in windows.items()}
-        event = current_event(_rows(session, sensor, now - EVENT_LOOKBACK, now), now=now,
-                              interval_s=sensor.interval_s,
-                              dry_gap_h=settings.telemetry.event_dry_gap_h)
-        answer["event_mm"] = round(event.mm, 3) if event else 0.0
+        rows = _rows(session, sensor, now - EVENT_LOOKBACK, now)
+        dry_gap_h = settings.telemetry.event_dry_gap_h
+        event = current_event(rows, now=now, interval_s=sensor.interval_s, dry_gap_h=dry_gap_h)
+        answer["event_mm"] = (round(event.mm, 3) if event
+                              else 0.0 if _seen_dry(rows, now, dry_gap_h) else None)
         answer["event"] = None if event is None else {
             "start": event.start.isoformat(), "end": event.end.isoformat(),
             "mm": round(event.mm, 3), "duration_h": round(event.duration_h, 3),
             "intensity_mm_h": round(event.intensity_mm_h, 3), "dry_h": round(event.dry_h, 3)}
         index, complete = _antecedent(session, sensor, now, settings.telemetry.antecedent_days,
                                       settings.telemetry.antecedent_k)
-        answer["antecedent_mm"] = round(index, 3)
+        answer["antecedent_mm"] = round(index, 3) if complete > 0 else None
         answer["antecedent_complete"] = round(complete, 4)
     elif sensor.kind in DISPLACEMENT_KINDS:
         series = [(ts, value) for ts, value, flag in

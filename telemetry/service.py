@@ -19,7 +19,7 @@ from dispatch.core.models import Gateway
 from maps import geo
 from maps.models import SRID, HazardZone, Village
 from maps.service import FeatureKind, geometry_error, layer_features
-from telemetry.choices import DEFAULT_RANGES, UNITS, SensorKind
+from telemetry.choices import DEFAULT_RANGES, LABELS, UNITS, SensorKind
 from telemetry.models import Sensor
 from telemetry.state import qc_params
 
@@ -59,17 +59,51 @@ def _range(body: dict, kind: SensorKind) -> tuple[float, float]:
     return float(raw[0]), float(raw[1])
 
 
+# "No … has the code X" in the office's words for each linked record (not the field's name).
+_NOT_FOUND = {
+    "gateway": lambda code: _l("no gateway has the code %(code)s", code=code),
+    "village": lambda code: _l("no village has the code %(code)s", code=code),
+    "hazard": lambda code: _l("no hazard zone has the code %(code)s", code=code),
+}
+
+
 def _lookup(session: Session, model, code: str | None, field: str):
     if code is None:
         return None
     row = session.scalar(select(model).where(model.code == code))
     if row is None:
-        raise field_error(field, _l("no %(field)s has the code %(code)s", field=field,
-                                    code=code))
+        raise field_error(field, _NOT_FOUND[field](code))
     return row
 
 
-def _location(body: dict) -> Point:
+# How far beyond its villages' bounding box a sensor may stand without a confirmation.
+OUTSIDE_MARGIN_KM = 20.0
+KM_PER_DEGREE = 111.32
+
+
+def _km_outside(session: Session, point: Point) -> float | None:
+    """How far (km) a point lies beyond the township's extent (its villages' bounding box plus
+    OUTSIDE_MARGIN_KM), or None inside it or when there are no villages to tell."""
+    # The same bounds are ST_XMin… on PostGIS and ST_MinX… on SpatiaLite.
+    x0, y0, x1, y1 = (getattr(func, name) for name in (
+        ("ST_XMin", "ST_YMin", "ST_XMax", "ST_YMax")
+        if session.bind.dialect.name == "postgresql"
+        else ("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")))
+    box = session.execute(select(
+        func.min(x0(Village.boundary)), func.min(y0(Village.boundary)),
+        func.max(x1(Village.boundary)), func.max(y1(Village.boundary)))).one()
+    if any(v is None for v in box):
+        return None
+    west, south, east, north = box
+    # Degrees to km on the spot (an equirectangular estimate: ample for "far outside").
+    dx = max(west - point.x, 0.0, point.x - east) * KM_PER_DEGREE * math.cos(
+        math.radians(point.y))
+    dy = max(south - point.y, 0.0, point.y - north) * KM_PER_DEGREE
+    beyond = math.hypot(dx, dy) - OUTSIDE_MARGIN_KM
+    return beyond if beyond > 0 else None
+
+
+def _location(session: Session, body: dict) -> Point:
     lon = _number(body, "lon", -180, 180, required=True)
     lat = _number(body, "lat", -90, 90, required=True)
     point = Point(lon, lat)
@@ -77,11 +111,27 @@ def _location(body: dict) -> Point:
         geo.check_lonlat(point)
     except geo.GeometryError as exc:
         raise geometry_error(exc) from None
+    confirmed = body.get("confirm_outside", False)
+    if not isinstance(confirmed, bool):
+        raise field_error("confirm_outside", _l("must be true or false"))
+    # A typo in a coordinate (a swapped or missing digit) puts a sensor hundreds of km away,
+    # where nothing on the map shows it: refuse unless the request confirms it on purpose.
+    km = None if confirmed else _km_outside(session, point)
+    if km is not None:
+        shown = f"{km:,.0f}" if km >= 10 else f"{km:.1f}"
+        raise BadRequest(_l("This location is %(km)s km outside the township (beyond its "
+                            "villages and a margin of %(margin)d km). Check the longitude and "
+                            "latitude, or confirm that the sensor really stands there.",
+                            km=shown, margin=int(OUTSIDE_MARGIN_KM)),
+                         code="outside_township",
+                         details={"field": "lon", "distance_km": round(km, 1),
+                                  "confirm": "confirm_outside"})
     return point
 
 
 def register(session: Session, body: Any, *, actor: str) -> Sensor:
-    """Register a sensor (DESIGN §5 body); audited."""
+    """Register a sensor (DESIGN §5 body); audited. A location outside the township's extent
+    needs `"confirm_outside": true`."""
     if not isinstance(body, dict):
         raise BadRequest(_l("Send a JSON object."), code="bad_json")
     code = check_code("code", _text(body, "code", required=True))
@@ -92,15 +142,15 @@ def register(session: Session, body: Any, *, actor: str) -> Sensor:
                                      choices=", ".join(SensorKind))) from None
     unit = _text(body, "unit", required=True, max_len=16)
     if unit not in UNITS[kind]:
-        raise field_error("unit", _l("must be %(units)s for a %(kind)s",
-                                     units=" / ".join(UNITS[kind]), kind=kind))
+        raise field_error("unit", _l("must be %(units)s for this kind of sensor (%(kind)s)",
+                                     units=" / ".join(UNITS[kind]), kind=LABELS[kind]))
     gateway = _lookup(session, Gateway, _text(body, "gateway", required=True), "gateway")
     if session.scalar(select(Sensor.id).where(Sensor.code == code)):
         raise Conflict(_l("Sensor %(code)s exists already.", code=code), code="exists")
     low, high = _range(body, kind)
     sensor = Sensor(
         code=code, name=_text(body, "name", max_len=128) or code, kind=kind, unit=unit,
-        gateway_id=gateway.id, location=from_shape(_location(body), srid=SRID),
+        gateway_id=gateway.id, location=from_shape(_location(session, body), srid=SRID),
         village_id=getattr(_lookup(session, Village, _text(body, "village"), "village"), "id",
                            None),
         hazard_id=getattr(_lookup(session, HazardZone, _text(body, "hazard"), "hazard"), "id",
@@ -149,7 +199,7 @@ def change(session: Session, code: str, body: Any, *, actor: str) -> Sensor:
     if "name" in body:
         sensor.name = _text(body, "name", required=True, max_len=128)
     if "lon" in body or "lat" in body:
-        sensor.location = from_shape(_location(body), srid=SRID)
+        sensor.location = from_shape(_location(session, body), srid=SRID)
     if "range" in body:
         sensor.range_min, sensor.range_max = _range(body, SensorKind(sensor.kind))
     if "interval_s" in body:

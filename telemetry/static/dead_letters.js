@@ -40,8 +40,11 @@ const dialog = document.getElementById("dl-confirm");
 const MALFORMED = ["bad_json", "bad_encoding", "schema", "bad_timestamp", "not_finite", "too_large"];
 const REGISTRY = ["retired_sensor", "unit_mismatch", "out_of_range"];
 // Decoding is deterministic and the stored payload never changes: reprocessing these can only
-// refuse them again (and file another dead letter), so they get no Reprocess button.
-const HOPELESS = [...MALFORMED, "too_old"];
+// refuse them again (and file another dead letter), so they get no Reprocess button; an
+// over_quota letter kept no payloads to reprocess (the API refuses it). Each can be dismissed.
+const HOPELESS = [...MALFORMED, "too_old", "over_quota"];
+// The stored (English) details in the page's words: [pattern, words with {group} holes].
+const DETAILS = config.details.map(([pattern, words]) => [new RegExp(pattern, "u"), words]);
 
 /** "{name}" placeholders filled from `values`. */
 function fill(text, values) {
@@ -145,8 +148,35 @@ function payloadBlock(text) {
 
 // --- one row -----------------------------------------------------------------------------
 
+/** A JSON reader's or time parser's problem in words (it begins with a known phrase). */
+function problemWords(text) {
+  const known = Object.keys(config.problems).filter((start) => text.startsWith(start))
+    .sort((a, b) => b.length - a.length)[0];
+  return known ? config.problems[known] : text;
+}
+
+/** "bad_json 3, schema 2" (an over_quota letter's count per reason) with the reasons' labels. */
+function countedWords(text) {
+  return text.replace(/\b([a-z_]+) (\d+)\b/g, (whole, code, n) => (config.reasons[code]
+    ? `${config.reasons[code]} ${number.format(Number(n))}` : whole));
+}
+
+/** A letter's detail in the page's language, or null when no pattern knows it. */
+function detailWords(detail) {
+  for (const [pattern, words] of DETAILS) {
+    const match = pattern.exec(detail);
+    if (!match) continue;
+    const values = { ...match.groups };
+    if (values.problem) values.problem = problemWords(values.problem);
+    if (values.counted) values.counted = countedWords(values.counted);
+    return fill(words, values);
+  }
+  return null;
+}
+
 function hintFor(reason) {
-  if (reason === "unknown_sensor" || reason === "foreign_sensor" || reason === "conflict") {
+  if (reason === "unknown_sensor" || reason === "foreign_sensor" || reason === "conflict"
+      || reason === "over_quota") {
     return config.hints[reason];
   }
   if (REGISTRY.includes(reason)) return config.hints.registry;
@@ -212,10 +242,10 @@ function actions(letter, row) {
   footer.append(message);
   if (!config.canAct) return footer;
   const buttons = el("div", { class: "dl-buttons" });
-  if (HOPELESS.includes(letter.reason)) return footer;
-  const choices = letter.reason === "conflict"
-    ? [["keep", "btn-plain"], ["replace", "btn-primary"]]
-    : [["reprocess", "btn-primary"]];
+  const choices = HOPELESS.includes(letter.reason) ? []
+    : letter.reason === "conflict" ? [["keep", "btn-plain"], ["replace", "btn-primary"]]
+      : [["reprocess", "btn-primary"]];
+  choices.push(["dismiss", "btn-plain btn-dismiss"]);
   for (const [action, style] of choices) {
     const button = el("button", { class: `btn ${style}` }, T[action]);
     button.type = "button";
@@ -246,7 +276,17 @@ function renderRow(letter, isNew = false) {
   head.append(when, el("span", { class: "dl-id" }, `#${letter.id}`));
 
   li.append(head, meta(letter));
-  if (letter.detail) li.append(el("p", { class: "dl-detail" }, letter.detail));
+  if (letter.detail) {
+    const words = detailWords(letter.detail);
+    // An unknown form of detail is shown as stored (marked, for the next translation).
+    li.append(el("p", { class: "dl-detail", "data-translated": String(words !== null),
+      title: words === null ? null : letter.detail }, words ?? letter.detail));
+  }
+  if (letter.reason === "over_quota" && letter.dropped_count) {
+    li.append(el("p", { class: "dl-dropped" }, fill(T.dropped, {
+      count: number.format(letter.dropped_count),
+      bytes: number.format(letter.dropped_bytes || 0) })));
+  }
   const hint = !letter.resolved && hintFor(letter.reason);
   if (hint && config.canAct) li.append(el("p", { class: "dl-hint" }, hint));
   li.append(payloadSection(letter), actions(letter, li));
@@ -268,7 +308,7 @@ function readingOf(letter) {
 
 function confirmAction(letter, action) {
   const reading = readingOf(letter);
-  const ts = reading.ts === "—" ? reading.ts : formatTime(reading.ts);
+  const ts = reading.ts === "—" || reading.ts === undefined ? "—" : formatTime(reading.ts);
   document.getElementById("dl-confirm-title").textContent = T[`${action}Title`];
   document.getElementById("dl-confirm-text").textContent = fill(T[`${action}Text`], {
     sensor: reading.sensor, ts, value: reading.value,

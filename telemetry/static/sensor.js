@@ -23,6 +23,7 @@ const lang = document.documentElement.lang || "zh-CN";
 const number = new Intl.NumberFormat(lang, { maximumFractionDigits: 2 });
 const one = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 const percent = new Intl.NumberFormat(lang, { style: "percent", maximumFractionDigits: 0 });
+const significant = new Intl.NumberFormat(lang, { maximumSignificantDigits: 3 });
 const clock = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 const day = new Intl.DateTimeFormat(lang, { month: "numeric", day: "numeric" });
 const stamp = new Intl.DateTimeFormat(lang, { month: "numeric", day: "numeric", hour: "2-digit",
@@ -42,8 +43,14 @@ const CUMULATIVE = "#0b2545";
 
 const ranges = Object.fromEntries(config.ranges.map(([key, hours, source]) =>
   [key, { key, hours, source }]));
+// The current rain event's range: from a margin before its start up to now (set from /sums).
+const EVENT_MIN_MS = 3 * HOUR;
+const READINGS_UP_TO_MS = 48 * HOUR; // longer ranges read the hourly roll-ups
+const RANGE_KEY = "rescuehub.sensor.range"; // the user's last choice, kept across pages
+const STILL_MM_D = 0.01; // slower than this (or backwards) the slope is not moving
 const state = {
   range: ranges[config.defaultRange],
+  chosen: false, // the user picked the range (kept), or the page fitted it to the data
   items: [], // readings ({ts, value, flag, qc}) or hours ({hour, count, usable, total, …})
   since: 0,
   until: 0,
@@ -74,11 +81,29 @@ function showStatus(words, kind = "info") {
 let loadToken = 0;
 let retryTimer = null;
 
+// With no range chosen, 24 h of which only the last few hours hold data (a sensor that began
+// reporting, a slope that began to move) opens on 6 h instead: the data fills the chart.
+function fitShortData() {
+  if (state.chosen || state.range.key !== "24h" || !ranges["6h"] || !state.items.length) return;
+  const first = Date.parse(state.items[0].ts);
+  if (!(first > state.until - ranges["6h"].hours * HOUR)) return;
+  state.range = ranges["6h"];
+  state.loadedFor = "6h";
+  state.since = sinceOf(state.range, state.until);
+  pressRange("6h");
+}
+
+/** Where a range starts when it ends at `until`: a fixed time for the event, else `hours` back. */
+function sinceOf(range, until) {
+  return range.key === "event" ? Math.min(range.since, until - EVENT_MIN_MS)
+    : until - range.hours * HOUR;
+}
+
 async function load(range) {
   const token = ++loadToken;
   window.clearTimeout(retryTimer);
   const until = Date.now();
-  let since = until - range.hours * HOUR;
+  let since = sinceOf(range, until);
   if (range.source === "hourly") since = Math.floor(since / HOUR) * HOUR;
   root.dataset.state = "loading";
   showStatus(T.status.loading, "busy");
@@ -92,6 +117,7 @@ async function load(range) {
     state.since = since;
     state.until = Date.now();
     state.loadedFor = range.key;
+    fitShortData();
     render();
   } catch (error) {
     if (token !== loadToken) return;
@@ -114,6 +140,7 @@ function refreshSums() {
     try {
       state.sums = await getJson(config.urls.sums);
       renderSums();
+      fitEventRange();
     } catch {
       sumsBox.dataset.state = "error";
     }
@@ -197,8 +224,7 @@ function niceStep(span, count) {
   return step || power * 10;
 }
 
-function valueTicks(lo, hi) {
-  const step = niceStep(hi - lo, 4);
+function valueTicks(lo, hi, step = niceStep(hi - lo, 4)) {
   const out = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-6; v += step) {
     out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
@@ -230,6 +256,8 @@ function timeLabel(t, step) {
   return clock.format(d);
 }
 
+// The value axis of a series: padded, then widened to whole ticks, so the highest value (a
+// storm's peak bar) never rises above the top tick.
 function range(values, { zero = false } = {}) {
   const finite = values.filter(Number.isFinite);
   let lo = finite.length ? Math.min(...finite) : 0;
@@ -243,7 +271,8 @@ function range(values, { zero = false } = {}) {
     hi += padBy;
     lo -= padBy;
   }
-  return [lo, hi];
+  const step = niceStep(hi - lo, 4);
+  return [Math.floor(lo / step + 1e-9) * step, Math.ceil(hi / step - 1e-9) * step, step];
 }
 
 // One plot panel: frame, time axis, left (and optional right) value axis, gap bands. Returns the
@@ -473,10 +502,26 @@ function row(key, label, value, extra, attrs) {
     el("dd", null, value, extra || null));
 }
 
+// How much of a window was observed, in words (grey: missing data is not a warning colour).
 function observed(complete, template) {
   if (complete === null || complete === undefined || complete >= 0.999) return null;
-  const shown = percent.format(Math.floor(complete * 100) / 100);
+  if (complete <= 0) return el("span", { class: "observed" }, T.sums.noData);
+  // Never "0 %" for some data: under one per cent reads "<1 %".
+  const shown = complete < 0.01 ? `<${percent.format(0.01)}`
+    : percent.format(Math.floor(complete * 100) / 100);
   return el("span", { class: "observed" }, `(${fill(template, { percent: shown })})`);
+}
+
+// An amount in mm, or "—" for unknown (null from the API: no data, not 0 mm).
+function millimetres(mm) {
+  return mm === null || mm === undefined
+    ? el("span", { class: "mm unknown", title: T.sums.noDataWindow }, "—")
+    : el("span", { class: "mm" }, `${one.format(mm)} mm`);
+}
+
+function completeness(complete) {
+  if (complete === null || complete === undefined || complete >= 0.999) return null;
+  return complete <= 0 ? "unknown" : "incomplete";
 }
 
 function rainSums(sums) {
@@ -484,43 +529,77 @@ function rainSums(sums) {
   for (const key of ["1h", "3h", "6h", "24h"]) {
     const w = (sums.windows || {})[key];
     if (!w) continue;
-    const incomplete = w.complete < 0.999;
-    out.push(row(`window-${key}`, T.sums.windows[key], el("span", { class: "mm" },
-      `${one.format(w.mm)} mm`), observed(w.complete, T.sums.observed), {
-      "data-window": key, "data-complete": String(w.complete),
-      class: incomplete ? "incomplete" : null }));
+    out.push(row(`window-${key}`, T.sums.windows[key], millimetres(w.mm),
+      observed(w.complete, T.sums.observed), {
+        "data-window": key, "data-complete": String(w.complete),
+        class: completeness(w.complete) }));
   }
   const event = sums.event;
-  out.push(row("event", T.sums.event, event
-    ? el("span", { class: "mm" }, `${one.format(event.mm)} mm`) : T.sums.noEvent,
-  event ? el("span", { class: "note" }, fill(T.sums.eventSince,
-    { time: when(Date.parse(event.start)) })) : null));
-  out.push(row("antecedent", T.sums.antecedent, el("span", { class: "mm" },
-    `${one.format(sums.antecedent_mm || 0)} mm`),
-  observed(sums.antecedent_complete, T.sums.antecedentObserved), {
-    class: sums.antecedent_complete < 0.999 ? "incomplete" : null }));
+  if (event) {
+    out.push(row("event", T.sums.event, millimetres(event.mm), el("span", { class: "note" },
+      fill(T.sums.eventSince, { time: when(Date.parse(event.start)) }))));
+  } else if (sums.event_mm === null || sums.event_mm === undefined) {
+    out.push(row("event", T.sums.event, millimetres(null),
+      el("span", { class: "observed" }, T.sums.eventUnknown), { class: "unknown" }));
+  } else {
+    out.push(row("event", T.sums.event, el("span", { class: "none" }, T.sums.noEvent)));
+  }
+  out.push(row("antecedent", T.sums.antecedent, millimetres(sums.antecedent_mm),
+    observed(sums.antecedent_complete, T.sums.antecedentObserved), {
+      class: completeness(sums.antecedent_complete) }));
   return [el("dl", { class: "rows sums-rows" }, out)];
+}
+
+// 1/v in d/mm with three significant digits (0.0026, not "0"); nothing while not moving.
+function inverseVelocity(sums) {
+  const inverse = sums.inverse_velocity_d_mm;
+  const velocity = sums.velocity_mm_d;
+  if (inverse === null || inverse === undefined || velocity === null || velocity === undefined) {
+    return "—";
+  }
+  // Still, or moving back (noise, a closing crack): 1/v says nothing about failure then.
+  if (velocity < STILL_MM_D || inverse <= 0) {
+    return el("span", { class: "muted", "data-still": "true" }, `— (${T.sums.notMoving})`);
+  }
+  return `${significant.format(inverse)} d/mm`;
+}
+
+function duration(ms) {
+  const hours = Math.abs(ms) / HOUR;
+  return hours < 48 ? fill(T.sums.hours, { n: number.format(Math.round(hours * 10) / 10) })
+    : fill(T.sums.days, { n: number.format(Math.round(hours / 2.4) / 10) });
+}
+
+// A failure forecast is danger: red, with its time, how far off it is and the trend behind it.
+function forecastBox(f) {
+  if (!f) {
+    return el("div", { class: "forecast forecast-none", "data-forecast": "no" },
+      el("h3", null, el("span", { class: "forecast-tag" }, T.legend.forecast), " ",
+        T.sums.forecast),
+      el("p", { class: "note" }, T.sums.noForecast));
+  }
+  const at = Date.parse(f.failure_time);
+  const left = at - Date.now();
+  return el("div", { class: "forecast forecast-danger", "data-forecast": "yes", role: "alert" },
+    el("h3", null, el("span", { class: "forecast-tag" }, T.legend.forecast), " ",
+      T.sums.forecast),
+    el("p", { class: "forecast-time" }, el("span", null, T.sums.failureTime), " ",
+      el("time", { datetime: f.failure_time }, when(at)), " ",
+      el("strong", { class: "forecast-left" }, fill(left >= 0 ? T.sums.forecastIn
+        : T.sums.forecastPast, { duration: duration(left) }))),
+    el("p", { class: "forecast-trend" }, fill(T.sums.trend,
+      { slope: significant.format(Math.abs(f.slope)) })),
+    el("p", { class: "forecast-fit" }, fill(T.sums.fit, { r2: f.r2.toFixed(2),
+      points: f.points })),
+    el("p", { class: "note" }, T.sums.forecastNote));
 }
 
 function displacementSums(sums) {
   const velocity = sums.velocity_mm_d;
-  const out = [el("dl", { class: "rows sums-rows" },
+  return [el("dl", { class: "rows sums-rows" },
     row("velocity", T.sums.velocity, velocity === null || velocity === undefined ? "—"
       : `${number.format(velocity)} mm/d`),
-    row("inverse", T.sums.inverseVelocity, sums.inverse_velocity_d_mm === null
-      || sums.inverse_velocity_d_mm === undefined ? "—"
-      : `${number.format(sums.inverse_velocity_d_mm)} d/mm`))];
-  const f = sums.forecast;
-  out.push(el("div", { class: `forecast${f ? "" : " forecast-none"}`, "data-forecast":
-    f ? "yes" : "no" },
-  el("h3", null, el("span", { class: "forecast-tag" }, T.legend.forecast), " ", T.sums.forecast),
-  f ? [
-    el("p", { class: "forecast-time" }, el("span", null, T.sums.failureTime), " ",
-      el("time", { datetime: f.failure_time }, when(Date.parse(f.failure_time)))),
-    el("p", { class: "forecast-fit" }, fill(T.sums.fit, { r2: f.r2.toFixed(2), points: f.points })),
-    el("p", { class: "note" }, T.sums.forecastNote),
-  ] : el("p", { class: "note" }, T.sums.noForecast)));
-  return out;
+    row("inverse", T.sums.inverseVelocity, inverseVelocity(sums))), forecastBox(sums.forecast)];
 }
 
 function renderSums() {
@@ -539,6 +618,46 @@ function renderSums() {
     time: when(Date.parse(sums.as_of)) })));
   body.replaceChildren(...parts);
   sumsBox.dataset.state = "ready";
+  // A forecast of failure is never shown beside a green state.
+  root.dataset.forecast = DISPLACEMENT && sums.forecast ? "yes" : "no";
+}
+
+// --- the range that fits the data ----------------------------------------------------------
+
+function eventRange(event) {
+  const start = Date.parse(event.start);
+  const span = Date.now() - start;
+  const margin = Math.max(config.eventMarginH * HOUR, span * 0.1);
+  const since = start - margin;
+  return { key: "event", hours: null, since,
+    source: Date.now() - since > READINGS_UP_TO_MS ? "hourly" : "readings" };
+}
+
+function pressRange(key) {
+  for (const button of document.querySelectorAll(".range-buttons .range")) {
+    button.setAttribute("aria-pressed", String(button.dataset.range === key));
+  }
+}
+
+// The rain event's button (shown while an event goes on); with no range chosen by the user,
+// the page opens on the event so a 3-hour storm fills the chart instead of an eighth of it.
+function fitEventRange() {
+  const button = document.querySelector('.range-buttons .range[data-range="event"]');
+  if (!button) return;
+  const event = RAIN && state.sums && state.sums.event;
+  button.hidden = !event;
+  if (!event) {
+    delete ranges.event;
+    return;
+  }
+  const before = ranges.event;
+  ranges.event = eventRange(event);
+  const moved = !before || before.since !== ranges.event.since
+    || before.source !== ranges.event.source;
+  if (state.range.key === "event") {
+    state.range = ranges.event;
+    if (moved) load(state.range);
+  }
 }
 
 // --- live ------------------------------------------------------------------------------------
@@ -557,7 +676,7 @@ function onReading(message) {
     state.items.push({ ts: message.ts, value: message.value, flag: message.flag || "good",
       qc: [] });
     state.until = Math.max(Date.now(), Date.parse(message.ts));
-    state.since = state.until - state.range.hours * HOUR;
+    state.since = sinceOf(state.range, state.until);
     render();
   } else {
     refreshHourly();
@@ -575,11 +694,17 @@ function onStatus(message) {
     // A silent sensor is missing whatever its last reading's flag was (as on the map).
     const flag = (message.status || S.status) === "missing" ? "missing" : message.flag;
     if (flag) showLast(S.last_value, S.last_ts, flag);
-  } else if (message.gateway && message.gateway === S.gateway) {
-    const node = document.getElementById("gateway-state");
-    node.hidden = message.online !== false;
-    node.textContent = T.status.gatewayOffline;
+  } else if (message.gateway && message.gateway === S.gateway
+      && typeof message.online === "boolean") {
+    showGateway(message.online, message.reason);
   }
+}
+
+function showGateway(online, reason) {
+  const node = document.getElementById("gateway-state");
+  node.hidden = online !== false;
+  node.dataset.reason = reason || "";
+  node.textContent = T.gatewayOffline[reason] || T.gatewayOffline.reported;
 }
 
 async function connectLive() {
@@ -606,10 +731,14 @@ for (const button of document.querySelectorAll(".range-buttons .range")) {
   button.addEventListener("click", () => {
     const chosen = ranges[button.dataset.range];
     if (!chosen) return;
-    for (const other of document.querySelectorAll(".range-buttons .range")) {
-      other.setAttribute("aria-pressed", String(other === button));
-    }
+    pressRange(chosen.key);
     state.range = chosen;
+    state.chosen = true;
+    try {
+      window.localStorage.setItem(RANGE_KEY, chosen.key);
+    } catch {
+      // Private mode: the choice holds for this page only.
+    }
     load(chosen);
   });
 }
@@ -626,15 +755,44 @@ window.addEventListener("resize", () => {
 window.setInterval(() => {
   if (state.loadedFor === state.range.key && state.range.source === "readings") {
     state.until = Date.now();
-    state.since = state.until - state.range.hours * HOUR;
+    state.since = sinceOf(state.range, state.until);
     render();
   }
   refreshSums();
 }, SLIDE_MS);
 
+function storedRange() {
+  try {
+    return window.localStorage.getItem(RANGE_KEY);
+  } catch {
+    return null;
+  }
+}
+
+// The first range: the user's last choice; else, for a rain gauge in an event, the event.
+async function start() {
+  const kept = storedRange();
+  if (RAIN) {
+    try {
+      sumsAt = Date.now();
+      state.sums = await getJson(config.urls.sums);
+      renderSums();
+      fitEventRange();
+    } catch {
+      sumsBox.dataset.state = "error";
+    }
+  }
+  if (kept && (ranges[kept] || kept === "event")) state.chosen = true;
+  const first = ranges[kept] || (!state.chosen && ranges.event) || ranges[config.defaultRange];
+  state.range = first;
+  pressRange(first.key);
+  load(first);
+  if (!RAIN) refreshSums();
+}
+
 showLast(S.last_value, S.last_ts, document.getElementById("last-value").dataset.flag);
+if (S.gateway_online === false) showGateway(false, S.gateway_offline_reason);
 connectLive().catch(() => {
   // The page works without the live channel; the indicator in the top bar shows it is down.
 });
-load(state.range);
-refreshSums();
+start();

@@ -8,8 +8,13 @@
 // `sensor_status` events (and a reading, for its QC flag) re-read that one sensor, on the shared
 // /live socket (dispatch/static/live.js).
 //
-// #sensors keeps data-state (loading | ready | failed) and each row data-code, data-flag and
-// data-retired, for people and tests.
+// Above the list, the gateways (GET /api/v1/gateways): online state as stored, so an offline
+// gateway still shows after a reload, last seen, battery. The list has a search (code or name),
+// sortable columns and a "problems only" filter (missing, suspect or failed, gateway offline).
+//
+// #sensors keeps data-state (loading | ready | failed) and each row data-code, data-flag,
+// data-retired and data-problem, for people and tests; #gateways each row data-gateway and
+// data-online.
 
 import { request, Unreachable } from "../api.js";
 import { el } from "../dom.js";
@@ -33,14 +38,21 @@ const countEl = document.getElementById("sensor-count");
 const emptyEl = document.getElementById("sensors-empty");
 const statusEl = document.getElementById("page-status");
 const filters = {
+  search: document.getElementById("filter-search"),
   kind: document.getElementById("filter-kind"),
   gateway: document.getElementById("filter-gateway"),
+  problems: document.getElementById("filter-problems"),
   retired: document.getElementById("filter-retired"),
 };
+const gatewayBody = document.querySelector("#gateways tbody");
+const ENGLISH = !lang.toLowerCase().startsWith("zh");
 
 const sensors = new Map(); // code -> sensor as the API describes it
 const places = { villages: new Map(), hazards: new Map() }; // code -> name
-const gatewayOnline = new Map(); // gateway code -> false while its last will says offline
+// gateway code -> {online, reason}: from the sensors' and the gateways' JSON, then live events.
+const gatewayState = new Map();
+const gateways = new Map(); // code -> gateway as GET /api/v1/gateways describes it
+const sort = { key: "code", direction: 1 };
 
 // "Sensor CODE saved." with CODE (COUNT, SHOWN, TOTAL, FIELD) filled in, in one pass.
 const fill = (text, values) => text.replace(/\b(CODE|COUNT|SHOWN|TOTAL|FIELD)\b/g,
@@ -66,7 +78,9 @@ function showStatus(text, kind = "info") {
 
 // --- the table -----------------------------------------------------------------------------
 
+// A silent sensor is missing whatever its last reading's flag was (as on the map).
 function flagOf(sensor) {
+  if (sensor.status && sensor.status !== "reporting") return "missing";
   return FLAGS.includes(sensor.last_flag) ? sensor.last_flag : "missing";
 }
 
@@ -103,26 +117,41 @@ function actionsCell(sensor) {
   return cell;
 }
 
+function gatewayOffline(code) {
+  const known = gatewayState.get(code);
+  return Boolean(known) && known.online === false;
+}
+
+/** Whether a sensor needs a look: missing, suspect or failed, or its gateway offline. */
+function problem(sensor) {
+  if (sensor.retired) return false;
+  return flagOf(sensor) !== "good" || sensor.status === "missing" || gatewayOffline(sensor.gateway);
+}
+
+function kindLabel(sensor) {
+  return (KINDS[sensor.kind] && KINDS[sensor.kind].label) || sensor.kind;
+}
+
 function row(sensor) {
   const flag = flagOf(sensor);
   const gateway = el("td", {}, sensor.gateway || "—");
-  if (gatewayOnline.get(sensor.gateway) === false) {
+  if (gatewayOffline(sensor.gateway)) {
     gateway.append(el("span", { class: "gw-offline" }, T.gatewayOffline));
   }
   const tr = el("tr", { "data-code": sensor.code, "data-flag": flag,
-    "data-retired": String(Boolean(sensor.retired)) },
+    "data-retired": String(Boolean(sensor.retired)), "data-problem": String(problem(sensor)) },
   el("th", { scope: "row" }, el("a", { href: urlFor(config.urls.detail, sensor.code) },
     sensor.code)),
-  el("td", {}, sensor.name || ""),
-  el("td", {}, (KINDS[sensor.kind] && KINDS[sensor.kind].label) || sensor.kind),
-  el("td", {}, sensor.unit),
+  el("td", {}, sensor.name || "", el("span", { class: "sub" }, kindLabel(sensor))),
+  el("td", { class: "col-kind" }, kindLabel(sensor)),
+  el("td", { class: "col-unit" }, sensor.unit),
   gateway,
   el("td", {}, placeCell(sensor)),
   valueCell(sensor),
   el("td", {}, el("span", { class: "flag", "data-flag": flag, title: T.flagHints[flag] },
     T.flags[flag])),
-  el("td", {}, el("span", { class: "state", "data-retired": String(Boolean(sensor.retired)) },
-    sensor.retired ? T.retired : T.active)));
+  el("td", { class: "col-state" }, el("span", { class: "state",
+    "data-retired": String(Boolean(sensor.retired)) }, sensor.retired ? T.retired : T.active)));
   if (config.canEdit) tr.append(actionsCell(sensor));
   return tr;
 }
@@ -131,8 +160,60 @@ function visible(sensor) {
   if (sensor.retired && !filters.retired.checked) return false;
   if (filters.kind.value && sensor.kind !== filters.kind.value) return false;
   if (filters.gateway.value && sensor.gateway !== filters.gateway.value) return false;
+  if (filters.problems.checked && !problem(sensor)) return false;
+  const words = filters.search.value.trim().toLocaleLowerCase();
+  if (words && !`${sensor.code} ${sensor.name || ""}`.toLocaleLowerCase().includes(words)) {
+    return false;
+  }
   return true;
 }
+
+// --- sorting -------------------------------------------------------------------------------
+
+const SEVERITY = { fail: 0, missing: 1, suspect: 2, good: 3 };
+const collator = new Intl.Collator(lang, { numeric: true, sensitivity: "base" });
+
+function sortValue(sensor, key) {
+  switch (key) {
+    case "kind": return kindLabel(sensor);
+    case "place": return placeCell(sensor);
+    case "value": return sensor.last_value;
+    case "quality": return SEVERITY[flagOf(sensor)];
+    case "state": return sensor.retired ? 1 : 0;
+    case "gateway": return `${gatewayOffline(sensor.gateway) ? 0 : 1} ${sensor.gateway || ""}`;
+    default: return sensor[key] ?? "";
+  }
+}
+
+function compare(a, b) {
+  const x = sortValue(a, sort.key);
+  const y = sortValue(b, sort.key);
+  // Sensors with no value yet go last, whichever the direction.
+  if ((x === null || x === undefined) !== (y === null || y === undefined)) {
+    return x === null || x === undefined ? 1 : -1;
+  }
+  let order = typeof x === "number" && typeof y === "number" ? x - y
+    : collator.compare(String(x ?? ""), String(y ?? ""));
+  if (order === 0) order = collator.compare(a.code, b.code);
+  return order * sort.direction;
+}
+
+function showSort() {
+  for (const th of table.querySelectorAll("th[data-sort-key]")) {
+    const on = th.dataset.sortKey === sort.key;
+    th.setAttribute("aria-sort", on ? (sort.direction > 0 ? "ascending" : "descending") : "none");
+  }
+}
+
+table.querySelector("thead").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-sort]");
+  if (!button) return;
+  const key = button.dataset.sort;
+  sort.direction = sort.key === key ? -sort.direction : 1;
+  sort.key = key;
+  showSort();
+  render();
+});
 
 function fillGatewayFilter() {
   const chosen = filters.gateway.value;
@@ -145,13 +226,15 @@ function fillGatewayFilter() {
 
 function render() {
   fillGatewayFilter();
-  const all = [...sensors.values()].sort((a, b) => a.code.localeCompare(b.code));
-  const shown = all.filter(visible);
+  const all = [...sensors.values()];
+  const shown = all.filter(visible).sort(compare);
   tbody.replaceChildren(...shown.map(row));
   countEl.textContent = fill(T.count, { SHOWN: shown.length, TOTAL: all.length });
   emptyEl.hidden = shown.length > 0;
   if (!all.length) emptyEl.textContent = config.canEdit ? T.empty : T.emptyViewer;
-  else emptyEl.textContent = T.noMatch;
+  else if (filters.problems.checked && !filters.search.value.trim()) {
+    emptyEl.textContent = T.noProblems;
+  } else emptyEl.textContent = T.noMatch;
 }
 
 function replaceRow(sensor, flash) {
@@ -173,7 +256,7 @@ async function loadSensors() {
     const answer = await api("GET", `${config.urls.sensors}?retired=1`);
     if (!answer.ok) throw new Error(answer.body.message || T.loadFailed);
     sensors.clear();
-    for (const sensor of answer.body.items || []) sensors.set(sensor.code, sensor);
+    for (const sensor of answer.body.items || []) remember(sensor);
     table.dataset.state = "ready";
     if (statusEl.dataset.loadFailed) {
       delete statusEl.dataset.loadFailed;
@@ -188,13 +271,89 @@ async function loadSensors() {
   }
 }
 
+/** Keep a sensor, and what it says of its gateway's state (as stored: right after a reload). */
+function remember(sensor) {
+  sensors.set(sensor.code, sensor);
+  if (sensor.gateway && typeof sensor.gateway_online === "boolean") {
+    gatewayState.set(sensor.gateway, { online: sensor.gateway_online,
+      reason: sensor.gateway_offline_reason });
+  }
+}
+
+// --- the gateways --------------------------------------------------------------------------
+
+function gatewayRow(gateway) {
+  const known = gatewayState.get(gateway.code);
+  const online = known ? known.online : gateway.online;
+  let state = online ? "online" : (known && known.reason) || gateway.offline_reason || "reported";
+  if (online === null || online === undefined) state = "unknown";
+  if (gateway.active === false) state = "inactive";
+  const seen = gateway.last_seen_at ? new Date(gateway.last_seen_at) : null;
+  return el("tr", { "data-gateway": gateway.code, "data-online": String(online === true),
+    "data-state": state },
+  el("th", { scope: "row" }, gateway.code, gateway.name && gateway.name !== gateway.code
+    ? el("span", { class: "sub" }, gateway.name) : null),
+  el("td", {}, el("span", { class: "gw-state", "data-state": state },
+    T.gatewayState[state] || state)),
+  el("td", {}, seen ? el("time", { datetime: gateway.last_seen_at }, timeFormat.format(seen))
+    : "—"),
+  el("td", { class: "num" }, typeof gateway.battery_v === "number"
+    ? `${numberFormat.format(gateway.battery_v)} V` : "—"),
+  el("td", { class: "num" }, fill(T.sensorCount, { COUNT: gateway.sensors ?? 0 })));
+}
+
+function renderGateways() {
+  const rows = [...gateways.values()].sort((a, b) => collator.compare(a.code, b.code))
+    .map(gatewayRow);
+  gatewayBody.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5,
+    class: "muted" }, T.gatewaysEmpty))]));
+}
+
+let gatewayTimer = null;
+
+const GATEWAYS_EVERY_MS = 60000; // last seen and battery move without events: re-read them
+const GATEWAY_DELAY_MS = 1000;
+
+// A reading is news of its gateway too (ingest marks it online and seen): re-read the gateways
+// soon, at most once a second.
+function refreshGatewaysSoon() {
+  window.clearTimeout(gatewayTimer);
+  gatewayTimer = window.setTimeout(loadGateways, GATEWAY_DELAY_MS);
+}
+
+async function loadGateways() {
+  window.clearTimeout(gatewayTimer);
+  const box = document.getElementById("gateways");
+  try {
+    const answer = await api("GET", config.urls.gateways);
+    if (!answer.ok) throw new Error(answer.body.message || T.gatewaysFailed);
+    gateways.clear();
+    for (const gateway of answer.body.items || []) {
+      gateways.set(gateway.code, gateway);
+      gatewayState.set(gateway.code, { online: gateway.online, reason: gateway.offline_reason });
+    }
+    box.dataset.state = "ready";
+    renderGateways();
+    render();
+    gatewayTimer = window.setTimeout(loadGateways, GATEWAYS_EVERY_MS);
+  } catch {
+    box.dataset.state = "failed";
+    gatewayBody.replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "muted" },
+      T.gatewaysFailed)));
+    gatewayTimer = window.setTimeout(loadGateways, RETRY_MS);
+  }
+}
+
 async function loadPlaces() {
   for (const [name, url] of [["villages", config.urls.villages], ["hazards", config.urls.hazards]]) {
     try {
       const answer = await api("GET", url);
       if (!answer.ok) continue;
       places[name].clear();
-      for (const item of answer.body.items || []) places[name].set(item.code, item.name || item.code);
+      for (const item of answer.body.items || []) {
+        // English pages show the pinyin where the record has one.
+        places[name].set(item.code, (ENGLISH && item.name_pinyin) || item.name || item.code);
+      }
     } catch {
       // Names are a convenience: the table shows codes without them.
     }
@@ -222,7 +381,7 @@ function refreshSoon(code) {
           sensors.delete(c);
           render();
         } else if (answer.ok) {
-          sensors.set(c, answer.body);
+          remember(answer.body);
           replaceRow(answer.body, false);
         }
       } catch {
@@ -241,6 +400,8 @@ function onReading(event) {
   if (FLAGS.includes(event.flag)) sensor.last_flag = event.flag;
   replaceRow(sensor, true);
   refreshSoon(sensor.code); // the reading's QC flag
+  const known = gatewayState.get(sensor.gateway);
+  if (!known || known.online !== true) refreshGatewaysSoon();
 }
 
 function onSensorStatus(event) {
@@ -248,7 +409,11 @@ function onSensorStatus(event) {
   if (event.sensor) {
     refreshSoon(event.sensor);
   } else if (event.gateway && typeof event.online === "boolean") {
-    gatewayOnline.set(event.gateway, event.online);
+    gatewayState.set(event.gateway, { online: event.online, reason: event.reason || null });
+    const known = gateways.get(event.gateway);
+    if (known && event.online) known.last_seen_at = event.since || new Date().toISOString();
+    if (!known) loadGateways();
+    renderGateways();
     render();
   }
 }
@@ -258,11 +423,15 @@ socket.on("sensor_status", onSensorStatus);
 let wasOnline = null;
 onLive((live) => {
   // Back after a drop: read the list again (events missed meanwhile are replayed too).
-  if (live.online && wasOnline === false) loadSensors();
+  if (live.online && wasOnline === false) {
+    loadSensors();
+    loadGateways();
+  }
   wasOnline = live.online;
 });
 
 for (const input of Object.values(filters)) input.addEventListener("change", render);
+filters.search.addEventListener("input", render);
 document.getElementById("filters").addEventListener("submit", (event) => event.preventDefault());
 
 // --- register and edit ---------------------------------------------------------------------
@@ -285,12 +454,19 @@ function fillPlaceChoices() {
   }
 }
 
+/** The API's "lon: must be …" without the field's API name (the form names it by its label). */
+function withoutField(message, field) {
+  const prefix = T.fieldProblem.split("PROBLEM")[0].replace("FIELD", field);
+  return message.startsWith(prefix) ? message.slice(prefix.length) : message;
+}
+
 function setupEditing() {
   const dialog = document.getElementById("sensor-dialog");
   const form = document.getElementById("sensor-form");
   const errorBox = document.getElementById("sensor-form-error");
   const input = (name) => document.getElementById(FIELD_INPUTS[name]);
   let editing = null; // the sensor being edited, or null when registering
+  let confirmed = null; // the body the office confirmed outside the township
 
   function fillUnits() {
     const kind = KINDS[input("kind").value];
@@ -302,13 +478,16 @@ function setupEditing() {
   function clearErrors() {
     errorBox.hidden = true;
     errorBox.textContent = "";
+    document.getElementById("sensor-submit").textContent = editing ? T.save : T.register;
+    delete form.dataset.confirm;
     for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
   }
 
   function showError(message, field) {
     const target = field && input(field);
     const label = field && T.fields[field === "range_min" || field === "range_max" ? "range" : field];
-    errorBox.textContent = label ? `${fill(T.fieldError, { FIELD: label })} ${message}` : message;
+    errorBox.textContent = label ? `${fill(T.fieldError, { FIELD: label })} ${
+      withoutField(message, field)}` : message;
     errorBox.hidden = false;
     if (target) {
       target.setAttribute("aria-invalid", "true");
@@ -318,6 +497,7 @@ function setupEditing() {
 
   function open(sensor) {
     editing = sensor;
+    confirmed = null;
     form.reset();
     clearErrors();
     const title = document.getElementById("sensor-dialog-title");
@@ -382,9 +562,14 @@ function setupEditing() {
   input("kind").addEventListener("change", fillUnits);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const asking = form.dataset.confirm === "outside";
     clearErrors();
     const data = body();
     if (!data) return;
+    // A location outside the township is sent again with the office's confirmation, once the
+    // office has seen the distance and pressed the button that now says so.
+    const same = confirmed && JSON.stringify(confirmed) === JSON.stringify(data);
+    if (asking && same) data.confirm_outside = true;
     const submit = document.getElementById("sensor-submit");
     submit.disabled = true;
     try {
@@ -393,9 +578,15 @@ function setupEditing() {
         : await api("POST", config.urls.sensors, data);
       if (!answer.ok) {
         showError(answer.body.message || T.unreachable, answer.body.field);
+        if (answer.body.error === "outside_township") {
+          confirmed = { ...data };
+          delete confirmed.confirm_outside;
+          form.dataset.confirm = "outside";
+          submit.textContent = editing ? T.confirmOutsideSave : T.confirmOutside;
+        }
         return;
       }
-      sensors.set(answer.body.code, answer.body);
+      remember(answer.body);
       render();
       dialog.close();
       showStatus(fill(editing ? T.saved : T.registered, { CODE: answer.body.code }), "ok");
@@ -540,5 +731,7 @@ if (config.canEdit) {
     else if (button.dataset.action === "reactivate") reactivate(sensor);
   });
 }
+showSort();
 loadSensors();
 loadPlaces();
+loadGateways();

@@ -103,7 +103,17 @@ def test_dead_letter_office(hub, page, browser, artifacts):
     expect(row(page, script["id"]).locator(".dl-payload")).to_have_text(SCRIPT)
     expect(row(page, script["id"]).locator(".dl-reason-label")).to_have_text("不是有效的 JSON")
     expect(row(page, script["id"]).locator(".dl-code")).to_have_text("bad_json")
-    expect(row(page, script["id"]).locator("button")).to_have_count(0)  # would fail again
+    # It would fail again: no Reprocess, only Dismiss.
+    expect(row(page, script["id"]).locator("button")).to_have_count(1)
+    expect(row(page, script["id"]).locator("button[data-action=dismiss]")).to_have_text("忽略")
+    # Every stored detail is in Chinese (the English original stays in the title).
+    details = the_list.locator(".dl-detail")
+    assert details.evaluate_all("ps => ps.map(p => p.dataset.translated)") == ["true"] * 6
+    expect(row(page, script["id"]).locator(".dl-detail")).to_have_text(
+        "不是 JSON：第 1 行第 1 列此处应为一个值")
+    expect(row(page, binary["id"]).locator(".dl-detail")).to_contain_text("不是 UTF-8 文本")
+    expect(row(page, conflict["id"]).locator(".dl-detail")).to_have_text(
+        "保留已存储的数值 3.5；本条读数为 4.0")
     img_row = row(page, img["id"])
     expect(img_row.locator('[data-field="sensor"] dd')).to_have_text(IMG)
     expect(img_row.locator(".dl-payload")).to_contain_text(IMG)
@@ -224,3 +234,36 @@ def test_dead_letter_office(hub, page, browser, artifacts):
         other.screenshot(path="/tmp/deadletters-viewer-zh.png", full_page=True)
     finally:
         viewer.close()
+
+    # Dismiss sets a letter aside (after a confirmation), audited.
+    page.get_by_role("link", name="中文").click()
+    expect(the_list).to_have_attribute("data-state", "ready")
+    script_row = row(page, script["id"])
+    script_row.locator("button[data-action=dismiss]").click()
+    expect(confirm).to_contain_text("审计日志")
+    confirm.locator("#dl-confirm-ok").click()
+    expect(script_row).to_have_attribute("data-resolution", "dismissed")
+    expect(script_row.locator(".dl-outcome")).to_contain_text("已忽略")
+    assert letters(hub, api, "?resolved=1&reason=bad_json")[0]["resolution"] == "dismissed"
+
+    # Past the gateway's quota: one over_quota letter counts what was not kept; it has a label,
+    # no Reprocess (the API refuses it) and can be dismissed.
+    flood = add_gateway(hub, "GW-Q")
+    sent = send(hub, flood, {"readings": [{"sensor": f"RG-X{i}", "ts": ts(5), "value": 1}
+                                          for i in range(320)]})
+    assert len(sent.json()["rejected"]) == 320
+    [quota] = letters(hub, api, "?reason=over_quota")
+    chip = page.locator('.dl-chip[data-reason="over_quota"]')
+    expect(chip).to_be_visible(timeout=30_000)
+    expect(chip.locator(".dl-chip-label")).to_have_text("超出网关配额（未保留内容）")
+    chip.click()
+    quota_row = row(page, quota["id"])
+    expect(quota_row.locator(".dl-reason-label")).to_have_text("超出网关配额（未保留内容）")
+    expect(quota_row.locator(".dl-dropped")).to_contain_text(str(quota["dropped_count"]))
+    expect(quota_row.locator(".dl-detail")).to_contain_text("未登记的传感器")
+    expect(quota_row.locator("button[data-action=reprocess]")).to_have_count(0)
+    quota_row.locator("button[data-action=dismiss]").click()
+    confirm.locator("#dl-confirm-ok").click()
+    expect(quota_row).to_have_attribute("data-resolution", "dismissed")
+    page.screenshot(path=str(artifacts / "dead-letters-quota.png"), full_page=True)
+    assert page.errors == []

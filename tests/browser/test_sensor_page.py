@@ -13,7 +13,8 @@ import requests
 from playwright.sync_api import expect
 
 from tests.browser.test_live_indicator import sign_in_first_time
-from tests.browser.test_map import api_client, square
+from tests.browser.test_map import api_client
+from tests.maps.test_layers import square
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -93,11 +94,23 @@ def test_rain_gauge_page_and_map_popup(hub, page):
         words["legend"]["suspect"])
     expect(page.locator('#plot-legend [data-legend="gap"]')).to_be_visible()
 
+    # With no range chosen, the page opens on the rain event (2 h of rain, with a margin), not on
+    # 24 h where it would fill an eighth of the chart.
+    expect(root).to_have_attribute("data-range", "event")
+    expect(page.locator('button.range[data-range="event"]')).to_have_attribute(
+        "aria-pressed", "true")
+    # The value axis reaches above the highest bar (the suspect 45 mm report).
+    ticks = plot.locator('text.tick[text-anchor="end"]').all_text_contents()
+    assert max(float(t.replace(",", "")) for t in ticks) >= 45, ticks
+
     # The 1 h sum: ten reports of five minutes, so 50 of 60 minutes observed (83 %).
     one_hour = page.locator('#sums [data-window="1h"]')
     expect(one_hour.locator(".mm")).to_have_text(f"{hour_mm:.1f} mm")
     expect(one_hour.locator(".observed")).to_contain_text("83%")
     expect(one_hour).to_have_class(re.compile("incomplete"))
+    # Incomplete is said in grey words, not in a warning colour.
+    assert one_hour.locator(".observed").evaluate("n => getComputedStyle(n).color") == \
+        "rgb(90, 106, 126)"
     expect(page.locator("#last-value .flag")).to_have_attribute("data-flag", "good")
     expect(page.locator("#last-value .flag")).to_have_text(words["flags"]["good"])
     expect(page.locator("#sensor-status")).to_have_text(words["sensorStatus"]["reporting"])
@@ -114,12 +127,34 @@ def test_rain_gauge_page_and_map_popup(hub, page):
     expect(one_hour.locator(".mm")).to_have_text(f"{hour_mm + 1.5:.1f} mm", timeout=15_000)
     assert page.evaluate("window.__sameDocument") is True
 
-    # The 7-day range reads the hourly roll-ups.
+    # The 7-day range reads the hourly roll-ups; the choice is kept for the next page.
     week = page.locator('button.range[data-range="7d"]')
     week.click()
     expect(root).to_have_attribute("data-range", "7d")
     expect(week).to_have_attribute("aria-pressed", "true")
     expect(page.locator('svg.plot[data-plot="rain"]')).to_be_visible()
+
+    # A gauge with no data: unknown ("—", "no data" in grey), never 0.0 mm or "no rain event".
+    answer = api.post(hub.url + "/api/v1/sensors", timeout=10, json={
+        **sensor, "code": "RG-T02", "name": "空站", "lon": 109.065, "lat": 33.165})
+    assert answer.status_code == 201, answer.text
+    page.goto(hub.url + "/sensors/RG-T02")
+    expect(page.locator("#sums")).to_have_attribute("data-state", "ready", timeout=15_000)
+    expect(root).to_have_attribute("data-range", "7d")  # the choice made above
+    for key in ("1h", "3h", "6h", "24h"):
+        window = page.locator(f'#sums [data-window="{key}"]')
+        expect(window.locator(".mm")).to_have_text("—")
+        expect(window.locator(".observed")).to_have_text(words["sums"]["noData"])
+    expect(page.locator('#sums [data-field="event"] .mm')).to_have_text("—")
+    expect(page.locator('#sums [data-field="event"]')).to_contain_text(
+        words["sums"]["eventUnknown"])
+    expect(page.locator("#sums")).not_to_contain_text("0.0 mm")
+    expect(page.locator("#sums")).not_to_contain_text(words["sums"]["noEvent"])
+    page.screenshot(path="/tmp/sensordetail-nodata.png", full_page=True)
+    page.goto(hub.url + f"/sensors/{CODE}")
+    expect(root).to_have_attribute("data-range", "7d")
+    page.locator('button.range[data-range="24h"]').click()
+    expect(root).to_have_attribute("data-state", "ready", timeout=20_000)
 
     # English.
     page.get_by_role("link", name="English").click()
@@ -208,6 +243,19 @@ def test_displacement_forecast_and_a_water_level_line(hub, page):
     assert abs((predicted - failure).total_seconds()) < 3 * 3600, (predicted, failure)
     expect(forecast.locator(".forecast-fit")).to_contain_text("r² = ")
     expect(page.locator('#sums [data-field="velocity"] dd')).to_contain_text("mm/d")
+    # A forecast of failure is danger: red, with its time left and its trend; nothing green.
+    expect(forecast).to_have_class(re.compile("forecast-danger"))
+    assert forecast.evaluate("n => getComputedStyle(n).borderTopColor") == "rgb(198, 40, 40)"
+    expect(forecast.locator(".forecast-left")).to_contain_text("小时")
+    expect(forecast.locator(".forecast-trend")).to_contain_text("1/v")
+    greens = page.evaluate("""[...document.querySelectorAll('#sensor *')].filter(n => {
+        const s = getComputedStyle(n);
+        return [s.color, s.backgroundColor].some(c => c === 'rgb(26, 127, 55)'
+            || c === 'rgb(227, 244, 232)'); }).length""")
+    assert greens == 0
+    # 1/v with significant digits (~20 mm/d at the end: about 0.05 d/mm), never "0 d/mm".
+    inverse = page.locator('#sums [data-field="inverse"] dd').inner_text()
+    assert re.fullmatch(r"0\.0*[1-9]\d{0,2} d/mm", inverse), inverse
     page.screenshot(path="/tmp/sensordetail-crack.png", full_page=True)
 
     page.goto(hub.url + "/sensors/WL-T01")

@@ -13,8 +13,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import TABLET
-from tests.browser.test_map import api_client, square
+from tests.browser.test_map import api_client
 from tests.fixtures.broker import MqttProbe
+from tests.maps.test_layers import square
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -73,12 +74,23 @@ def test_dispatcher_manages_sensors_and_a_viewer_only_reads(hub, browser, page, 
     form.locator("#s-lat").fill("33.15")
     form.locator("#s-village").select_option("V01")
     form.locator("#sensor-submit").click()
-    expect(form.locator("#sensor-form-error")).to_contain_text("lon")
+    # The field by its label, not the API's name ("lon: …").
+    error = form.locator("#sensor-form-error")
+    expect(error).to_contain_text("经度")
+    expect(error).not_to_contain_text("lon")
     expect(form.locator("#s-lon")).to_have_attribute("aria-invalid", "true")
     page.screenshot(path=str(tmp_path / "sensors-form-zh.png"))
-    form.locator("#s-lon").fill("109.05")
+    # About 1,000 km east of the village: refused with the distance, then confirmed and sent.
+    form.locator("#s-lon").fill("119.05")
+    form.locator("#sensor-submit").click()
+    expect(error).to_contain_text("公里")
+    expect(error).to_contain_text("乡镇范围")
+    words = page.evaluate("JSON.parse(document.getElementById('sensors-config').textContent)"
+                          ".labels")
+    expect(form.locator("#sensor-submit")).to_have_text(words["confirmOutside"])
     form.locator("#sensor-submit").click()
     expect(form).to_be_hidden()
+    assert api.get(hub.url + "/api/v1/sensors/RG-901", timeout=10).json()["lon"] == 119.05
     row = page.locator('#sensors tr[data-code="RG-901"]')
     expect(row).to_be_visible()
     expect(row).to_have_attribute("data-flag", "missing")
@@ -102,7 +114,8 @@ def test_dispatcher_manages_sensors_and_a_viewer_only_reads(hub, browser, page, 
     # Edit: name and interval.
     row.locator("button[data-action=edit]").click()
     expect(form.locator("#s-code")).to_be_disabled()
-    expect(form.locator("#s-lon")).to_have_value("109.05")
+    expect(form.locator("#s-lon")).to_have_value("119.05")
+    form.locator("#s-lon").fill("109.05")
     form.locator("#s-name").fill("沟口雨量站（新）")
     form.locator("#s-interval").fill("600")
     form.locator("#sensor-submit").click()
@@ -135,6 +148,66 @@ def test_dispatcher_manages_sensors_and_a_viewer_only_reads(hub, browser, page, 
     expect(page.locator('#sensors tr[data-code="RG-903"]')).to_be_visible()
     page.screenshot(path=str(tmp_path / "sensors-zh.png"), full_page=True)
 
+    # The gateways: GW-01 online (it sent a reading); search, sort and "problems only".
+    gateways = page.locator("#gateways")
+    expect(gateways.locator('tr[data-gateway="GW-01"]')).to_have_attribute("data-online", "true")
+    expect(gateways.locator('tr[data-gateway="GW-01"]')).to_contain_text("在线")
+    page.locator("#filter-search").fill("河湾")
+    expect(page.locator("#sensors tbody tr")).to_have_count(1)
+    expect(page.locator('#sensors tr[data-code="RG-902"]')).to_be_visible()
+    page.locator("#filter-search").fill("rg-90")
+    expect(page.locator("#sensors tbody tr")).to_have_count(3)
+    page.locator("#filter-search").fill("")
+    code_order = "rows => rows.map(r => r.dataset.code)"
+    assert page.locator("#sensors tbody tr").evaluate_all(code_order) == [
+        "RG-901", "RG-902", "RG-903"]
+    page.locator('#sensors button[data-sort="code"]').click()
+    expect(page.locator('#sensors th[data-sort-key="code"]')).to_have_attribute(
+        "aria-sort", "descending")
+    assert page.locator("#sensors tbody tr").evaluate_all(code_order) == [
+        "RG-903", "RG-902", "RG-901"]
+    page.locator('#sensors button[data-sort="value"]').click()
+    expect(page.locator("#sensors tbody tr").first).to_have_attribute("data-code", "RG-901")
+    page.locator("#filter-problems").check()  # the two with no reading yet are missing
+    expect(page.locator("#sensors tbody tr")).to_have_count(2)
+    expect(page.locator('#sensors tr[data-code="RG-901"]')).to_have_count(0)
+
+    # The gateway says it goes offline: the table and the rows say so, live and after a reload.
+    gateway = MqttProbe("127.0.0.1", hub.mqtt_port, "GW-01", mqtt_password, "GW-01")
+    assert not gateway.connect().is_failure
+    assert not gateway.publish("rescuehub/v1/status/GW-01", json.dumps(
+        {"online": False, "ts": datetime.now(CST).isoformat()}).encode(),
+        retain=True).is_failure
+    gateway.close()
+    offline = gateways.locator('tr[data-gateway="GW-01"]')
+    expect(offline).to_have_attribute("data-online", "false", timeout=15_000)
+    expect(page.locator("#sensors tbody tr")).to_have_count(3)  # every one has a problem now
+    page.reload()
+    expect(page.locator("#sensors")).to_have_attribute("data-state", "ready")
+    expect(offline).to_have_attribute("data-online", "false")
+    expect(offline.locator(".gw-state")).to_have_text(words["gatewayState"]["reported"])
+    expect(row.locator(".gw-offline")).to_have_text(words["gatewayOffline"])
+    page.goto(hub.url + "/sensors/RG-901")
+    expect(page.locator("#gateway-state")).to_be_visible()
+    page.goto(hub.url + "/sensors")
+    expect(page.locator("#sensors")).to_have_attribute("data-state", "ready")
+
+    # A tablet in portrait: nothing wider than the screen, every target at least 40 px.
+    page.set_viewport_size({"width": 800, "height": 1280})
+    for card in (".gateways-card", ".sensors-card"):
+        box = page.locator(card).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 800, (card, box)
+    assert page.evaluate("[...document.querySelectorAll('main .table-wrap')]"
+                         ".every(w => w.scrollWidth <= w.clientWidth)")
+    small = page.evaluate("""[...document.querySelectorAll(
+        'main button, main select, main input[type=search], main label.check, #sensors a')]
+        .filter(n => n.offsetParent !== null)
+        .map(n => [n.outerHTML.slice(0, 60), n.getBoundingClientRect().height])
+        .filter(([, h]) => h < 40)""")
+    assert small == []
+    page.screenshot(path=str(tmp_path / "sensors-portrait.png"), full_page=True)
+    page.set_viewport_size(TABLET)
+
     # Retire, after a confirmation; retired sensors show under "show retired".
     row.locator("button[data-action=retire]").click()
     confirm = page.locator("#retire-dialog")
@@ -142,6 +215,7 @@ def test_dispatcher_manages_sensors_and_a_viewer_only_reads(hub, browser, page, 
     confirm.locator("#retire-confirm").click()
     expect(confirm).to_be_hidden()
     expect(row).to_have_count(0)
+    page.locator("#filter-problems").uncheck()
     page.locator("#filter-retired").check()
     expect(row).to_have_attribute("data-retired", "true")
     assert api.get(hub.url + "/api/v1/sensors/RG-901", timeout=10).json()["retired"] is True
@@ -171,7 +245,7 @@ def test_dispatcher_manages_sensors_and_a_viewer_only_reads(hub, browser, page, 
         expect(viewer.locator('#sensors tr[data-code="RG-902"]')).to_be_visible()
         expect(viewer.locator("#register-open")).to_have_count(0)
         expect(viewer.locator("#import-open")).to_have_count(0)
-        expect(viewer.locator("#sensors button")).to_have_count(0)
+        expect(viewer.locator("#sensors tbody button")).to_have_count(0)
         expect(viewer.locator("dialog")).to_have_count(0)
         viewer.screenshot(path=str(tmp_path / "sensors-viewer.png"))
         assert viewer.errors == []

@@ -72,7 +72,8 @@ def test_the_json_config_describes_the_sensor(client, login, gauge):
     assert config["sensor"] == {
         "code": "RG-001", "name": "石板沟雨量站", "kind": "rain_gauge", "unit": "mm",
         "interval_s": 300, "gateway": "GW-1", "status": gauge["status"], "last_value": None,
-        "last_ts": None, "last_flag": None}
+        "last_ts": None, "last_flag": None, "gateway_online": None,
+        "gateway_offline_reason": None}
     assert config["urls"] == {"sensor": "/api/v1/sensors/RG-001",
                               "readings": "/api/v1/sensors/RG-001/readings",
                               "hourly": "/api/v1/sensors/RG-001/hourly",
@@ -114,3 +115,40 @@ def test_chinese_labels(client, login, gauge):
     client.get("/lang/zh_Hans_CN")
     html = client.get("/sensors/RG-001").get_data(as_text=True)
     assert "雨量" in html  # the kind's label
+
+
+def test_an_offline_gateway_shows_after_a_reload(app, client, login, gauge):
+    """The gateway's stored state reaches the page (not only live events): offline, and why."""
+    from dispatch.core.models import Gateway
+
+    login("viewer")
+    html = client.get("/sensors/RG-001").get_data(as_text=True)
+    assert re.search(r'id="gateway-state"\s+hidden>', html), "shown for a gateway never heard"
+    with db.transaction() as s:
+        s.query(Gateway).filter_by(code="GW-1").update({"online": False,
+                                                         "offline_reason": "silent"})
+    html = client.get("/sensors/RG-001").get_data(as_text=True)
+    config = config_of(html)
+    assert config["sensor"]["gateway_online"] is False
+    assert config["sensor"]["gateway_offline_reason"] == "silent"
+    state = re.search(r'id="gateway-state"([^>]*)>([^<]*)<', html)
+    assert "hidden" not in state.group(1) and state.group(2) == config["labels"][
+        "gatewayOffline"]["silent"]
+
+
+def test_english_pages_show_the_village_pinyin(client, login, bearer, gateway_token):
+    from tests.maps.test_layers import village
+
+    editor = bearer("dispatcher")
+    place = village("V1", 109.04, 33.14, name_zh="石板沟", name_pinyin="Shibangou")
+    assert client.post("/api/v1/villages", json=place, headers=editor).status_code == 201
+    answer = client.post("/api/v1/sensors", headers=editor, json={
+        "code": "RG-002", "kind": "rain_gauge", "unit": "mm", "gateway": "GW-1",
+        "lon": 109.045, "lat": 33.145, "village": "V1"})
+    assert answer.status_code == 201, answer.json
+    login("viewer")
+    client.set_cookie("lang", "en")
+    assert "Shibangou" in client.get("/sensors/RG-002").get_data(as_text=True)
+    client.set_cookie("lang", "zh_Hans_CN")
+    html = client.get("/sensors/RG-002").get_data(as_text=True)
+    assert "石板沟" in html and "Shibangou" not in html

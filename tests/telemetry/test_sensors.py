@@ -69,7 +69,7 @@ def test_registry_errors_speak_the_language_of_the_request(client, editor, gatew
     assert bad == {"error": "bad_field", "field": "lon", "message": "lon：必须在 -180 到 180 之间"}
     client.get("/lang/en")
     bad = client.post("/api/v1/sensors", json=gauge(unit="cm"), headers=editor).json
-    assert bad["message"] == "unit: must be mm for a rain_gauge"
+    assert bad["message"] == "unit: must be mm for this kind of sensor (Rain gauge)"
     missing = client.get("/api/v1/sensors/NOPE", headers=editor).json
     assert missing["message"] == "There is no sensor with the code NOPE."
     letters = client.get("/api/v1/dead-letters?resolved=2", headers=editor).json

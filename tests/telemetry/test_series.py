@@ -315,3 +315,28 @@ def test_gateways_list_their_state(client, gateway, bearer):
     assert [(g["code"], g["online"], g["sensors"]) for g in items] == [("GW-S", True, 3)]
     assert items[0]["last_seen_at"] is not None
     assert client.get("/api/v1/gateways", headers=gateway).status_code == 403
+
+
+def test_sums_say_unknown_not_zero_without_data(client, gateway, bearer):
+    """A gauge with no data: every window, the event and the antecedent index are null
+    (unknown), never 0 mm; "no rain event" (0.0) needs reports that show it dry."""
+    viewer = bearer("viewer")
+    sums = client.get("/api/v1/sensors/RG-S/sums", headers=viewer).json
+    assert set(sums["windows"]) >= {"10m", "1h", "3h", "6h", "24h"}
+    assert all(w == {"mm": None, "complete": 0.0} for w in sums["windows"].values()), sums
+    assert sums["event_mm"] is None and sums["event"] is None
+    assert sums["antecedent_mm"] is None and sums["antecedent_complete"] == 0.0
+
+    # Only old dry reports (8 h ago, beyond the 6 h dry gap): still unknown now.
+    old = five_minutes_before(utcnow() - timedelta(hours=8), 3)
+    post(client, gateway, [{"sensor": "RG-S", "ts": at(t), "value": 0.0} for t in old])
+    sums = client.get("/api/v1/sensors/RG-S/sums", headers=viewer).json
+    assert sums["windows"]["1h"]["mm"] is None and sums["windows"]["24h"]["mm"] == 0.0
+    assert sums["event_mm"] is None
+
+    # Recent reports of 0 mm: observed dry, so 0.0 and no event.
+    recent = five_minutes_before(utcnow(), 3)
+    post(client, gateway, [{"sensor": "RG-S", "ts": at(t), "value": 0.0} for t in recent])
+    sums = client.get("/api/v1/sensors/RG-S/sums", headers=viewer).json
+    assert sums["windows"]["1h"]["mm"] == 0.0 and 0 < sums["windows"]["1h"]["complete"] < 1
+    assert sums["event_mm"] == 0.0 and sums["event"] is None
