@@ -54,7 +54,7 @@ def stored_details() -> list[tuple[str, str]]:
     for reason in ("out_of_range", "unit_mismatch", "foreign_sensor", "unknown_sensor",
                    "retired_sensor"):
         out.append((reason, _detail(reason, reading, sensor)))
-    out.append(("foreign_sensor", "no gateway GW-X"))  # telemetry.ingest, a topic's gateway
+    out.append(("foreign_sensor", "no active gateway GW-X"))  # telemetry.ingest, a topic's gateway
     out.append(("conflict", f"stored value {1.5} stands, got {2.5}"))  # ingest's conflict
     out.append(("over_quota", summary_detail(Counter(bad_json=3, schema=2), 60, 1048576)))
     return out
