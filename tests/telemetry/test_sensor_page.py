@@ -12,6 +12,9 @@ from dispatch.core import auth
 from dispatch.core.choices import PERSON_ROLES
 from dispatch.core.db import db
 
+# Pages, sockets and translations: no backend-specific SQL (conftest: any_backend).
+pytestmark = pytest.mark.any_backend
+
 
 @pytest.fixture
 def gateway_token(app) -> str:

@@ -8,6 +8,9 @@ import pytest
 from dispatch.core import auth
 from dispatch.core.db import db
 
+# Pages, sockets and translations: no backend-specific SQL (conftest: any_backend).
+pytestmark = pytest.mark.any_backend
+
 
 @pytest.fixture
 def gateways(app):
