@@ -23,10 +23,10 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from dispatch.core import metrics
 from dispatch.core.mqtt import HubMqtt
 from dispatch.core.realtime import notify
 from dispatch.core.runtime import log_file
+from telemetry import metrics
 from telemetry.ingest import counted
 from telemetry.live import announcer_of
 from telemetry.writer import Item, WriterProcess, Written

@@ -23,10 +23,9 @@ from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from dispatch.core import metrics
 from dispatch.core.db import UTCDateTime
 from dispatch.core.models import Gateway
-from telemetry import writes
+from telemetry import metrics, writes
 from telemetry.decode import Decoded, Reading, Rejection, decode_payload
 from telemetry.models import DeadLetter, Sensor
 from telemetry.models import Reading as StoredReading

@@ -261,7 +261,7 @@ PAYLOAD_SHOWN = 4096
 
 def _dead_letter_filters(*, with_reason: bool = True) -> list:
     """The WHERE conditions of `?reason=`, `?gateway=`, `?sensor=`, `?resolved=0|1`."""
-    from dispatch.core.metrics import REJECT_REASONS
+    from telemetry.metrics import REJECT_REASONS
     from telemetry.models import DeadLetter
 
     args = request.args
@@ -345,7 +345,7 @@ def dead_letters_summary():
     """Dead letters counted per reason, unresolved and total (`?gateway=`, `?sensor=`)."""
     from sqlalchemy import case, func, select
 
-    from dispatch.core.metrics import REJECT_REASONS
+    from telemetry.metrics import REJECT_REASONS
     from telemetry.models import DeadLetter
 
     unresolved = func.sum(case((DeadLetter.resolved_at.is_(None), 1), else_=0))

@@ -3,9 +3,8 @@
 import pytest
 from sqlalchemy import func, select
 
-from dispatch.core import metrics
 from dispatch.core.db import db
-from telemetry import service
+from telemetry import metrics, service
 from telemetry.models import DeadLetter, Reading
 from tests.telemetry.http_ingest import post, ts
 
