@@ -52,3 +52,18 @@ def test_each_package_raises_the_body_limit_for_its_own_endpoints(app, client, b
     response = client.post("/api/v1/villages/import", data=body, headers=editor,
                            content_type="text/csv")
     assert len(body) > 65536 + 1000 and response.status_code != 413
+
+
+def test_dispatch_jobs_only_lists_the_packages_jobs():
+    import inspect
+
+    from dispatch import jobs
+
+    assert not [name for name, f in inspect.getmembers(jobs, inspect.isfunction)
+                if f.__module__ == jobs.__name__]
+    assert {job.func.__module__ for job in jobs.SCHEDULE} == {"dispatch.core.jobs",
+                                                             "telemetry.jobs"}
+    assert {job.name for job in jobs.SCHEDULE} == {
+        "heartbeat", "prune_sign_in_records", "roll_up_hours", "mark_silent",
+        "prune_raw_readings", "prune_dead_letters", "audit_checkpoint"}
+    assert all(job.name == job.func.__name__ or job.name == "heartbeat" for job in jobs.SCHEDULE)

@@ -156,8 +156,6 @@ def test_the_roll_up_job_takes_every_mark_once_in_short_transactions(app, client
                                                                     monkeypatch):
     """Marks too young to remove still get rolled up, each once per run, chunk after chunk
     (each chunk its own transaction), however many share one marked_at."""
-    from dispatch import jobs as hub_jobs
-
     start = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
     times = [start + timedelta(minutes=30 * i) for i in range(1, 10)]
     post(client, gateway, [{"sensor": "RG-S", "ts": at(t), "value": 0.5} for t in times])
@@ -177,8 +175,8 @@ def test_the_roll_up_job_takes_every_mark_once_in_short_transactions(app, client
     db.session.commit()
     monkeypatch.setattr(jobs, "ROLL_UP_CHUNK", 2)
     commits = []
-    monkeypatch.setattr(hub_jobs.db, "transaction", _counting(hub_jobs.db.transaction, commits))
-    hub_jobs.roll_up_hours()
+    monkeypatch.setattr(db, "transaction", _counting(db.transaction, commits))
+    jobs.roll_up_hours()
     assert len(commits) == -(-len(marks) // 2) + (len(marks) % 2 == 0)
     with db.transaction() as s:
         rolled = set(s.execute(select(ReadingHour.sensor_id, ReadingHour.hour)).all())
@@ -227,10 +225,8 @@ def test_silent_sensors_go_missing_and_come_back(app, client, gateway, bearer, l
     post(client, gateway, [{"sensor": "RG-S", "ts": at(old), "value": 0.0}])
     with db.transaction() as s:
         s.execute(Gateway.__table__.update().values(last_seen_at=old))
-    from dispatch import jobs as hub_jobs
-
     with app.app_context():
-        hub_jobs.mark_silent()
+        jobs.mark_silent()
     events = [e["args"][0] for e in live.get_received(NAMESPACE) if e["name"] == "sensor_status"]
     missing = {e["sensor"]: e for e in events if e.get("status") == "missing"}
     assert missing["RG-S"]["since"] == at(old)
