@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from dispatch.core import auth
 from dispatch.core.body import json_body
-from dispatch.core.choices import PERSON_ROLES, Role
+from dispatch.core.choices import EDITORS, PERSON_ROLES
 from dispatch.core.db import db
 from dispatch.core.errors import BadRequest, NotFound
 from dispatch.core.realtime import notify
@@ -22,7 +22,6 @@ from maps.service import GEOMETRY_MESSAGES, FeatureKind
 bp = Blueprint("maps", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/maps")
 
-EDITORS = (Role.COMMANDER, Role.DISPATCHER)
 LAYER_NAMES = ("villages", "shelters", "sensors", "hazards", "roads", "rivers")
 # Layers other packages provide (telemetry registers `sensors`): name -> (session, bbox) -> chunks.
 LayerProvider = Callable[..., Iterator[str]]

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from dispatch.core import auth
 from dispatch.core.body import json_body, json_object
-from dispatch.core.choices import PERSON_ROLES, Role
+from dispatch.core.choices import EDITORS, OFFICE_ROLES, PERSON_ROLES, Role
 from dispatch.core.db import db
 from dispatch.core.errors import parameter_error
 from dispatch.core.realtime import notify
@@ -17,8 +17,6 @@ from telemetry.live import announce_readings
 from telemetry.state import state_of
 
 bp = Blueprint("telemetry", __name__)
-
-EDITORS = (Role.COMMANDER, Role.DISPATCHER)
 
 
 def _changed(sensor) -> None:
@@ -319,7 +317,7 @@ def _dead_letter_item(d) -> dict:
 
 
 @bp.get("/api/v1/dead-letters")
-@auth.roles(*EDITORS, Role.VIEWER)
+@auth.roles(*OFFICE_ROLES)
 def dead_letters():
     """Rejected messages and readings, newest first (`?reason=`, `?gateway=`, `?sensor=`,
     `?resolved=0|1`, `?limit=` up to 1000, `?before=id`; `next_before` pages on)."""
@@ -340,7 +338,7 @@ def dead_letters():
 
 
 @bp.get("/api/v1/dead-letters/summary")
-@auth.roles(*EDITORS, Role.VIEWER)
+@auth.roles(*OFFICE_ROLES)
 def dead_letters_summary():
     """Dead letters counted per reason, unresolved and total (`?gateway=`, `?sensor=`)."""
     from sqlalchemy import case, func, select
