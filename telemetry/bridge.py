@@ -24,11 +24,10 @@ from collections.abc import Callable
 from flask import Flask
 
 from dispatch.core.mqtt import HubMqtt
-from dispatch.core.realtime import notify
 from dispatch.core.runtime import log_file
 from telemetry import metrics
 from telemetry.ingest import counted
-from telemetry.live import announcer_of
+from telemetry.live import announcer_of, send_status
 from telemetry.writer import Item, WriterProcess, Written
 
 log = logging.getLogger(__name__)
@@ -160,8 +159,7 @@ class IngestBridge:
         self.announcer.announce(written.newest)
         if written.status_events:
             with self.app.app_context():
-                for event in written.status_events:
-                    notify("sensor_status", event)
+                send_status(written.status_events)
 
 
 def _items(batch: list) -> list[Item]:

@@ -27,6 +27,7 @@ from dispatch.core.db import UTCDateTime
 from dispatch.core.models import Gateway
 from telemetry import metrics, writes
 from telemetry.decode import Decoded, Reading, Rejection, decode_payload
+from telemetry.live import sensor_status_event
 from telemetry.models import DeadLetter, Sensor
 from telemetry.models import Reading as StoredReading
 from telemetry.quota import HEAD_KEPT, DeadLetterQuota, Drops, counted_drops, summary_detail
@@ -400,9 +401,9 @@ class Ingest:
                 self._after_commit_rows[sensor.code] = sensor.after(t.count, newest)
             for sid in sorted(writes.update_sensors(self.session, rows, now)):
                 t = self._touched[sid]
-                self.status_events.append({"sensor": t.sensor.code, "status": "reporting",
-                                           "flag": self._after_commit_rows[t.sensor.code]
-                                           .last_flag})
+                self.status_events.append(sensor_status_event(
+                    t.sensor.code, status="reporting",
+                    flag=self._after_commit_rows[t.sensor.code].last_flag, since=now))
             self.mark_hours({(sid, ts) for sid, readings in self.pending.readings.items()
                              for ts, _v, _f in readings},
                             {sid: t.sensor.interval_s for sid, t in self._touched.items()})

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from dispatch.core.db import db, utcnow
 from dispatch.core.models import Gateway
-from dispatch.core.realtime import notify
 from telemetry.ingest import _dialect
+from telemetry.live import gateway_status_event, send_status, sensor_status_event
 from telemetry.models import DeadLetter, Reading, ReadingHour, ReadingHourDirty, Sensor
 from telemetry.qc import is_silent
 from telemetry.state import MARK_AGAIN_S, qc_params, state_of
@@ -162,8 +162,8 @@ def silence(session: Session, *, now: datetime, gateway_silence_s: int) -> list[
         if not is_silent(last_ts or created_at, now, params):
             continue
         silent_by_status[status].append(sid)
-        events.append({"sensor": code, "status": "missing", "flag": "missing",
-                       "since": (last_ts or created_at).isoformat()})
+        events.append(sensor_status_event(code, status="missing", flag="missing",
+                                          since=last_ts or created_at))
     for status, ids in silent_by_status.items():
         for start in range(0, len(ids), 900):
             session.execute(update(Sensor).where(
@@ -175,8 +175,7 @@ def silence(session: Session, *, now: datetime, gateway_silence_s: int) -> list[
     for gid, code, seen in silent:
         session.execute(update(Gateway).where(Gateway.id == gid).values(
             online=False, offline_reason="silent"))
-        events.append({"gateway": code, "online": False, "reason": "silent",
-                       "since": seen.isoformat()})
+        events.append(gateway_status_event(code, online=False, reason="silent", since=seen))
     return events
 
 
@@ -222,5 +221,4 @@ def mark_silent() -> None:
     with db.transaction() as s:
         events = silence(s, now=utcnow(), gateway_silence_s=settings.telemetry.gateway_silence_s)
     state_of(current_app).forget_sensor_rows(e["sensor"] for e in events if "sensor" in e)
-    for event in events:
-        notify("sensor_status", event)
+    send_status(events)

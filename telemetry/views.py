@@ -10,10 +10,9 @@ from dispatch.core.body import json_body, json_object
 from dispatch.core.choices import EDITORS, OFFICE_ROLES, PERSON_ROLES, Role
 from dispatch.core.db import db
 from dispatch.core.errors import parameter_error
-from dispatch.core.realtime import notify
 from maps.views import register_layer
 from telemetry import series, service
-from telemetry.live import announce_readings
+from telemetry.live import announce_readings, send_status, sensor_status_event
 from telemetry.state import state_of
 
 bp = Blueprint("telemetry", __name__)
@@ -21,8 +20,8 @@ bp = Blueprint("telemetry", __name__)
 
 def _changed(sensor) -> None:
     state_of(current_app).forget_sensor_rows([sensor.code])
-    notify("sensor_status", {"sensor": sensor.code, "retired": sensor.retired,
-                             "flag": sensor.last_flag or "missing"})
+    send_status([sensor_status_event(sensor.code, status=sensor.status, flag=sensor.last_flag,
+                                     retired=sensor.retired, since=sensor.status_at)])
 
 
 @bp.get("/api/v1/sensors")
@@ -240,8 +239,7 @@ def post_readings():
     s.commit()
     ingest.apply()
     announce_readings(result.stored_readings)
-    for event in ingest.status_events:
-        notify("sensor_status", event)
+    send_status(ingest.status_events)
     whole = [reason for index, reason in result.rejected if index is None]
     if whole and not result.stored and not result.duplicates:
         if whole[0] == "too_large":

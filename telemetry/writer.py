@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from flask import Flask
 from sqlalchemy import update
 
-from telemetry.live import Stored
+from telemetry.live import Stored, gateway_status_event
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,7 @@ def gateway_status(session, gateway: str, payload: bytes, now) -> list[dict]:
     changed = session.execute(update(Gateway).where(Gateway.code == gateway).values(**values))
     if not changed.rowcount:
         return []
-    return [{"gateway": gateway, "online": online,
-             "reason": None if online else "reported"}]
+    return [gateway_status_event(gateway, online=online, reason="reported", since=now)]
 
 
 def serve(conn, app_factory: Callable[..., Flask], settings_values: dict, log_level: str,

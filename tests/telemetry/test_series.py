@@ -295,7 +295,7 @@ def test_gateway_status_sets_online_and_battery(app):
     with app.test_request_context(), db.transaction() as s:
         now = datetime.now(UTC)
         assert _status(s, "GW-T", b'{"online": true, "battery_v": 12.6}', now) == [
-            {"gateway": "GW-T", "online": True, "reason": None}]
+            {"gateway": "GW-T", "online": True, "reason": None, "since": now.isoformat()}]
         assert _status(s, "GW-T", b'{"online": "yes"}', now) == []
         assert _status(s, "GW-NONE", b'{"online": true}', now) == []
         assert _status(s, "GW-T", b'{"online": false}', now)[0]["reason"] == "reported"
@@ -311,3 +311,35 @@ def test_gateways_list_their_state(client, gateway, bearer):
     assert [(g["code"], g["online"], g["sensors"]) for g in items] == [("GW-S", True, 3)]
     assert items[0]["last_seen_at"] is not None
     assert client.get("/api/v1/gateways", headers=gateway).status_code == 403
+
+
+SENSOR_SHAPE = {"sensor", "status", "flag", "retired", "since"}
+GATEWAY_SHAPE = {"gateway", "online", "reason", "since"}
+
+
+def test_sensor_status_has_one_shape_per_variant(app, client, gateway, login, sio):
+    """Every sender builds its `sensor_status` through telemetry.live: a registry change, a
+    sensor reporting again, a silent sensor and gateway, a gateway's status topic."""
+    from telemetry.writer import gateway_status
+    from tests.conftest import csrf_of
+
+    login("dispatcher")
+    live = sio()
+    created = client.post("/api/v1/sensors", headers={"X-CSRF-Token": csrf_of(client)}, json={
+        "code": "RG-T", "kind": "rain_gauge", "unit": "mm", "gateway": "GW-S", "lon": 109.05,
+        "lat": 33.15})
+    assert created.status_code == 201
+    old = utcnow() - timedelta(hours=2)
+    post(client, gateway, [{"sensor": "RG-S", "ts": at(old), "value": 0.0}])
+    with db.transaction() as s:
+        s.execute(Gateway.__table__.update().values(last_seen_at=old))
+    with app.app_context():
+        jobs.mark_silent()
+    with db.transaction() as s:
+        reported = gateway_status(s, "GW-S", b'{"online": true}', utcnow())
+    events = [e["args"][0] for e in live.get_received(NAMESPACE) if e["name"] == "sensor_status"]
+    shapes = [set(e) - {"id", "ts"} for e in events + reported]
+    assert SENSOR_SHAPE in shapes and GATEWAY_SHAPE in shapes
+    assert all(shape in (SENSOR_SHAPE, GATEWAY_SHAPE) for shape in shapes), shapes
+    by_sensor = {(e.get("sensor"), e.get("status")) for e in events}
+    assert {("RG-T", "new"), ("RG-S", "reporting"), ("RG-S", "missing")} <= by_sensor
