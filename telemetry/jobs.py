@@ -22,8 +22,8 @@ from telemetry.ingest import _dialect
 from telemetry.live import gateway_status_event, send_status, sensor_status_event
 from telemetry.models import DeadLetter, Reading, ReadingHour, ReadingHourDirty, Sensor
 from telemetry.qc import is_silent
-from telemetry.state import MARK_AGAIN_S, qc_params, state_of
-from telemetry.sums import hour_totals
+from telemetry.rain import hour_totals
+from telemetry.sensor_memory import MARK_AGAIN_S, qc_params, state_of
 
 HOUR = timedelta(hours=1)
 KEEP_MARK_S = 2 * MARK_AGAIN_S
@@ -97,8 +97,8 @@ def roll_up(session: Session, *, now: datetime, limit: int = ROLL_UP_CHUNK,
             and_(ReadingHour.sensor_id == sid, ReadingHour.hour == hour)
             for sid, hour in empties[start:start + 200]))))
     # A mark younger than KEEP_MARK_S stays (its hour is rolled up again next time): ingest
-    # skips re-marking an hour it marked under MARK_AGAIN_S ago (telemetry.state), trusting the
-    # mark to be there.
+    # skips re-marking an hour it marked under MARK_AGAIN_S ago (telemetry.sensor_memory),
+    # trusting the mark to be there.
     settled = [(sid, hour, at) for sid, hour, at in marks
                if at < now - timedelta(seconds=KEEP_MARK_S)]
     for start in range(0, len(settled), 200):

@@ -13,7 +13,7 @@ from dispatch.core.errors import parameter_error
 from maps.views import register_layer
 from telemetry import series, service
 from telemetry.live import announce_readings, send_status, sensor_status_event
-from telemetry.state import state_of
+from telemetry.sensor_memory import state_of
 
 bp = Blueprint("telemetry", __name__)
 

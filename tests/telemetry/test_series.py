@@ -15,7 +15,7 @@ from dispatch.core.realtime import NAMESPACE
 from telemetry import jobs, service
 from telemetry.ingest import Ingest, IngestLimits, hour_of
 from telemetry.models import Reading, ReadingHour, ReadingHourDirty, Sensor
-from telemetry.state import TelemetryState, state_of
+from telemetry.sensor_memory import TelemetryState, state_of
 
 
 @pytest.fixture
@@ -288,7 +288,7 @@ def test_readings_in_a_range_and_cut_at_the_limit(client, gateway, bearer):
 
 
 def test_gateway_status_sets_online_and_battery(app):
-    from telemetry.writer import gateway_status as _status
+    from telemetry.writer_process import gateway_status as _status
 
     with db.transaction() as s:
         auth.create_gateway(s, "GW-T", actor="test", mqtt_hash=str)
@@ -320,7 +320,7 @@ GATEWAY_SHAPE = {"gateway", "online", "reason", "since"}
 def test_sensor_status_has_one_shape_per_variant(app, client, gateway, login, sio):
     """Every sender builds its `sensor_status` through telemetry.live: a registry change, a
     sensor reporting again, a silent sensor and gateway, a gateway's status topic."""
-    from telemetry.writer import gateway_status
+    from telemetry.writer_process import gateway_status
     from tests.conftest import csrf_of
 
     login("dispatcher")

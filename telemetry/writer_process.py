@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 STATUS_PREFIX = "rescuehub/v1/status/"
 # Measured (the writer alone, 20,000 single-reading messages): with the default thresholds
 # (700, 10, 10) the cyclic collector took about a third of the writer's time, walking the
-# per-sensor memories of telemetry.state; collecting ~100 times less often cost almost nothing.
+# per-sensor memories of telemetry.sensor_memory; collecting ~100 times less often cost almost
+# nothing.
 GC_THRESHOLDS = (100_000, 50, 100)
 # How long the parent waits for a new child to be ready (imports, app, database).
 START_TIMEOUT_S = 60.0
@@ -69,7 +70,7 @@ class Store:
     def __init__(self, app):
         from telemetry.ingest import IngestLimits
         from telemetry.quota import quota_of
-        from telemetry.state import state_of
+        from telemetry.sensor_memory import state_of
 
         settings = app.config["SETTINGS"]
         self.app = app
