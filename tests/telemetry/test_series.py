@@ -218,15 +218,21 @@ def test_pruning_keeps_hourly_sums_and_the_antecedent_index(client, gateway, bea
     assert sums["antecedent_complete"] == pytest.approx(12 * 300 / (15 * 86400), abs=1e-4)
 
 
-def test_silent_sensors_go_missing_and_come_back(app, client, gateway, bearer, login, sio):
-    login("viewer")
-    live = sio()
+def go_silent(app, client, gateway) -> datetime:
+    """RG-S reported and GW-S was seen two hours ago; the silence job runs. Returns that time."""
     old = utcnow() - timedelta(hours=2)
     post(client, gateway, [{"sensor": "RG-S", "ts": at(old), "value": 0.0}])
     with db.transaction() as s:
         s.execute(Gateway.__table__.update().values(last_seen_at=old))
     with app.app_context():
         jobs.mark_silent()
+    return old
+
+
+def test_silent_sensors_go_missing_and_come_back(app, client, gateway, bearer, login, sio):
+    login("viewer")
+    live = sio()
+    old = go_silent(app, client, gateway)
     events = [e["args"][0] for e in live.get_received(NAMESPACE) if e["name"] == "sensor_status"]
     missing = {e["sensor"]: e for e in events if e.get("status") == "missing"}
     assert missing["RG-S"]["since"] == at(old)
@@ -329,12 +335,7 @@ def test_sensor_status_has_one_shape_per_variant(app, client, gateway, login, si
         "code": "RG-T", "kind": "rain_gauge", "unit": "mm", "gateway": "GW-S", "lon": 109.05,
         "lat": 33.15})
     assert created.status_code == 201
-    old = utcnow() - timedelta(hours=2)
-    post(client, gateway, [{"sensor": "RG-S", "ts": at(old), "value": 0.0}])
-    with db.transaction() as s:
-        s.execute(Gateway.__table__.update().values(last_seen_at=old))
-    with app.app_context():
-        jobs.mark_silent()
+    go_silent(app, client, gateway)
     with db.transaction() as s:
         reported = gateway_status(s, "GW-S", b'{"online": true}', utcnow())
     events = [e["args"][0] for e in live.get_received(NAMESPACE) if e["name"] == "sensor_status"]
