@@ -15,6 +15,7 @@ from dispatch.core.choices import EDITORS, PERSON_ROLES
 from dispatch.core.db import db
 from dispatch.core.errors import BadRequest, NotFound
 from dispatch.core.realtime import notify
+from dispatch.core.tabular import decode_text
 from maps import geo, imports, service
 from maps.choices import COLOURS, LABELS
 from maps.service import GEOMETRY_MESSAGES, FeatureKind
@@ -163,11 +164,7 @@ def update_road(code: str):
 def _import(kind: FeatureKind):
     upload = request.files.get("file")
     raw = upload.read() if upload is not None else request.get_data()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest(_("The file must be UTF-8 text: save it again as “CSV UTF-8”."),
-                         code="bad_encoding") from None
+    text = decode_text(raw)
     name = (upload.filename or "") if upload is not None else ""
     fmt = "csv" if (request.mimetype == "text/csv" or name.lower().endswith(".csv")) \
         else "geojson"

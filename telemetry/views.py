@@ -53,6 +53,7 @@ def import_sensors():
     from werkzeug.exceptions import RequestEntityTooLarge
 
     from dispatch.core.errors import BadRequest, PayloadTooLarge
+    from dispatch.core.tabular import decode_text
     from telemetry import imports
 
     too_large = PayloadTooLarge(_("The file is larger than %(kib)d KiB: split it into smaller "
@@ -74,11 +75,7 @@ def import_sensors():
     if len(raw) > imports.MAX_BYTES:
         raise too_large
     fmt = _import_format(name, mimetype)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest(_("The file must be UTF-8 text: save it again as “CSV UTF-8”."),
-                         code="bad_encoding") from None
+    text = decode_text(raw)
     s = db.session
     created = imports.import_sensors(s, text, fmt=fmt, actor=auth.current_principal().actor)
     s.commit()
