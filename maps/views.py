@@ -14,6 +14,7 @@ from dispatch.core.body import json_body
 from dispatch.core.choices import EDITORS, PERSON_ROLES
 from dispatch.core.db import db
 from dispatch.core.errors import BadRequest, NotFound
+from dispatch.core.events import FeatureChanged, feature_changed
 from dispatch.core.realtime import notify
 from dispatch.core.tabular import decode_text
 from maps import geo, imports, service
@@ -89,10 +90,12 @@ def legend():
 
 
 def _changed(kind: FeatureKind, action: str, code: str, row=None) -> None:
+    """After the commit: the `layer` event for open maps, `feature_changed` for other packages."""
     payload = {"layer": kind.layer, "action": action, "code": code}
     if row is not None:
         payload["feature"] = service.feature(kind, row)
     notify("layer", payload)
+    feature_changed.send(FeatureChanged(kind.layer, action, code))
 
 
 def _crud_views(kind: FeatureKind) -> None:
@@ -174,6 +177,7 @@ def _import(kind: FeatureKind):
                                      upsert=request.args.get("mode") == "upsert")
     s.commit()
     notify("layer", {"layer": kind.layer, "action": "import", **counts})
+    feature_changed.send(FeatureChanged(kind.layer, "import", None))
     return jsonify(counts)
 
 
