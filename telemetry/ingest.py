@@ -61,6 +61,12 @@ class IngestLimits:
     max_future_s: int = 300
     max_age_days: int = 30
 
+    @classmethod
+    def of(cls, settings) -> IngestLimits:
+        """The limits of the hub's settings."""
+        return cls(settings.ingest.max_payload_bytes, settings.ingest.max_future_s,
+                   settings.ingest.max_age_days)
+
 
 def _dialect(session: Session):
     return postgresql if session.bind.dialect.name == "postgresql" else sqlite

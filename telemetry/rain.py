@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+# Flags whose readings are data for sums; fail and missing are not (DESIGN §6: never 0 mm).
 USABLE_FLAGS = frozenset({"good", "suspect"})
 
 # The rolling windows of DESIGN §5 (`GET /api/v1/sensors/{code}/sums`), in seconds.

@@ -201,13 +201,9 @@ def init_app(app: Flask) -> None:
 
 
 def _limits():
-    from flask import current_app
-
     from telemetry.ingest import IngestLimits
 
-    settings = current_app.config["SETTINGS"]
-    return IngestLimits(settings.ingest.max_payload_bytes, settings.ingest.max_future_s,
-                        settings.ingest.max_age_days)
+    return IngestLimits.of(current_app.config["SETTINGS"])
 
 
 @bp.post("/api/v1/readings")

@@ -72,10 +72,8 @@ class Store:
         from telemetry.quota import quota_of
         from telemetry.sensor_memory import state_of
 
-        settings = app.config["SETTINGS"]
         self.app = app
-        self.limits = IngestLimits(settings.ingest.max_payload_bytes,
-                                   settings.ingest.max_future_s, settings.ingest.max_age_days)
+        self.limits = IngestLimits.of(app.config["SETTINGS"])
         self.state = state_of(app)
         # MQTT ingest's dead-letter quota: counted here, in the one process that writes it.
         self.quota = quota_of(app)
