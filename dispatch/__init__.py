@@ -1,6 +1,6 @@
 """Township Rescue Hub: the app factory.
 
-`create_app` loads settings, binds the extensions and calls each package's `init_app`; it never
+`create_app` loads settings, binds the kernel and calls each package's `init_app`; it never
 connects to MQTT nor starts the scheduler (the `run` and `worker` commands do, once).
 """
 
@@ -11,10 +11,21 @@ from typing import Any
 
 from flask import Flask
 
+# The domain packages, upstream first (DESIGN §2). Importing them here, with the factory's module,
+# adds their settings rules (dispatch.core.settings.add_check) before any settings are loaded.
+import maps
+import telemetry
+from dispatch import views as office
 from dispatch.core import auth, i18n, realtime, web
+from dispatch.core import views as core_views
+from dispatch.core.body import BODY_LIMIT
 from dispatch.core.db import db
 from dispatch.core.keys import stored_secret
 from dispatch.core.settings import ROOT, Settings, load_settings
+
+# Each registers its blueprints, pages, layers, metrics and body limit in its init_app(app).
+# `office` is the dispatch domain's office pages (dispatch.views).
+PACKAGES = (maps, telemetry, office)
 
 
 def create_app(overrides: dict[str, dict[str, Any]] | None = None,
@@ -35,7 +46,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.web.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.web.session_ttl_s),
-        MAX_CONTENT_LENGTH=settings.ingest.max_payload_bytes + 65536,
+        MAX_CONTENT_LENGTH=BODY_LIMIT,
         JSON_SORT_KEYS=False,
     )
     db.init_app(app)
@@ -43,21 +54,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None,
     auth.init_app(app)
     realtime.init_app(app)
     web.init_app(app)
-
-    import maps.api_schemas
-    import maps.views
-    import telemetry.api_schemas
-    import telemetry.pages
-    import telemetry.views
-    from dispatch import views
-    from dispatch.core import views as core_views
-
     core_views.init_app(app)
-    maps.views.init_app(app)
-    telemetry.views.init_app(app)
-    telemetry.pages.init_app(app)
-    views.init_app(app)
-    # Bodies, query parameters and answers of each package's API, for /api/v1/openapi.json.
-    maps.api_schemas.init_app(app)
-    telemetry.api_schemas.init_app(app)
+    for package in PACKAGES:
+        package.init_app(app)
     return app

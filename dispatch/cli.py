@@ -14,6 +14,7 @@ from functools import wraps
 
 import click
 
+from dispatch.core.choices import PERSON_ROLES
 from dispatch.core.i18n import terminal_str
 from dispatch.core.i18n import terminal_text as _
 from dispatch.core.settings import Settings, SettingsError, load_settings
@@ -317,7 +318,7 @@ def user() -> None:
 @user.command("add")
 @click.argument("name")
 @click.option("--role", required=True,
-              type=click.Choice(["commander", "dispatcher", "team_leader", "keeper", "viewer"]))
+              type=click.Choice([str(role) for role in PERSON_ROLES]))
 @click.option("--display-name", default="", help="Name shown on pages.")
 @guarded
 def user_add(name: str, role: str, display_name: str) -> None:

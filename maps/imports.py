@@ -1,13 +1,11 @@
-"""Import villages and shelters from GeoJSON or CSV: every bad row reported with its line, and
-nothing written unless every row is good."""
+"""Import villages and shelters from GeoJSON or CSV (dispatch.core.tabular): every bad row
+reported with its line, and nothing written unless every row is good."""
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from shapely import wkt as shapely_wkt
 from shapely.errors import ShapelyError
@@ -15,9 +13,9 @@ from shapely.geometry import mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch.core import strict_json
-from dispatch.core.body import problem_text
+from dispatch.core import tabular
 from dispatch.core.errors import BadRequest, HubError
+from dispatch.core.tabular import ImportRejected, RowError, RowProblem
 from maps.service import (
     SHELTERS,
     VILLAGES,
@@ -29,39 +27,6 @@ from maps.service import (
 )
 
 MAX_ROWS = 20_000
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One refused row: its line (CSV) or feature number (GeoJSON), code if known, reason."""
-
-    line: int
-    code: str | None
-    reason: str
-
-
-class ImportRejected(HubError):
-    """The file had bad rows; nothing was written."""
-
-    status = 422
-    code = "import_rejected"
-
-    def __init__(self, errors: list[RowError]):
-        super().__init__(f"{len(errors)} row(s) refused; nothing was imported. Fix them and "
-                         "send the whole file again.",
-                         details={"rows": [e.__dict__ for e in errors[:1000]]})
-
-
-def _features_from_geojson(text: str) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        doc = strict_json.loads(text)
-    except strict_json.JsonRefused as exc:
-        raise BadRequest(_l("The file is not valid JSON (%(problem)s).",
-                            problem=problem_text(exc)), code="bad_json") from None
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" \
-            or not isinstance(doc.get("features"), list):
-        raise BadRequest(_l("Send a GeoJSON FeatureCollection."), code="bad_geojson")
-    return [(i + 1, f) for i, f in enumerate(doc["features"])]
 
 
 def _csv_geometry(kind: FeatureKind, row: dict[str, str]) -> dict[str, Any] | None:
@@ -83,33 +48,28 @@ def _csv_geometry(kind: FeatureKind, row: dict[str, str]) -> dict[str, Any] | No
                          code="bad_geometry") from None
 
 
-@dataclass(frozen=True)
-class _BadRow:
-    """A CSV row that could not become a feature, and why."""
-
-    code: str | None
-    message: str
+def _geometry_columns(kind: FeatureKind) -> tuple[str, ...]:
+    return ("lon", "lat") if kind is SHELTERS else ("wkt",)
 
 
 def _features_from_csv(kind: FeatureKind, text: str) -> list[tuple[int, Any]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    try:
-        if not reader.fieldnames or "code" not in reader.fieldnames:
-            raise BadRequest(_l("The first CSV line must name the columns, including code."),
-                             code="bad_csv")
-        features: list[tuple[int, Any]] = []
-        for row in reader:
-            line = reader.line_num
-            try:
-                props = parse_fields(kind.fields, row, from_text=True)
-                features.append((line, {"type": "Feature", "properties": props,
-                                        "geometry": _csv_geometry(kind, row)}))
-            except HubError as exc:
-                features.append((line, _BadRow(row.get("code"), str(exc.message))))
-    except csv.Error as exc:  # e.g. a bare carriage return inside a field
-        raise BadRequest(_l("The CSV file cannot be read at line %(line)d (%(problem)s). Save it "
-                            "again as CSV (UTF-8) from the spreadsheet.", line=reader.line_num,
-                            problem=str(exc)), code="bad_csv") from None
+    # Unknown columns are ignored, as unknown properties are (maps.service.parse_fields).
+    rows = tabular.csv_rows(text, required=("code",), columns=(*kind.fields,
+                                                               *_geometry_columns(kind)),
+                            max_rows=MAX_ROWS, unknown_ok=True)
+    features: list[tuple[int, Any]] = []
+    for line, row in rows:
+        if isinstance(row, RowProblem):
+            features.append((line, row))
+            continue
+        try:
+            props = parse_fields(kind.fields, row, from_text=True)
+            features.append((line, {"type": "Feature", "properties": props,
+                                    "geometry": _csv_geometry(kind, row)}))
+        except HubError as exc:
+            problem = RowProblem(str(exc.message))
+            problem.code = (row.get("code") or "").strip() or None
+            features.append((line, problem))
     return features
 
 
@@ -118,34 +78,31 @@ def import_features(session: Session, kind: FeatureKind, text: str, *, fmt: str,
     """Validate every row, then write all of them in the caller's transaction (or none)."""
     if kind not in (VILLAGES, SHELTERS):
         raise BadRequest(_l("Only villages and shelters can be imported."), code="bad_kind")
-    rows = _features_from_csv(kind, text) if fmt == "csv" else _features_from_geojson(text)
-    if len(rows) > MAX_ROWS:
-        raise BadRequest(_l("At most %(count)d rows per import: split the file.",
-                            count=MAX_ROWS), code="too_many_rows")
-    if not rows:
-        raise BadRequest(_l("The file has no rows."), code="empty")
+    rows = _features_from_csv(kind, text) if fmt == "csv" else tabular.features(
+        text, hint=_("Send a GeoJSON FeatureCollection."), max_rows=MAX_ROWS)
+    tabular.check_row_count(rows, max_rows=MAX_ROWS, empty=_("The file has no rows."),
+                            too_many=_("At most %(count)d rows per import: split the file.",
+                                       count=MAX_ROWS))
     existing = set(session.scalars(select(kind.model.code)))
     errors: list[RowError] = []
     seen: dict[str, int] = {}
     good: list[tuple[str, dict[str, Any]]] = []
     # First validate every row without writing, so a bad row leaves nothing half-written.
     for line, feat in rows:
-        if isinstance(feat, _BadRow):
-            errors.append(RowError(line, feat.code, feat.message))
+        if isinstance(feat, RowProblem):
+            errors.append(RowError(line, feat.code, str(feat)))
             continue
-        props = feat.get("properties") if isinstance(feat, dict) else None
-        code = props.get("code") if isinstance(props, dict) else None
+        code = tabular.feature_code(feat)
         try:
             prepare(kind, feat)
         except HubError as exc:
-            errors.append(RowError(line, code if isinstance(code, str) else None,
-                                   str(exc.message)))
+            errors.append(RowError(line, code, str(exc.message)))
             continue
         if code in seen:
-            errors.append(RowError(line, code, f"code repeats line {seen[code]}"))
+            errors.append(RowError(line, code, tabular.repeated(code, seen[code])))
         elif code in existing and not upsert:
-            errors.append(RowError(line, code, f"{code} exists already (import with "
-                                               "mode=upsert to update it)"))
+            errors.append(RowError(line, code, _("%(code)s exists already (import with "
+                                                 "mode=upsert to update it)", code=code)))
         else:
             seen[code] = line
             good.append((code, feat))

@@ -11,10 +11,12 @@ from sqlalchemy import select
 
 from dispatch.core import auth
 from dispatch.core.body import json_body
-from dispatch.core.choices import PERSON_ROLES, Role
+from dispatch.core.choices import EDITORS, PERSON_ROLES
 from dispatch.core.db import db
 from dispatch.core.errors import BadRequest, NotFound
+from dispatch.core.events import FeatureChanged, feature_changed
 from dispatch.core.realtime import notify
+from dispatch.core.tabular import decode_text
 from maps import geo, imports, service
 from maps.choices import COLOURS, LABELS
 from maps.service import GEOMETRY_MESSAGES, FeatureKind
@@ -22,7 +24,6 @@ from maps.service import GEOMETRY_MESSAGES, FeatureKind
 bp = Blueprint("maps", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/maps")
 
-EDITORS = (Role.COMMANDER, Role.DISPATCHER)
 LAYER_NAMES = ("villages", "shelters", "sensors", "hazards", "roads", "rivers")
 # Layers other packages provide (telemetry registers `sensors`): name -> (session, bbox) -> chunks.
 LayerProvider = Callable[..., Iterator[str]]
@@ -89,10 +90,12 @@ def legend():
 
 
 def _changed(kind: FeatureKind, action: str, code: str, row=None) -> None:
+    """After the commit: the `layer` event for open maps, `feature_changed` for other packages."""
     payload = {"layer": kind.layer, "action": action, "code": code}
     if row is not None:
         payload["feature"] = service.feature(kind, row)
     notify("layer", payload)
+    feature_changed.send(FeatureChanged(kind.layer, action, code))
 
 
 def _crud_views(kind: FeatureKind) -> None:
@@ -164,11 +167,7 @@ def update_road(code: str):
 def _import(kind: FeatureKind):
     upload = request.files.get("file")
     raw = upload.read() if upload is not None else request.get_data()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest(_("The file must be UTF-8 text: save it again as “CSV UTF-8”."),
-                         code="bad_encoding") from None
+    text = decode_text(raw)
     name = (upload.filename or "") if upload is not None else ""
     fmt = "csv" if (request.mimetype == "text/csv" or name.lower().endswith(".csv")) \
         else "geojson"
@@ -178,6 +177,7 @@ def _import(kind: FeatureKind):
                                      upsert=request.args.get("mode") == "upsert")
     s.commit()
     notify("layer", {"layer": kind.layer, "action": "import", **counts})
+    feature_changed.send(FeatureChanged(kind.layer, "import", None))
     return jsonify(counts)
 
 

@@ -1,7 +1,7 @@
 """The MQTT bridge: gateway messages in, stored readings out, acknowledged only after commit.
 
 The paho callback only enqueues. A sender thread takes whatever is queued (up to BATCH messages)
-and hands it to the writer process (telemetry.writer), which stores each batch in one
+and hands it to the writer process (telemetry.writer_process), which stores each batch in one
 transaction; a receiver thread gets each batch's result after its commit and only then
 acknowledges the batch's messages (manual acks): measured here, automatic acks lost 28–209 of
 30,000 readings to a `kill -9`, acks after the commit lost none (NOTES.md). While the database is
@@ -23,13 +23,12 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from dispatch.core import metrics
 from dispatch.core.mqtt import HubMqtt
-from dispatch.core.realtime import notify
 from dispatch.core.runtime import log_file
+from telemetry import metrics
 from telemetry.ingest import counted
-from telemetry.live import announcer_of
-from telemetry.writer import Item, WriterProcess, Written
+from telemetry.live import announcer_of, send_status
+from telemetry.writer_process import Item, WriterProcess, Written
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +159,7 @@ class IngestBridge:
         self.announcer.announce(written.newest)
         if written.status_events:
             with self.app.app_context():
-                for event in written.status_events:
-                    notify("sensor_status", event)
+                send_status(written.status_events)
 
 
 def _items(batch: list) -> list[Item]:

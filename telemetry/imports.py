@@ -1,5 +1,5 @@
-"""Import sensors from CSV or GeoJSON: every bad row reported with its line (CSV) or feature
-number (GeoJSON), and nothing written unless every row is good (as maps.imports does).
+"""Import sensors from CSV or GeoJSON (dispatch.core.tabular): every bad row reported with its
+line (CSV) or feature number (GeoJSON), and nothing written unless every row is good.
 
 Each row becomes the body of `POST /api/v1/sensors` and goes through `telemetry.service.register`,
 so an import follows the same rules and leaves the same audit records as registering by hand.
@@ -7,21 +7,17 @@ so an import follows the same rules and leaves the same audit records as registe
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch.core import strict_json
-from dispatch.core.body import problem_text
-from dispatch.core.errors import BadRequest, HubError
+from dispatch.core import tabular
+from dispatch.core.errors import HubError
 from dispatch.core.models import Gateway
-from maps.imports import ImportRejected, RowError
+from dispatch.core.tabular import ImportRejected, RowError, RowProblem
 from maps.models import HazardZone, Village
 from telemetry import service
 from telemetry.models import Sensor
@@ -33,21 +29,6 @@ MAX_ROWS = 5_000
 REQUIRED = ("code", "kind", "unit", "gateway", "lon", "lat")
 OPTIONAL = ("name", "village", "hazard", "range_min", "range_max", "range", "interval_s")
 NUMBERS = ("lon", "lat", "range_min", "range_max", "interval_s")
-
-
-class SensorImportRejected(ImportRejected):
-    """The file had bad rows; nothing was written (the message in the request's language)."""
-
-    def __init__(self, errors: list[RowError]):
-        super().__init__(errors)
-        self.message = _l("%(count)d row(s) refused; nothing was imported. Fix them and send "
-                          "the whole file again.", count=len(errors))
-
-
-class RowProblem(Exception):
-    """One row cannot become a registration body; the text says what to fix."""
-
-    code: str | None = None
 
 
 # A row of the file: the registration body, or why it could not be read.
@@ -87,43 +68,25 @@ def _with_range(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _csv_rows(text: str) -> list[tuple[int, Row]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), restkey="\0extra")
-    header = [(h or "").strip() for h in reader.fieldnames or []]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise BadRequest(_("The first line must name the columns; missing: %(missing)s. "
-                           "Columns: %(columns)s.", missing=", ".join(missing),
-                           columns=", ".join(REQUIRED + OPTIONAL)), code="bad_csv")
-    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
-    if unknown:
-        raise BadRequest(_("Unknown column(s): %(unknown)s. Columns: %(columns)s.",
-                           unknown=", ".join(unknown), columns=", ".join(REQUIRED + OPTIONAL)),
-                         code="bad_csv")
-    reader.fieldnames = header
     rows: list[tuple[int, Row]] = []
-    try:
-        for row in reader:
-            try:
-                rows.append((reader.line_num, _csv_body(row)))
-            except RowProblem as problem:
-                problem.code = (row.get("code") or "").strip() or None
-                rows.append((reader.line_num, problem))
-            if len(rows) > MAX_ROWS:
-                break
-    except csv.Error as exc:
-        raise BadRequest(_("The CSV file cannot be read at line %(line)d (%(problem)s). Save it "
-                           "again as CSV (UTF-8) from the spreadsheet.", line=reader.line_num,
-                           problem=str(exc)), code="bad_csv") from None
+    for line, row in tabular.csv_rows(text, required=REQUIRED, columns=REQUIRED + OPTIONAL,
+                                      max_rows=MAX_ROWS):
+        if isinstance(row, RowProblem):
+            rows.append((line, row))
+            continue
+        try:
+            rows.append((line, _csv_body(row)))
+        except RowProblem as problem:
+            problem.code = (row.get("code") or "").strip() or None
+            rows.append((line, problem))
     return rows
 
 
 def _csv_body(row: dict[str, Any]) -> dict[str, Any]:
-    if row.get("\0extra"):
-        raise RowProblem(_("the row has more cells than the first line has columns"))
     body: dict[str, Any] = {}
     for column, cell in row.items():
         text = (cell or "").strip()
-        if not text or column == "\0extra":
+        if not text:
             continue  # an empty cell is an absent field
         if column in NUMBERS:
             body[column] = _number(column, text)
@@ -135,23 +98,13 @@ def _csv_body(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _geojson_rows(text: str) -> list[tuple[int, Row]]:
-    try:
-        doc = strict_json.loads(text)
-    except strict_json.JsonRefused as exc:
-        raise BadRequest(_("The file is not valid JSON (%(problem)s).",
-                           problem=problem_text(exc)), code="bad_json") from None
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" \
-            or not isinstance(doc.get("features"), list):
-        raise BadRequest(_("Send a GeoJSON FeatureCollection of Point features, or a CSV file."),
-                         code="bad_geojson")
     rows: list[tuple[int, Row]] = []
-    for number, feature in enumerate(doc["features"][:MAX_ROWS + 1], start=1):
+    hint = _("Send a GeoJSON FeatureCollection of Point features, or a CSV file.")
+    for number, feature in tabular.features(text, hint=hint, max_rows=MAX_ROWS):
         try:
             rows.append((number, _feature_body(feature)))
         except RowProblem as problem:
-            props = feature.get("properties") if isinstance(feature, dict) else None
-            code = props.get("code") if isinstance(props, dict) else None
-            problem.code = (code.strip() or None) if isinstance(code, str) else None
+            problem.code = tabular.feature_code(feature)
             rows.append((number, problem))
     return rows
 
@@ -183,8 +136,7 @@ def _row_reason(body: dict[str, Any], seen: dict[str, int],
     if isinstance(code, str) and code.strip():
         code = code.strip()
         if code in seen:
-            return _("code %(code)s repeats line %(line)d of this file", code=code,
-                     line=seen[code])
+            return tabular.repeated(code, seen[code])
         if code in known["sensors"]:
             return _("sensor %(code)s is registered already; change it on the sensors page "
                      "instead, or remove this row", code=code)
@@ -206,11 +158,9 @@ def import_sensors(session: Session, text: str, *, fmt: str, actor: str) -> list
     """Register every row in the caller's transaction, or raise with every bad row (the caller
     then rolls back, so a bad file leaves nothing behind)."""
     rows = _csv_rows(text) if fmt == "csv" else _geojson_rows(text)
-    if len(rows) > MAX_ROWS:
-        raise BadRequest(_("At most %(count)d sensors per file: split the file.", count=MAX_ROWS),
-                         code="too_many_rows")
-    if not rows:
-        raise BadRequest(_("The file has no sensors in it."), code="empty")
+    tabular.check_row_count(rows, max_rows=MAX_ROWS, empty=_("The file has no sensors in it."),
+                            too_many=_("At most %(count)d sensors per file: split the file.",
+                                       count=MAX_ROWS))
     known = {"sensors": _known_codes(session, Sensor),
              "gateways": _known_codes(session, Gateway),
              "villages": _known_codes(session, Village),
@@ -233,5 +183,5 @@ def import_sensors(session: Session, text: str, *, fmt: str, actor: str) -> list
         if reason is not None:
             errors.append(RowError(line, code, reason))
     if errors:
-        raise SensorImportRejected(errors)
+        raise ImportRejected(errors)
     return created

@@ -24,15 +24,15 @@ from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from dispatch.core import metrics
 from dispatch.core.db import UTCDateTime
 from dispatch.core.models import Gateway
-from telemetry import writes
+from telemetry import batch_sql, metrics
 from telemetry.decode import Decoded, Reading, Rejection, decode_payload
+from telemetry.live import sensor_status_event
 from telemetry.models import DeadLetter, Sensor
 from telemetry.models import Reading as StoredReading
 from telemetry.quota import HEAD_KEPT, DeadLetterQuota, Drops, counted_drops, summary_detail
-from telemetry.state import Pending, TelemetryState
+from telemetry.sensor_memory import Pending, TelemetryState
 
 HOUR = timedelta(hours=1)
 # How long ingest trusts what it read of a gateway (its id, that it is active).
@@ -64,6 +64,12 @@ class IngestLimits:
     max_future_s: int = 300
     max_age_days: int = 30
 
+    @classmethod
+    def of(cls, settings) -> IngestLimits:
+        """The limits of the hub's settings."""
+        return cls(settings.ingest.max_payload_bytes, settings.ingest.max_future_s,
+                   settings.ingest.max_age_days)
+
 
 def _dialect(session: Session):
     return postgresql if session.bind.dialect.name == "postgresql" else sqlite
@@ -78,7 +84,7 @@ def hour_of(ts: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class SensorRow:
-    """What ingest reads of a sensor (telemetry.state takes it in place of a Sensor)."""
+    """What ingest reads of a sensor (telemetry.sensor_memory takes it in place of a Sensor)."""
 
     id: int
     code: str
@@ -226,7 +232,7 @@ class Ingest:
         return results
 
     def _load_sensors(self, codes: set[str]) -> None:
-        """The batch's sensors: from this process's short-lived cache (telemetry.state), the
+        """The batch's sensors: from this process's short-lived cache (telemetry.sensor_memory), the
         rest in one SELECT of the columns ingest needs (no ORM objects, no geometry)."""
         cached = self.state.sensor_rows(codes, time.monotonic())
         self._sensors.update(cached)
@@ -381,7 +387,7 @@ class Ingest:
     def _insert(self, staged: dict[tuple[int, datetime], _Staged]) -> set[tuple[int, datetime]]:
         rows = [(i.sensor.id, i.reading.ts, i.reading.value, i.reading.seq, i.flag,
                  i.reasons[:200]) for i in staged.values()]
-        return writes.insert_readings(self.session, rows, self.now)
+        return batch_sql.insert_readings(self.session, rows, self.now)
 
     def _stored_values(self, keys: list[tuple[int, datetime]]) -> dict:
         stored: dict[tuple[int, datetime], float] = {}
@@ -421,11 +427,11 @@ class Ingest:
                              "last_value": newest[1], "last_flag": newest[2]})
                 self._revisions[sid] = sensor.revision + t.count
                 self._after_commit_rows[sensor.code] = sensor.after(t.count, newest)
-            for sid in sorted(writes.update_sensors(self.session, rows, now)):
+            for sid in sorted(batch_sql.update_sensors(self.session, rows, now)):
                 t = self._touched[sid]
-                self.status_events.append({"sensor": t.sensor.code, "status": "reporting",
-                                           "flag": self._after_commit_rows[t.sensor.code]
-                                           .last_flag})
+                self.status_events.append(sensor_status_event(
+                    t.sensor.code, status="reporting",
+                    flag=self._after_commit_rows[t.sensor.code].last_flag, since=now))
             self.mark_hours({(sid, ts) for sid, readings in self.pending.readings.items()
                              for ts, _v, _f in readings},
                             {sid: t.sensor.interval_s for sid, t in self._touched.items()})
@@ -437,7 +443,7 @@ class Ingest:
                    intervals: dict[int, int] | None = None) -> None:
         """Mark the hours these (sensor id, ts) readings fall in for roll-up; also the next
         hour when the reading is within its sensor's interval of it, since a late reading
-        shortens the time the next report stands for (telemetry.sums)."""
+        shortens the time the next report stands for (telemetry.rain)."""
         hours = set()
         for sid, ts in readings:
             hour = hour_of(ts)
@@ -452,7 +458,7 @@ class Ingest:
         if not hours:
             return
         self._marked |= hours
-        writes.mark_hours(self.session, sorted(hours), self.now)
+        batch_sql.mark_hours(self.session, sorted(hours), self.now)
 
     def apply(self, *, count: bool = True) -> Counter[str]:
         """After the commit: the process's memory of each sensor learns its new readings, and
@@ -573,7 +579,8 @@ def _replace(session: Session, reading: Reading, *, actor: str, limits: IngestLi
     stored.value = reading.value
     if sensor.last_ts == reading.ts:
         sensor.last_value = reading.value
-    # Caches of this sensor's readings (telemetry.state) reload; its hour is rolled up again.
+    # Caches of this sensor's readings (telemetry.sensor_memory) reload; its hour is rolled up
+    # again.
     session.execute(update(Sensor).where(Sensor.id == sensor.id).values(
         revision=Sensor.revision + 1))
     replacing = Ingest(session, limits)

@@ -1,8 +1,10 @@
-"""Telemetry's periodic work (scheduled in dispatch.jobs): hourly roll-ups, pruning raw
+"""Telemetry's periodic jobs (scheduled in dispatch.jobs): hourly roll-ups, pruning raw
 readings and resolved dead letters, and marking silent sensors and gateways missing.
 
-Each function takes a session and the time, does its work in the caller's transaction and
-returns what changed, so jobs stay thin and tests call these directly.
+The jobs (`roll_up_hours`, `prune_raw_readings`, `prune_dead_letters`, `mark_silent`) run in
+the app context and commit in short transactions. The work itself is in functions that take a
+session and the time, do their work in the caller's transaction and return what changed, so
+tests call them directly.
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from dispatch.core.db import db, utcnow
 from dispatch.core.models import Gateway
 from telemetry.ingest import _dialect
+from telemetry.live import gateway_status_event, send_status, sensor_status_event
 from telemetry.models import DeadLetter, Reading, ReadingHour, ReadingHourDirty, Sensor
 from telemetry.qc import is_silent
-from telemetry.state import MARK_AGAIN_S, qc_params
-from telemetry.sums import hour_totals
+from telemetry.rain import hour_totals
+from telemetry.sensor_memory import MARK_AGAIN_S, qc_params, state_of
 
 HOUR = timedelta(hours=1)
 KEEP_MARK_S = 2 * MARK_AGAIN_S
@@ -92,8 +97,8 @@ def roll_up(session: Session, *, now: datetime, limit: int = ROLL_UP_CHUNK,
             and_(ReadingHour.sensor_id == sid, ReadingHour.hour == hour)
             for sid, hour in empties[start:start + 200]))))
     # A mark younger than KEEP_MARK_S stays (its hour is rolled up again next time): ingest
-    # skips re-marking an hour it marked under MARK_AGAIN_S ago (telemetry.state), trusting the
-    # mark to be there.
+    # skips re-marking an hour it marked under MARK_AGAIN_S ago (telemetry.sensor_memory),
+    # trusting the mark to be there.
     settled = [(sid, hour, at) for sid, hour, at in marks
                if at < now - timedelta(seconds=KEEP_MARK_S)]
     for start in range(0, len(settled), 200):
@@ -127,8 +132,8 @@ def prune_raw(session: Session, *, now: datetime, retention_days: int,
     return removed
 
 
-def prune_dead_letters(session: Session, *, now: datetime, retention_days: int,
-                       limit: int = 1000) -> int:
+def prune_resolved_letters(session: Session, *, now: datetime, retention_days: int,
+                           limit: int = 1000) -> int:
     """Delete up to `limit` dead letters resolved (reprocessed, settled, dismissed) more than
     the retention ago; returns how many. Unresolved letters stay whatever their age. Few rows a
     call: each may hold a payload of up to the ingest limit."""
@@ -140,7 +145,7 @@ def prune_dead_letters(session: Session, *, now: datetime, retention_days: int,
     return len(ids)
 
 
-def mark_silent(session: Session, *, now: datetime, gateway_silence_s: int) -> list[dict]:
+def silence(session: Session, *, now: datetime, gateway_silence_s: int) -> list[dict]:
     """QARTOD timing/gap test over every active sensor, and the same for gateways: those silent
     too long become missing / offline. Returns the `sensor_status` events to send."""
     events = []
@@ -157,8 +162,8 @@ def mark_silent(session: Session, *, now: datetime, gateway_silence_s: int) -> l
         if not is_silent(last_ts or created_at, now, params):
             continue
         silent_by_status[status].append(sid)
-        events.append({"sensor": code, "status": "missing", "flag": "missing",
-                       "since": (last_ts or created_at).isoformat()})
+        events.append(sensor_status_event(code, status="missing", flag="missing",
+                                          since=last_ts or created_at))
     for status, ids in silent_by_status.items():
         for start in range(0, len(ids), 900):
             session.execute(update(Sensor).where(
@@ -170,6 +175,50 @@ def mark_silent(session: Session, *, now: datetime, gateway_silence_s: int) -> l
     for gid, code, seen in silent:
         session.execute(update(Gateway).where(Gateway.id == gid).values(
             online=False, offline_reason="silent"))
-        events.append({"gateway": code, "online": False, "reason": "silent",
-                       "since": seen.isoformat()})
+        events.append(gateway_status_event(code, online=False, reason="silent", since=seen))
     return events
+
+
+# --- the jobs ------------------------------------------------------------------------------
+
+def roll_up_hours() -> None:
+    """Hourly roll-ups of the hours whose readings changed (`roll_up`), every mark once per
+    run, in short transactions (ingest waits while one holds the write lock)."""
+    after, chunk = None, ROLL_UP_CHUNK
+    while True:
+        with db.transaction() as s:
+            done, _settled, after = roll_up(s, now=utcnow(), limit=chunk, after=after)
+        if done < chunk:
+            return
+
+
+def prune_raw_readings() -> None:
+    """Raw readings past telemetry.raw_retention_days go; hourly roll-ups stay for ever."""
+    settings = current_app.config["SETTINGS"]
+    roll_up_hours()
+    while True:
+        with db.transaction() as s:
+            removed = prune_raw(s, now=utcnow(),
+                                retention_days=settings.telemetry.raw_retention_days)
+        if removed < 20000:
+            return
+
+
+def prune_dead_letters() -> None:
+    """Resolved dead letters past ingest.dead_letter_retention_days go, in short transactions."""
+    settings = current_app.config["SETTINGS"]
+    while True:
+        with db.transaction() as s:
+            removed = prune_resolved_letters(
+                s, now=utcnow(), retention_days=settings.ingest.dead_letter_retention_days)
+        if removed < 1000:
+            return
+
+
+def mark_silent() -> None:
+    """Sensors and gateways silent too long become missing / offline (`sensor_status`)."""
+    settings = current_app.config["SETTINGS"]
+    with db.transaction() as s:
+        events = silence(s, now=utcnow(), gateway_silence_s=settings.telemetry.gateway_silence_s)
+    state_of(current_app).forget_sensor_rows(e["sensor"] for e in events if "sensor" in e)
+    send_status(events)

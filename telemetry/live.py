@@ -1,15 +1,24 @@
-"""Live telemetry events: `reading`, throttled per sensor (DESIGN §5).
+"""Telemetry's live events (DESIGN §5), each payload built here only: `reading`, throttled per
+sensor, and `sensor_status`.
 
 A sensor gets at most one `reading` event per EVENT_EVERY_S. A reading that arrives inside that
 time is not dropped: the newest one is held and sent when the time is up (trailing throttle), so
 the map never stays on a value older than the sensor's last one.
+
+`sensor_status` comes in two shapes, read by maps/static/map.js, telemetry/static/sensors.js and
+telemetry/static/sensor.js:
+- a sensor's (`sensor_status_event`): `{"sensor": code, "status": "new" | "reporting" |
+  "missing", "flag": the QC flag of its last reading ("missing" while it is missing or before it
+  reported), "retired": bool, "since": ISO time its status began, or null}`;
+- a gateway's (`gateway_status_event`): `{"gateway": code, "online": bool, "reason": null |
+  "reported" (its status topic or last will) | "silent", "since": ISO time}`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from flask import Flask
@@ -25,7 +34,29 @@ Stored = tuple[str, datetime, float, str]
 
 
 def reading_event(code: str, ts: datetime, value: float, flag: str) -> dict:
+    """A `reading` event: a sensor's stored reading with its QC flag."""
     return {"sensor": code, "ts": ts.isoformat(), "value": value, "flag": flag}
+
+
+def sensor_status_event(code: str, *, status: str, flag: str | None, retired: bool = False,
+                        since: datetime | None = None) -> dict:
+    """A sensor's `sensor_status` event (module docstring)."""
+    return {"sensor": code, "status": status,
+            "flag": "missing" if status == "missing" or flag is None else flag,
+            "retired": retired, "since": since.isoformat() if since else None}
+
+
+def gateway_status_event(code: str, *, online: bool, reason: str | None,
+                         since: datetime) -> dict:
+    """A gateway's `sensor_status` event (module docstring)."""
+    return {"gateway": code, "online": online, "reason": None if online else reason,
+            "since": since.isoformat()}
+
+
+def send_status(events: Sequence[dict]) -> None:
+    """Send `sensor_status` events built above (after the commit that made them true)."""
+    for event in events:
+        notify("sensor_status", event)
 
 
 class Announcer:

@@ -47,7 +47,7 @@ class Sensor(Base):
     last_value: Mapped[float | None] = mapped_column()
     last_flag: Mapped[str | None] = mapped_column(String(16))
     # Raised by every change to its stored readings, so a process caching them (quality-control
-    # history, rolling sums: telemetry.state) knows when another process changed them.
+    # history, rolling sums: telemetry.sensor_memory) knows when another process changed them.
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
     # new (never reported), reporting, missing (silent longer than the QC silence limit).
     status: Mapped[str] = mapped_column(String(16), default="new")
@@ -75,7 +75,7 @@ class Reading(Base):
 class ReadingHour(Base):
     """One sensor's readings over one hour (hour, hour + 1 h], kept for ever (raw rows are pruned
     after telemetry.raw_retention_days). For a rain gauge `total` is its rain and `covered_s` the
-    time its usable reports stand for (telemetry.sums); fail readings are counted, not summed."""
+    time its usable reports stand for (telemetry.rain); fail readings are counted, not summed."""
 
     __tablename__ = "reading_hours"
 

@@ -42,9 +42,6 @@ class Flag(StrEnum):
 # Worst wins: missing > fail > suspect > good (the order of the QARTOD codes).
 SEVERITY = {Flag.GOOD: 0, Flag.SUSPECT: 1, Flag.FAIL: 2, Flag.MISSING: 3}
 
-# Flags whose readings are data for sums; fail and missing are not (DESIGN §6: never 0 mm).
-USABLE = frozenset({Flag.GOOD, Flag.SUSPECT})
-
 RAIN_GAUGE = "rain_gauge"
 
 

@@ -21,22 +21,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Flask
-from prometheus_client import Counter as Metric
 from sqlalchemy import func, select
 
-from dispatch.core import metrics
+from telemetry import metrics
 from telemetry.models import DeadLetter
 
 WINDOW_S = 60
 # An over_quota letter keeps this many first bytes of the first payload it stands for, so the
 # office sees what the gateway was sending.
 HEAD_KEPT = 256
-
-dead_letters_dropped = Metric(
-    "rescuehub_dead_letters_dropped",
-    "Rejected messages or readings whose payload was not kept (dead-letter quota), by gateway "
-    "and reason", ["gateway", "reason"], registry=metrics.registry)
-
 
 @dataclass
 class _Window:
@@ -130,7 +123,7 @@ def summary_detail(reasons: Counter, letters: int, nbytes: int) -> str:
 def counted_drops(drops: Counter[tuple[str, str]]) -> None:
     """Count dropped rejections into this process's /metrics (after their commit)."""
     for (gateway, reason), n in drops.items():
-        dead_letters_dropped.labels(gateway=gateway, reason=reason).inc(n)
+        metrics.dead_letters_dropped.labels(gateway=gateway, reason=reason).inc(n)
 
 
 def gateway_states(session, now: datetime, window_s: int = WINDOW_S) -> dict[str, dict]:

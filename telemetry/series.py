@@ -20,10 +20,9 @@ from dispatch.core.errors import parameter_error
 from telemetry.choices import DISPLACEMENT_KINDS, SensorKind
 from telemetry.decode import OutsideYears, parse_timestamp
 from telemetry.models import Reading, ReadingHour, Sensor
-from telemetry.state import TelemetryState
-from telemetry.sums import (
-    USABLE_FLAGS,
-    current_event,
+from telemetry.rain import USABLE_FLAGS, current_event
+from telemetry.sensor_memory import TelemetryState
+from telemetry.slope import (
     displacement_velocity,
     inverse_velocity_forecast,
     smoothed_inverse_velocity,

@@ -21,7 +21,7 @@ from maps.models import SRID, HazardZone, Village
 from maps.service import FeatureKind, geometry_error, layer_features
 from telemetry.choices import DEFAULT_RANGES, LABELS, UNITS, SensorKind
 from telemetry.models import Sensor
-from telemetry.state import qc_params
+from telemetry.sensor_memory import qc_params
 
 
 def _text(body: dict, field: str, *, required: bool = False, max_len: int = 64) -> str | None:

@@ -7,24 +7,21 @@ from flask_babel import gettext as _
 
 from dispatch.core import auth
 from dispatch.core.body import json_body, json_object
-from dispatch.core.choices import PERSON_ROLES, Role
+from dispatch.core.choices import EDITORS, OFFICE_ROLES, PERSON_ROLES, Role
 from dispatch.core.db import db
 from dispatch.core.errors import parameter_error
-from dispatch.core.realtime import notify
 from maps.views import register_layer
 from telemetry import series, service
-from telemetry.live import announce_readings
-from telemetry.state import state_of
+from telemetry.live import announce_readings, send_status, sensor_status_event
+from telemetry.sensor_memory import state_of
 
 bp = Blueprint("telemetry", __name__)
-
-EDITORS = (Role.COMMANDER, Role.DISPATCHER)
 
 
 def _changed(sensor) -> None:
     state_of(current_app).forget_sensor_rows([sensor.code])
-    notify("sensor_status", {"sensor": sensor.code, "retired": sensor.retired,
-                             "flag": sensor.last_flag or "missing"})
+    send_status([sensor_status_event(sensor.code, status=sensor.status, flag=sensor.last_flag,
+                                     retired=sensor.retired, since=sensor.status_at)])
 
 
 @bp.get("/api/v1/sensors")
@@ -56,6 +53,7 @@ def import_sensors():
     from werkzeug.exceptions import RequestEntityTooLarge
 
     from dispatch.core.errors import BadRequest, PayloadTooLarge
+    from dispatch.core.tabular import decode_text
     from telemetry import imports
 
     too_large = PayloadTooLarge(_("The file is larger than %(kib)d KiB: split it into smaller "
@@ -77,11 +75,7 @@ def import_sensors():
     if len(raw) > imports.MAX_BYTES:
         raise too_large
     fmt = _import_format(name, mimetype)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest(_("The file must be UTF-8 text: save it again as “CSV UTF-8”."),
-                         code="bad_encoding") from None
+    text = decode_text(raw)
     s = db.session
     created = imports.import_sensors(s, text, fmt=fmt, actor=auth.current_principal().actor)
     s.commit()
@@ -207,13 +201,9 @@ def init_app(app: Flask) -> None:
 
 
 def _limits():
-    from flask import current_app
-
     from telemetry.ingest import IngestLimits
 
-    settings = current_app.config["SETTINGS"]
-    return IngestLimits(settings.ingest.max_payload_bytes, settings.ingest.max_future_s,
-                        settings.ingest.max_age_days)
+    return IngestLimits.of(current_app.config["SETTINGS"])
 
 
 @bp.post("/api/v1/readings")
@@ -242,8 +232,7 @@ def post_readings():
     s.commit()
     ingest.apply()
     announce_readings(result.stored_readings)
-    for event in ingest.status_events:
-        notify("sensor_status", event)
+    send_status(ingest.status_events)
     whole = [reason for index, reason in result.rejected if index is None]
     if whole and not result.stored and not result.duplicates:
         if whole[0] == "too_large":
@@ -261,7 +250,7 @@ PAYLOAD_SHOWN = 4096
 
 def _dead_letter_filters(*, with_reason: bool = True) -> list:
     """The WHERE conditions of `?reason=`, `?gateway=`, `?sensor=`, `?resolved=0|1`."""
-    from dispatch.core.metrics import REJECT_REASONS
+    from telemetry.metrics import REJECT_REASONS
     from telemetry.models import DeadLetter
 
     args = request.args
@@ -319,7 +308,7 @@ def _dead_letter_item(d) -> dict:
 
 
 @bp.get("/api/v1/dead-letters")
-@auth.roles(*EDITORS, Role.VIEWER)
+@auth.roles(*OFFICE_ROLES)
 def dead_letters():
     """Rejected messages and readings, newest first (`?reason=`, `?gateway=`, `?sensor=`,
     `?resolved=0|1`, `?limit=` up to 1000, `?before=id`; `next_before` pages on)."""
@@ -340,12 +329,12 @@ def dead_letters():
 
 
 @bp.get("/api/v1/dead-letters/summary")
-@auth.roles(*EDITORS, Role.VIEWER)
+@auth.roles(*OFFICE_ROLES)
 def dead_letters_summary():
     """Dead letters counted per reason, unresolved and total (`?gateway=`, `?sensor=`)."""
     from sqlalchemy import case, func, select
 
-    from dispatch.core.metrics import REJECT_REASONS
+    from telemetry.metrics import REJECT_REASONS
     from telemetry.models import DeadLetter
 
     unresolved = func.sum(case((DeadLetter.resolved_at.is_(None), 1), else_=0))

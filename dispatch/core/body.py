@@ -1,16 +1,29 @@
 """The one reader of API request bodies: strict JSON (dispatch.core.strict_json) or a 400
 `bad_json` in the request's language. Views call json_body()/json_object(), never get_json().
-Also the kernel's guard on the rest of a request's text: no NUL in the address, query or form."""
+Also the kernel's guard on the rest of a request's text (no NUL in the address, query or form) and
+the app's body limit, which packages raise for their own endpoints."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Flask, request
 from flask_babel import lazy_gettext as _l
 
 from dispatch.core.errors import BadRequest, HubError
 from dispatch.core.strict_json import JsonRefused, loads
+
+# The largest request body the kernel's own endpoints take (JSON objects, forms). A package
+# whose endpoints take more raises the app's limit in its init_app (raise_body_limit).
+BODY_LIMIT = 64 * 1024
+
+
+def raise_body_limit(app: Flask, size: int) -> None:
+    """Let the app take request bodies of up to `size` bytes (never lowers its limit)."""
+    current = app.config.get("MAX_CONTENT_LENGTH")
+    if current is not None and current < size:
+        app.config["MAX_CONTENT_LENGTH"] = size
+
 
 # What each strict_json rule says to a person (strict_json's own details are English).
 PROBLEMS = {

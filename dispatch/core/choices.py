@@ -1,4 +1,4 @@
-"""Roles and their labels, in one place (DESIGN §5)."""
+"""Roles, their labels and the role groups endpoints check, in one place (DESIGN §5)."""
 
 from enum import StrEnum
 
@@ -29,3 +29,5 @@ ROLE_LABELS = {
 PERSON_ROLES = tuple(r for r in Role if r is not Role.GATEWAY)
 # The office: who watches the live map and the `office` Socket.IO room.
 OFFICE_ROLES = (Role.COMMANDER, Role.DISPATCHER, Role.VIEWER)
+# Who changes the township's data (map features, roads, sensors, dead letters).
+EDITORS = (Role.COMMANDER, Role.DISPATCHER)

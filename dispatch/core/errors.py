@@ -30,11 +30,6 @@ class HubError(Exception):
         self.details = details or {}
         super().__init__(str(self.message))
 
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": str(self.message)}
-        body.update(self.details)
-        return body
-
 
 class BadRequest(HubError):
     """The request is malformed or a value is invalid."""
@@ -90,14 +85,6 @@ class TooManyRequests(HubError):
     status = 429
     code = "rate_limited"
     message = _l("Too many attempts. Wait a few minutes and try again.")
-
-
-class Unavailable(HubError):
-    """A dependency (database, broker) is down."""
-
-    status = 503
-    code = "unavailable"
-    message = _l("A service the hub needs is not available.")
 
 
 class SetupError(HubError):

@@ -1,8 +1,9 @@
 """Settings: config/default.toml, then the RESCUEHUB_CONFIG file, then RESCUEHUB_* variables.
 
 This is the only module that reads the environment for configuration. Every value is checked
-against the type of its default and a few domain rules; a bad value stops start-up with a
-`SettingsError` naming the setting.
+against the type of its default, then against the kernel's rules and those each package adds for
+its own sections (`add_check`, when the package is imported: telemetry checks [ingest] and
+[telemetry]); a bad value stops start-up with a `SettingsError` naming the setting.
 
 One switch is for the test suite only: `RESCUEHUB_TESTING=1` lets `web.password_hash` name a
 method weaker than the floors below (tests hash with "pbkdf2:sha256:1", since a strong hash takes
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,20 @@ def _port(name: str, value: int) -> None:
                                name=name, value=value))
 
 
-def _positive(values: Mapping[str, Mapping[str, Any]], *names: str) -> None:
+Values = Mapping[str, Mapping[str, Any]]
+# The packages' own rules, run after the kernel's by every load_settings (see add_check).
+_PACKAGE_CHECKS: list[Callable[[Values], None]] = []
+
+
+def add_check(check: Callable[[Values], None]) -> None:
+    """Add a package's rules for its own sections (raise SettingsError naming the setting);
+    called when the package is imported, which the app factory's module does for every package."""
+    if check not in _PACKAGE_CHECKS:
+        _PACKAGE_CHECKS.append(check)
+
+
+def require_positive(values: Values, *names: str) -> None:
+    """SettingsError unless each named setting ("section.key") is greater than 0."""
     for name in names:
         section, key = name.split(".")
         if values[section][key] <= 0:
@@ -185,22 +199,14 @@ def _check_password_hash(method: str, testing: bool) -> None:
 
 def _validate(values: dict[str, dict[str, Any]], testing: bool = False) -> None:
     _port("web.port", values["web"]["port"])
-    _positive(values, "web.threads", "web.http_threads", "web.max_connections_per_address",
-              "web.request_timeout_s", "web.live_auth_timeout_s",
-              "web.token_ttl_s", "web.session_ttl_s",
-              "web.login_max_failures", "web.login_window_s", "database.pool_size",
-              "database.busy_timeout_s",
-              "mqtt.session_expiry_s", "mqtt.keepalive_s", "ingest.max_payload_bytes",
-              "ingest.max_future_s", "ingest.max_age_days", "ingest.dead_letters_per_minute",
-              "ingest.dead_letter_bytes_per_minute", "ingest.dead_letter_retention_days",
-              "telemetry.raw_retention_days",
-              "telemetry.event_dry_gap_h", "telemetry.antecedent_days",
-              "telemetry.gateway_silence_s")
+    require_positive(values, "web.threads", "web.http_threads",
+                     "web.max_connections_per_address", "web.request_timeout_s",
+                     "web.live_auth_timeout_s", "web.token_ttl_s", "web.session_ttl_s",
+                     "web.login_max_failures", "web.login_window_s", "database.pool_size",
+                     "database.busy_timeout_s", "mqtt.session_expiry_s", "mqtt.keepalive_s")
     if values["web"]["http_threads"] >= values["web"]["threads"]:
         raise SettingsError(_l("setting web.http_threads must be less than web.threads (the "
                                "rest serve live connections)"))
-    if not 0 < values["telemetry"]["antecedent_k"] < 1:
-        raise SettingsError(_l("setting telemetry.antecedent_k must be between 0 and 1"))
     parse_mqtt_url(values["mqtt"]["url"])
     if values["mqtt"]["protocol"] not in {"3.1.1", "5"}:
         raise SettingsError(_l('setting mqtt.protocol must be "3.1.1" or "5"'))
@@ -224,6 +230,8 @@ def _validate(values: dict[str, dict[str, Any]], testing: bool = False) -> None:
     if values["web"]["default_locale"] not in {"zh_Hans_CN", "en"}:
         raise SettingsError(_l("setting web.default_locale must be zh_Hans_CN or en"))
     _check_password_hash(values["web"]["password_hash"], testing)
+    for check in _PACKAGE_CHECKS:
+        check(values)
 
 
 class Settings:

@@ -27,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 
 from dispatch.core import auth, metrics, openapi
 from dispatch.core.body import json_object, refuse_nul
-from dispatch.core.choices import Role
+from dispatch.core.choices import OFFICE_ROLES, Role
 from dispatch.core.db import db, utcnow
 from dispatch.core.errors import BadRequest, HubError, NotFound, Unauthorized
 from dispatch.core.i18n import LOCALES
@@ -212,7 +212,7 @@ def readyz():
 
 
 @bp.get("/metrics")
-@auth.roles(Role.COMMANDER, Role.DISPATCHER, Role.VIEWER)
+@auth.roles(*OFFICE_ROLES)
 def metrics_view():
     """Prometheus text exposition (send a bearer token from the scraper)."""
     return Response(metrics.exposition(), mimetype="text/plain; version=0.0.4; charset=utf-8")

@@ -273,7 +273,7 @@ def _with_anchor(app, overrides, url):
 
 
 def test_job_sends_each_new_checkpoint_to_the_county_once(app, overrides, data_dir, anchor):
-    from dispatch.jobs import audit_checkpoint
+    from dispatch.core.jobs import audit_checkpoint
 
     _with_anchor(app, overrides, anchor)
     _fill(2)
@@ -288,7 +288,7 @@ def test_job_sends_each_new_checkpoint_to_the_county_once(app, overrides, data_d
 
 def test_a_failing_anchor_is_retried_at_the_next_checkpoint(app, overrides, data_dir, anchor,
                                                             caplog, monkeypatch):
-    from dispatch.jobs import audit_checkpoint
+    from dispatch.core.jobs import audit_checkpoint
 
     monkeypatch.setattr(audit.time, "sleep", lambda s: None)
     _with_anchor(app, overrides, anchor)

@@ -170,7 +170,7 @@ def test_geojson_import_all_or_nothing(client, editor):
     done = client.post("/api/v1/villages/import", json=good, headers=editor)
     assert done.status_code == 200 and done.json == {"created": 2, "updated": 0}
     again = client.post("/api/v1/villages/import", json=good, headers=editor)
-    assert again.status_code == 422 and "exists already" in again.json["rows"][0]["reason"]
+    assert again.status_code == 422 and "mode=upsert" in again.json["rows"][0]["reason"]
     upsert = client.post("/api/v1/villages/import?mode=upsert", json=good, headers=editor)
     assert upsert.json == {"created": 0, "updated": 2}
 
@@ -318,3 +318,37 @@ def test_unreadable_csv_and_non_object_features_are_refused_not_crashed(client, 
         "type": "FeatureCollection", "features": [None, 5, {"type": "Feature"}]})
     assert odd.status_code == 422, odd.json
     assert [r["line"] for r in odd.json["rows"]] == [1, 2, 3]
+
+
+def test_a_village_boundary_longer_than_csvs_field_limit_imports(client, editor):
+    """csv refuses fields over 128 KiB by default: a detailed boundary as WKT answered 500."""
+    import math
+
+    ring = [(109.05 + 0.01 * math.cos(2 * math.pi * i / 5000),
+             33.15 + 0.01 * math.sin(2 * math.pi * i / 5000)) for i in range(5000)]
+    wkt = "POLYGON ((" + ", ".join(f"{x:.9f} {y:.9f}" for x, y in [*ring, ring[0]]) + "))"
+    assert len(wkt) > 131072
+    text = f'code,name_zh,population,wkt\nV1,大村,500,"{wkt}"\n'
+    response = client.post("/api/v1/villages/import", data=text.encode(),
+                           headers={**editor, "Content-Type": "text/csv"})
+    assert response.status_code == 200 and response.json["created"] == 1
+
+
+def test_a_refused_import_speaks_the_request_language(client, editor):
+    """The villages' import_rejected message and row reasons were English on Chinese pages."""
+    good = {"type": "FeatureCollection", "features": [village("V1", 109, 33)]}
+    assert client.post("/api/v1/villages/import", json=good, headers=editor).status_code == 200
+    again = {"type": "FeatureCollection", "features": [village("V1", 109, 33),
+                                                       village("V2", 109, 33),
+                                                       village("V2", 109, 33)]}
+    refused = client.post("/api/v1/villages/import", json=again, headers=editor).json
+    assert refused["error"] == "import_rejected"
+    assert refused["message"].startswith("有 2 行未通过")
+    reasons = [row["reason"] for row in refused["rows"]]
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in reason) for reason in reasons), reasons
+    client.set_cookie("lang", "en")
+    english = client.post("/api/v1/villages/import", json=again, headers=editor).json
+    assert english["message"].startswith("2 row(s) refused")
+    assert [row["reason"] for row in english["rows"]] == [
+        "V1 exists already (import with mode=upsert to update it)",
+        "code V2 repeats line 2 of this file"]

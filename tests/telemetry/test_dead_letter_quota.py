@@ -165,20 +165,18 @@ def test_resolved_letters_are_pruned_after_the_retention(app, gateways):
                              resolved_at=now - timedelta(days=age_days) if resolved else None,
                              resolution="dismissed" if resolved else None))
     with db.transaction() as s:
-        assert jobs.prune_dead_letters(s, now=now, retention_days=30) == 1
+        assert jobs.prune_resolved_letters(s, now=now, retention_days=30) == 1
     left = {(d.message_id) for d in letters()}
     assert left == {"m40False", "m10True"}
 
 
 def test_the_prune_job_uses_the_setting(app, gateways):
-    from dispatch.jobs import prune_dead_letters
-
     now = datetime.now(UTC)
     with db.transaction() as s:
         s.add(DeadLetter(topic="http", gateway="GW-A", message_id="old", reason="bad_json",
                          payload=b"x", received_at=now - timedelta(days=40),
                          resolved_at=now - timedelta(days=31), resolution="dismissed"))
-    prune_dead_letters()
+    jobs.prune_dead_letters()
     assert letters() == []
 
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from dispatch.core.db import db
-from dispatch.core.metrics import REJECT_REASONS
 from dispatch.core.models import AuditEntry
+from telemetry.metrics import REJECT_REASONS
 from telemetry.models import DeadLetter, Reading
 from tests.telemetry.http_ingest import post, ts
 

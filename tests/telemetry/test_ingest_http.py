@@ -3,9 +3,8 @@
 import pytest
 from sqlalchemy import func, select
 
-from dispatch.core import metrics
 from dispatch.core.db import db
-from telemetry import service
+from telemetry import metrics, service
 from telemetry.models import DeadLetter, Reading
 from tests.telemetry.http_ingest import post, ts
 
@@ -165,7 +164,7 @@ def test_a_disabled_gateways_readings_are_foreign_even_if_a_broker_lets_them_in(
 
     from dispatch.core import auth
     from telemetry.ingest import Ingest, IngestLimits
-    from telemetry.state import TelemetryState
+    from telemetry.sensor_memory import TelemetryState
 
     state = TelemetryState()
 

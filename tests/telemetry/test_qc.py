@@ -160,8 +160,8 @@ def test_params_refuse_nonsense(bad):
 
 def test_a_reading_is_judged_the_same_on_only_the_history_the_tests_need():
     """The writer passes only the last `history_needed` readings when a reading is the newest,
-    saying they are in order (telemetry.state): the flag must be what the whole history gives,
-    shuffled, gaps and all."""
+    saying they are in order (telemetry.sensor_memory): the flag must be what the whole history
+    gives, shuffled, gaps and all."""
     import random
 
     rng = random.Random(7)

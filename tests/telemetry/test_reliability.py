@@ -423,8 +423,8 @@ def _children(pid: int) -> list[int]:
 
 
 def test_writer_process_killed_mid_stream_loses_nothing(data_dir, running):
-    """kill -9 of the ingest writer process (telemetry.writer) while a gateway publishes: the
-    hub starts another and sends it every batch it had not acknowledged."""
+    """kill -9 of the ingest writer process (telemetry.writer_process) while a gateway
+    publishes: the hub starts another and sends it every batch it had not acknowledged."""
     site = prepare(data_dir, f"sqlite:///{data_dir / 'rescuehub.sqlite'}",
                    {"GW-REL-4": ["RG-REL-41", "RG-REL-42"]})
     hub = launch(site, running)

@@ -15,7 +15,7 @@ from dispatch.core.realtime import NAMESPACE
 from telemetry import jobs, service
 from telemetry.ingest import Ingest, IngestLimits, hour_of
 from telemetry.models import Reading, ReadingHour, ReadingHourDirty, Sensor
-from telemetry.state import TelemetryState, state_of
+from telemetry.sensor_memory import TelemetryState, state_of
 
 
 @pytest.fixture
@@ -156,8 +156,6 @@ def test_the_roll_up_job_takes_every_mark_once_in_short_transactions(app, client
                                                                     monkeypatch):
     """Marks too young to remove still get rolled up, each once per run, chunk after chunk
     (each chunk its own transaction), however many share one marked_at."""
-    from dispatch import jobs as hub_jobs
-
     start = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
     times = [start + timedelta(minutes=30 * i) for i in range(1, 10)]
     post(client, gateway, [{"sensor": "RG-S", "ts": at(t), "value": 0.5} for t in times])
@@ -177,8 +175,8 @@ def test_the_roll_up_job_takes_every_mark_once_in_short_transactions(app, client
     db.session.commit()
     monkeypatch.setattr(jobs, "ROLL_UP_CHUNK", 2)
     commits = []
-    monkeypatch.setattr(hub_jobs.db, "transaction", _counting(hub_jobs.db.transaction, commits))
-    hub_jobs.roll_up_hours()
+    monkeypatch.setattr(db, "transaction", _counting(db.transaction, commits))
+    jobs.roll_up_hours()
     assert len(commits) == -(-len(marks) // 2) + (len(marks) % 2 == 0)
     with db.transaction() as s:
         rolled = set(s.execute(select(ReadingHour.sensor_id, ReadingHour.hour)).all())
@@ -220,17 +218,21 @@ def test_pruning_keeps_hourly_sums_and_the_antecedent_index(client, gateway, bea
     assert sums["antecedent_complete"] == pytest.approx(12 * 300 / (15 * 86400), abs=1e-4)
 
 
-def test_silent_sensors_go_missing_and_come_back(app, client, gateway, bearer, login, sio):
-    login("viewer")
-    live = sio()
+def go_silent(app, client, gateway) -> datetime:
+    """RG-S reported and GW-S was seen two hours ago; the silence job runs. Returns that time."""
     old = utcnow() - timedelta(hours=2)
     post(client, gateway, [{"sensor": "RG-S", "ts": at(old), "value": 0.0}])
     with db.transaction() as s:
         s.execute(Gateway.__table__.update().values(last_seen_at=old))
-    from dispatch import jobs as hub_jobs
-
     with app.app_context():
-        hub_jobs.mark_silent()
+        jobs.mark_silent()
+    return old
+
+
+def test_silent_sensors_go_missing_and_come_back(app, client, gateway, bearer, login, sio):
+    login("viewer")
+    live = sio()
+    old = go_silent(app, client, gateway)
     events = [e["args"][0] for e in live.get_received(NAMESPACE) if e["name"] == "sensor_status"]
     missing = {e["sensor"]: e for e in events if e.get("status") == "missing"}
     assert missing["RG-S"]["since"] == at(old)
@@ -292,14 +294,14 @@ def test_readings_in_a_range_and_cut_at_the_limit(client, gateway, bearer):
 
 
 def test_gateway_status_sets_online_and_battery(app):
-    from telemetry.writer import gateway_status as _status
+    from telemetry.writer_process import gateway_status as _status
 
     with db.transaction() as s:
         auth.create_gateway(s, "GW-T", actor="test", mqtt_hash=str)
     with app.test_request_context(), db.transaction() as s:
         now = datetime.now(UTC)
         assert _status(s, "GW-T", b'{"online": true, "battery_v": 12.6}', now) == [
-            {"gateway": "GW-T", "online": True, "reason": None}]
+            {"gateway": "GW-T", "online": True, "reason": None, "since": now.isoformat()}]
         assert _status(s, "GW-T", b'{"online": "yes"}', now) == []
         assert _status(s, "GW-NONE", b'{"online": true}', now) == []
         assert _status(s, "GW-T", b'{"online": false}', now)[0]["reason"] == "reported"
@@ -340,3 +342,30 @@ def test_sums_say_unknown_not_zero_without_data(client, gateway, bearer):
     sums = client.get("/api/v1/sensors/RG-S/sums", headers=viewer).json
     assert sums["windows"]["1h"]["mm"] == 0.0 and 0 < sums["windows"]["1h"]["complete"] < 1
     assert sums["event_mm"] == 0.0 and sums["event"] is None
+
+
+SENSOR_SHAPE = {"sensor", "status", "flag", "retired", "since"}
+GATEWAY_SHAPE = {"gateway", "online", "reason", "since"}
+
+
+def test_sensor_status_has_one_shape_per_variant(app, client, gateway, login, sio):
+    """Every sender builds its `sensor_status` through telemetry.live: a registry change, a
+    sensor reporting again, a silent sensor and gateway, a gateway's status topic."""
+    from telemetry.writer_process import gateway_status
+    from tests.conftest import csrf_of
+
+    login("dispatcher")
+    live = sio()
+    created = client.post("/api/v1/sensors", headers={"X-CSRF-Token": csrf_of(client)}, json={
+        "code": "RG-T", "kind": "rain_gauge", "unit": "mm", "gateway": "GW-S", "lon": 109.05,
+        "lat": 33.15})
+    assert created.status_code == 201
+    go_silent(app, client, gateway)
+    with db.transaction() as s:
+        reported = gateway_status(s, "GW-S", b'{"online": true}', utcnow())
+    events = [e["args"][0] for e in live.get_received(NAMESPACE) if e["name"] == "sensor_status"]
+    shapes = [set(e) - {"id", "ts"} for e in events + reported]
+    assert SENSOR_SHAPE in shapes and GATEWAY_SHAPE in shapes
+    assert all(shape in (SENSOR_SHAPE, GATEWAY_SHAPE) for shape in shapes), shapes
+    by_sensor = {(e.get("sensor"), e.get("status")) for e in events}
+    assert {("RG-T", "new"), ("RG-S", "reporting"), ("RG-S", "missing")} <= by_sensor

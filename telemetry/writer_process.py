@@ -34,14 +34,15 @@ from dataclasses import dataclass, field
 from flask import Flask
 from sqlalchemy import update
 
-from telemetry.live import Stored
+from telemetry.live import Stored, gateway_status_event
 
 log = logging.getLogger(__name__)
 
 STATUS_PREFIX = "rescuehub/v1/status/"
 # Measured (the writer alone, 20,000 single-reading messages): with the default thresholds
 # (700, 10, 10) the cyclic collector took about a third of the writer's time, walking the
-# per-sensor memories of telemetry.state; collecting ~100 times less often cost almost nothing.
+# per-sensor memories of telemetry.sensor_memory; collecting ~100 times less often cost almost
+# nothing.
 GC_THRESHOLDS = (100_000, 50, 100)
 # How long the parent waits for a new child to be ready (imports, app, database).
 START_TIMEOUT_S = 60.0
@@ -69,12 +70,10 @@ class Store:
     def __init__(self, app):
         from telemetry.ingest import IngestLimits
         from telemetry.quota import quota_of
-        from telemetry.state import state_of
+        from telemetry.sensor_memory import state_of
 
-        settings = app.config["SETTINGS"]
         self.app = app
-        self.limits = IngestLimits(settings.ingest.max_payload_bytes,
-                                   settings.ingest.max_future_s, settings.ingest.max_age_days)
+        self.limits = IngestLimits.of(app.config["SETTINGS"])
         self.state = state_of(app)
         # MQTT ingest's dead-letter quota: counted here, in the one process that writes it.
         self.quota = quota_of(app)
@@ -137,8 +136,7 @@ def gateway_status(session, gateway: str, payload: bytes, now) -> list[dict]:
     changed = session.execute(update(Gateway).where(Gateway.code == gateway).values(**values))
     if not changed.rowcount:
         return []
-    return [{"gateway": gateway, "online": online,
-             "reason": None if online else "reported"}]
+    return [gateway_status_event(gateway, online=online, reason="reported", since=now)]
 
 
 def serve(conn, app_factory: Callable[..., Flask], settings_values: dict, log_level: str,

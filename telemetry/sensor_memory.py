@@ -1,7 +1,7 @@
 """What a hub process keeps in memory per sensor between readings.
 
 Quality control judges a reading against the sensor's recent history, and a rain gauge's rolling
-windows (telemetry.sums.RainWindows) are kept incrementally: neither rescans the database per
+windows (telemetry.rain.RainWindows) are kept incrementally: neither rescans the database per
 reading. The database stays the truth. A sensor's memory is loaded from its stored readings on
 first use and again whenever the sensor's `revision` (raised by every change to its readings, in
 the same transaction) differs from the revision the memory was built at, so a reading stored by
@@ -24,11 +24,11 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from telemetry import writes
+from telemetry import batch_sql
 from telemetry.choices import DEFAULT_QC, SensorKind
 from telemetry.models import Sensor
 from telemetry.qc import QcParams, QcResult, check
-from telemetry.sums import WINDOWS, RainWindows
+from telemetry.rain import WINDOWS, RainWindows
 
 # Readings kept per sensor for quality control: more than any spike window or stuck count needs
 # at its defaults (telemetry.choices.DEFAULT_QC); a larger stuck count looks at what is kept.
@@ -202,15 +202,15 @@ class TelemetryState:
         memory = self.memory(session, sensor)
         with self._lock:
             if memory.rain is None:
-                _, rain = writes.recent_readings(session, sensor.id, limit=0,
-                                                 since=now - RAIN_LOAD)
+                _, rain = batch_sql.recent_readings(session, sensor.id, limit=0,
+                                                    since=now - RAIN_LOAD)
                 memory.rain = RainWindows(sensor.interval_s)
                 memory.rain.load(rain)
             return memory.rain.windows(now)
 
 
 def _load(session: Session, sensor: Sensor) -> Memory:
-    history, _ = writes.recent_readings(session, sensor.id, limit=HISTORY, since=None)
+    history, _ = batch_sql.recent_readings(session, sensor.id, limit=HISTORY, since=None)
     return Memory(_key(sensor), qc_params(sensor.kind, sensor.qc, sensor.interval_s), history)
 
 

@@ -1,11 +1,11 @@
-"""The hot ingest statements (telemetry.writes) on each backend: what they store and answer."""
+"""The hot ingest statements (telemetry.batch_sql) on each backend: what they store and answer."""
 
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
 from dispatch.core.db import db
-from telemetry import writes
+from telemetry import batch_sql
 from telemetry.models import Reading, Sensor
 
 T0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
@@ -21,10 +21,10 @@ def test_readings_keep_awkward_text_and_missing_seq_and_name_what_was_inserted(a
         rows = [(sid, T0, 1.5, None, "suspect", 'spike,rate "x" \\ y'),
                 (sid, T0 + timedelta(seconds=10), 1e-05, 2**40, "good", ""),
                 (sid, T0 + timedelta(seconds=20), -0.0, 7, "fail", "range")]
-        inserted = writes.insert_readings(s, rows, T0)
+        inserted = batch_sql.insert_readings(s, rows, T0)
         assert inserted == {(sid, ts) for _, ts, *_ in rows}
         # The same keys again (one with another value) insert nothing.
-        again = writes.insert_readings(s, [(sid, T0, 9.0, 1, "good", "")], T0)
+        again = batch_sql.insert_readings(s, [(sid, T0, 9.0, 1, "good", "")], T0)
         assert again == set()
     with db.transaction() as s:
         stored = s.execute(select(Reading.ts, Reading.value, Reading.seq, Reading.flag,
@@ -43,7 +43,7 @@ def test_update_sensors_moves_last_values_forward_and_names_those_not_reporting(
         s.execute(update(Sensor).where(Sensor.id == b).values(status="missing"))
     later = T0 + timedelta(minutes=5)
     with db.transaction() as s:
-        was_not = writes.update_sensors(s, [
+        was_not = batch_sql.update_sensors(s, [
             # An older reading than A's last: A's last value stays.
             {"sid": a, "n": 2, "last_ts": T0 - timedelta(minutes=1), "last_value": 1.0,
              "last_flag": "suspect"},

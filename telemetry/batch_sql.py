@@ -182,7 +182,7 @@ def _texts(items) -> str:
                           for t in items) + "}"
 
 
-def writes_of(session: Session) -> _Sqlite | _Postgres:
+def statements_of(session: Session) -> _Sqlite | _Postgres:
     """The statements for the session's backend."""
     return _Postgres() if session.bind.dialect.name == "postgresql" else _Sqlite()
 
@@ -192,17 +192,17 @@ def update_sensors(session: Session, rows: list[dict], now: datetime) -> set[int
     (never back: a cached row may be a moment old); rows: sid, n, last_ts, last_value,
     last_flag; `now` is when a sensor that was not reporting starts to. Returns the ids of
     those that were not reporting (new or missing) before."""
-    return writes_of(session).update_sensors(session, rows, now)
+    return statements_of(session).update_sensors(session, rows, now)
 
 
 def mark_hours(session: Session, hours: list[tuple[int, datetime]], now: datetime) -> None:
     """Mark (sensor id, hour) pairs for roll-up (telemetry.jobs), or refresh their mark."""
-    writes = writes_of(session)
-    marked = writes.ts(now)
+    sql = statements_of(session)
+    marked = sql.ts(now)
     cursor = _cursor(session)
     try:
-        cursor.executemany(writes.mark_hours_sql,
-                           [(sid, writes.ts(hour), marked) for sid, hour in hours])
+        cursor.executemany(sql.mark_hours_sql,
+                           [(sid, sql.ts(hour), marked) for sid, hour in hours])
     finally:
         cursor.close()
 
@@ -211,30 +211,31 @@ def insert_readings(session: Session, rows: list[ReadingRow],
                     now: datetime) -> set[tuple[int, datetime]]:
     """Insert readings whose (sensor, ts) is not stored yet, received at `now`; returns the
     (sensor id, ts) keys inserted."""
-    return writes_of(session).insert_readings(session, rows, now)
+    return statements_of(session).insert_readings(session, rows, now)
 
 
 def recent_readings(session: Session, sensor_id: int, *, limit: int,
                     since: datetime | None) -> tuple[list[tuple[datetime, float]],
                                                      list[tuple[datetime, float, str]]]:
-    """What a sensor's memory is loaded from (telemetry.state): its last `limit` readings as
-    (ts, value), oldest first (none for limit 0), and, when `since` is given, its readings
-    after it as (ts, value, flag), in time order. Through the DB-API: measured, SQLAlchemy's
-    parsing of SQLite timestamps was about half of a busy rain gauge's cold start."""
-    writes = writes_of(session)
-    p = writes.param
+    """What a sensor's memory is loaded from (telemetry.sensor_memory): its last `limit`
+    readings as (ts, value), oldest first (none for limit 0), and, when `since` is given, its
+    readings after it as (ts, value, flag), in time order. Through the DB-API: measured,
+    SQLAlchemy's parsing of SQLite timestamps was about half of a busy rain gauge's cold
+    start."""
+    sql = statements_of(session)
+    p = sql.param
     cursor = _cursor(session)
     try:
         history = []
         if limit:
             cursor.execute(f"SELECT ts, value FROM readings WHERE sensor_id = {p} "
                            f"ORDER BY ts DESC LIMIT {p}", (sensor_id, limit))
-            history = [(writes.utc(ts), value) for ts, value in reversed(cursor.fetchall())]
+            history = [(sql.utc(ts), value) for ts, value in reversed(cursor.fetchall())]
         rain = []
         if since is not None:
             cursor.execute(f"SELECT ts, value, flag FROM readings WHERE sensor_id = {p} "
-                           f"AND ts > {p} ORDER BY ts", (sensor_id, writes.ts(since)))
-            rain = [(writes.utc(ts), value, flag) for ts, value, flag in cursor.fetchall()]
+                           f"AND ts > {p} ORDER BY ts", (sensor_id, sql.ts(since)))
+            rain = [(sql.utc(ts), value, flag) for ts, value, flag in cursor.fetchall()]
     finally:
         cursor.close()
     return history, rain
