@@ -20,9 +20,9 @@ from dispatch.core.api_schemas import (
     ok,
     query,
 )
-from dispatch.core.metrics import REJECT_REASONS
 from telemetry.choices import UNITS, SensorKind
 from telemetry.decode import MAX_BATCH, MAX_SENSOR_CODE, MAX_SEQ
+from telemetry.metrics import REJECT_REASONS
 from telemetry.series import MAX_ROWS
 
 NUMBER = {"type": "number"}
@@ -135,8 +135,13 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
     "telemetry.sensor_hourly": {"query": [SINCE, UNTIL], "ok": ok(schema=SERIES)},
     "telemetry.sensor_sums": {"ok": ok(schema=obj({
         "sensor": {"type": "string"}, "as_of": TIMESTAMP,
+        # mm null: no data in the window (unknown, never counted as dry); likewise event_mm and
+        # antecedent_mm.
         "windows": {"type": "object", "additionalProperties": obj(
-            {"mm": NUMBER, "complete": {"type": "number", "minimum": 0, "maximum": 1}})}},
+            {"mm": {"type": ["number", "null"]},
+             "complete": {"type": "number", "minimum": 0, "maximum": 1}})},
+        "event_mm": {"type": ["number", "null"]},
+        "antecedent_mm": {"type": ["number", "null"]}},
         "sensor", "as_of"))},
     "telemetry.post_readings": {"body": READINGS_BODY, "ok": ok(schema=STORED)},
     "telemetry.dead_letters": {
