@@ -28,7 +28,7 @@ bp = Blueprint("telemetry_pages", __name__, template_folder="templates",
 def sensors_page():
     """The sensor registry: every sensor with its last value; editors register, edit, retire
     and import here."""
-    from telemetry.views import EDITORS
+    from dispatch.core.choices import EDITORS
 
     kinds = {str(k): {"label": str(LABELS[k]), "units": list(UNITS[k]),
                       "range": list(DEFAULT_RANGES[k])} for k in SensorKind}

@@ -23,7 +23,7 @@ from flask import Flask, current_app, request, session
 from flask_socketio import SocketIO, join_room
 from sqlalchemy import select
 
-from dispatch.core.choices import OFFICE_ROLES
+from dispatch.core.choices import OFFICE_ROLES, PERSON_ROLES
 from dispatch.core.db import db
 from dispatch.core.errors import Forbidden
 from dispatch.core.gate import SignInDeadline
@@ -267,7 +267,7 @@ def init_app(app: Flask) -> None:
     socketio.on_event("connect", _on_connect, namespace=NAMESPACE)
     socketio.on_event("disconnect", _on_disconnect, namespace=NAMESPACE)
 
-    @live_event("resume", "commander", "dispatcher", "team_leader", "keeper", "viewer")
+    @live_event("resume", *PERSON_ROLES)
     def _resume(principal, data=None):
         _replay(principal, (data or {}).get("since") if isinstance(data, dict) else None)
         return {"ok": True}
