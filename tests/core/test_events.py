@@ -57,9 +57,9 @@ def test_a_map_change_is_signalled_after_its_commit(app, client, bearer):
     own session sees it)."""
     from geoalchemy2.shape import from_shape
     from shapely.geometry import LineString
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    from dispatch.core.db import db
+    from dispatch.core.db import db, make_engine
     from maps.models import RoadSegment
 
     with db.transaction() as s:
@@ -68,7 +68,9 @@ def test_a_map_change_is_signalled_after_its_commit(app, client, bearer):
                           road_class="village", length_m=930.0, speed_kmh=25, source=1,
                           target=2))
     seen = []
-    engine = create_engine(db.engine.url.render_as_string(hide_password=False))
+    # The hub's own engine factory: a second SQLite library (the standard sqlite3 module) on
+    # the same file in one process corrupted SpatiaLite's R-tree ("undersize RTree blobs").
+    engine = make_engine(db.engine.url.render_as_string(hide_password=False))
 
     def receiver(change: events.FeatureChanged) -> None:
         with engine.connect() as conn:
