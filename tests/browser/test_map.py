@@ -38,6 +38,13 @@ def api_client(hub, name: str = "duty-dispatcher", role: str = "dispatcher") -> 
     return session
 
 
+def square(lon: float, lat: float, half: float) -> dict:
+    """A GeoJSON square polygon around (lon, lat) (used by the other page tests too)."""
+    ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
+            [lon - half, lat + half], [lon - half, lat - half]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
 def load_township(hub) -> None:
     """The demo township, as `make run` loads it (a failing generator fails the test)."""
     demo = hub.cli("demo", timeout=300)
