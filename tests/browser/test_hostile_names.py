@@ -60,7 +60,7 @@ def test_hostile_names_stay_text_under_the_policy(hub, page, artifacts):
     assert hub.commander_password, hub.output()
     console = watch(page)
     api = api_client(hub)
-    load_township(hub, api)
+    load_township(hub)
     gateway = add_gateway(hub, "GW-X")
     sign_in_first_time(page, hub)
     expect(page.locator("#live[data-state=online]")).to_be_visible(timeout=20_000)
