@@ -484,8 +484,9 @@ function hitArea(name, layer, latlng) {
   });
   hit.on("add", () => {
     const node = hit.getElement();
+    // Not data-code: that names the visible circle alone (people and tests look it up by it).
     node.dataset.hitFor = name;
-    node.dataset.code = codeOf(layer.feature);
+    node.dataset.hitCode = codeOf(layer.feature);
     node.setAttribute("aria-hidden", "true");
   });
   return hit;

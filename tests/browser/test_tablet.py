@@ -148,7 +148,7 @@ def test_station_dots_take_a_finger_and_english_names_are_pinyin(hub, touch_page
 
     # A station dot is 12 px; an invisible circle of at least 40 px around it takes the tap.
     dot = page.locator('path[data-layer="sensors"][data-code="RG-T01"]')
-    target = page.locator('path[data-hit-for="sensors"][data-code="RG-T01"]')
+    target = page.locator('path[data-hit-for="sensors"][data-hit-code="RG-T01"]')
     box, hit = dot.bounding_box(), target.bounding_box()
     assert box["width"] < TOUCH_PX  # the finding: the dot itself is small
     assert hit["width"] >= TOUCH_PX and hit["height"] >= TOUCH_PX, hit
