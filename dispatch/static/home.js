@@ -145,6 +145,7 @@ function showGateways() {
   const items = [...gateways.values()];
   const body = gatewayBox.querySelector("tbody");
   body.replaceChildren(...items.map(gatewayRow));
+  gatewayBox.querySelector(".table-wrap").hidden = items.length === 0; // no empty headings
   const note = gatewayBox.querySelector(".gw-note");
   note.hidden = items.length > 0;
   note.textContent = items.length ? "" : G.labelNone;
