@@ -16,13 +16,39 @@ const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /** The hub could not be reached (network down, hub stopped, time-out). */
 export class Unreachable extends Error {}
 
-/** The hub answered with an error status; `message` is its own (translated) message. */
+/** The hub answered with an error status; `message` is its own (translated) message, and
+ * `field` the JSON member it is about (`bad_field` answers), else null. */
 export class ApiError extends Error {
   constructor(status, body) {
     super((body && body.message) || `HTTP ${status}`);
     this.status = status;
     this.body = body || {};
+    this.field = typeof this.body.field === "string" ? this.body.field : null;
   }
+}
+
+/**
+ * The error's message for a person: a `bad_field` message names the API's member ("lon: must be
+ * a number", "lon：必须是数字"); given the form's label for it, the label takes that place
+ * ("Longitude: must be a number"). Any other message comes back as it is.
+ *
+ *   errorBox.textContent = fieldMessage(error, labels[error.field]);
+ */
+export function fieldMessage(error, label) {
+  const message = String((error && error.message) || "");
+  const field = error && error.field;
+  if (!field || !label) return message;
+  for (const colon of [": ", "：", ":"]) {
+    if (message.startsWith(field + colon)) {
+      return label + colon + message.slice(field.length + colon.length);
+    }
+  }
+  return `${label}${colon(message)}${message}`;
+}
+
+// A message that does not start with the field's name still gets the label in front of it.
+function colon(message) {
+  return /[\u3000-\u9fff\uff00-\uffef]/.test(message) ? "：" : ": ";
 }
 
 /** Sends the page to sign-in, to come back here afterwards. */

@@ -1,6 +1,9 @@
-// Office home: the system status panel (GET /readyz every 15 s), the live channel card and the clock.
-import { request } from "./api.js";
-import { onLive } from "./live.js";
+// Office home: the system status panel (GET /readyz every 15 s), the live channel card, the
+// sensor gateways (GET /api/v1/gateways, kept current by `sensor_status` events that carry
+// {gateway, online, reason}) and the clock.
+import { getJson, request } from "./api.js";
+import { el } from "./dom.js";
+import { liveState, onLive, socket } from "./live.js";
 
 const lang = document.documentElement.lang || "zh-CN";
 const panel = document.getElementById("system-status");
@@ -66,13 +69,17 @@ function roomLabel(room) {
   return labels[room] || room;
 }
 
+const LIVE_PILL = { online: "up", quiet: "unknown", offline: "down" };
+
 function showLive(live) {
-  const text = live.online ? badge.dataset.labelOnline : badge.dataset.labelOffline;
-  if (panel) setPill(panel.querySelector('[data-check="live"]'), live.online ? "up" : "down", text);
+  const shown = liveState(live);
+  const key = shown[0].toUpperCase() + shown.slice(1);
+  const text = badge.dataset[`label${key}`];
+  if (panel) setPill(panel.querySelector('[data-check="live"]'), LIVE_PILL[shown], text);
   if (!channel) return;
   const field = (name) => channel.querySelector(`[data-field="${name}"]`);
   field("state").textContent = text;
-  field("state").dataset.state = live.online ? "up" : "down";
+  field("state").dataset.state = LIVE_PILL[shown];
   const transports = { websocket: channel.dataset.labelWebsocket, polling: channel.dataset.labelPolling };
   field("transport").textContent = (live.online && transports[live.transport]) || "—";
   field("rooms").textContent = live.online
@@ -80,6 +87,102 @@ function showLive(live) {
     : "—";
   field("since").textContent = live.since ? timeFormat.format(live.since) : "—";
   field("reconnects").textContent = String(live.reconnects);
+  field("last-event").textContent = live.lastEventAt ? timeFormat.format(live.lastEventAt) : "—";
+}
+
+// --- sensor gateways -----------------------------------------------------------------------
+
+const gatewayBox = document.getElementById("gateways");
+const G = gatewayBox ? gatewayBox.dataset : {};
+const GATEWAY_REFRESH_MS = 60000; // battery, last seen and quota change without an event
+const seenFormat = new Intl.DateTimeFormat(lang, {
+  month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+});
+const volts = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const gateways = new Map(); // code -> the API's item, changed by live events
+let gatewayTimer = null;
+
+// online / offline (danger) / unknown (grey: never reported, or disabled).
+function gatewayState(g) {
+  if (g.active === false) return "disabled";
+  if (g.online === true) return "online";
+  if (g.online === false) return "offline";
+  return "unknown";
+}
+
+const GATEWAY_PILL = { online: "up", offline: "down", unknown: "unknown", disabled: "unknown" };
+
+function gatewayStateCell(g) {
+  const state = gatewayState(g);
+  const words = { online: G.labelOnline, offline: G.labelOffline, unknown: G.labelUnknown,
+    disabled: G.labelDisabled }[state];
+  const reason = state === "offline" && g.offline_reason
+    ? ({ reported: G.labelReported, silent: G.labelSilent }[g.offline_reason] || null) : null;
+  const quota = g.dead_letters && g.dead_letters.over_quota;
+  const dropped = g.dead_letters && g.dead_letters.dropped;
+  return el("td", { "data-field": "state" },
+    el("span", { class: "pill", "data-state": GATEWAY_PILL[state] }, words),
+    reason ? el("span", { class: "gw-reason", "data-field": "reason" }, reason) : null,
+    quota ? el("span", { class: "gw-quota", "data-field": "over-quota" }, G.labelOverQuota,
+      dropped ? ` · ${G.labelDropped.replace("N", String(dropped))}` : "") : null);
+}
+
+function gatewayRow(g) {
+  const seen = g.last_seen_at ? new Date(g.last_seen_at) : null;
+  const battery = typeof g.battery_v === "number" ? `${volts.format(g.battery_v)} V` : "—";
+  return el("tr", { "data-code": g.code, "data-state": gatewayState(g),
+    "data-over-quota": g.dead_letters && g.dead_letters.over_quota ? "true" : null },
+  el("th", { scope: "row" }, el("span", { class: "gw-code" }, g.code),
+    g.name && g.name !== g.code ? el("span", { class: "gw-name" }, g.name) : null),
+  gatewayStateCell(g),
+  el("td", { "data-field": "last-seen" },
+    seen ? el("time", { datetime: seen.toISOString() }, seenFormat.format(seen)) : "—"),
+  el("td", { class: "num", "data-field": "battery" }, battery),
+  el("td", { class: "num", "data-field": "sensors" }, String(g.sensors ?? "—")));
+}
+
+function showGateways() {
+  const items = [...gateways.values()];
+  const body = gatewayBox.querySelector("tbody");
+  body.replaceChildren(...items.map(gatewayRow));
+  gatewayBox.querySelector(".table-wrap").hidden = items.length === 0; // no empty headings
+  const note = gatewayBox.querySelector(".gw-note");
+  note.hidden = items.length > 0;
+  note.textContent = items.length ? "" : G.labelNone;
+  const online = items.filter((g) => gatewayState(g) === "online").length;
+  gatewayBox.querySelector('[data-field="summary"]').textContent = G.labelSummary
+    .replace("ONLINE", String(online)).replace("TOTAL", String(items.length));
+  gatewayBox.dataset.state = "ready";
+}
+
+async function loadGateways() {
+  window.clearTimeout(gatewayTimer);
+  try {
+    const data = await getJson(G.url, { timeout: 10000 });
+    gateways.clear();
+    for (const g of data.items || []) gateways.set(g.code, g);
+    showGateways();
+  } catch {
+    gatewayBox.dataset.state = "error";
+    const note = gatewayBox.querySelector(".gw-note");
+    note.textContent = G.labelFailed;
+    note.hidden = false;
+  }
+  gatewayTimer = window.setTimeout(loadGateways, GATEWAY_REFRESH_MS);
+}
+
+// `sensor_status` about a gateway: {gateway, online, reason, since?}; about sensors otherwise.
+function onGatewayStatus(message) {
+  if (!message || typeof message.gateway !== "string") return;
+  const known = gateways.get(message.gateway);
+  if (!known) {
+    loadGateways(); // a gateway added since the page loaded
+    return;
+  }
+  known.online = typeof message.online === "boolean" ? message.online : null;
+  known.offline_reason = known.online === false ? message.reason || null : null;
+  if (known.online && message.ts) known.last_seen_at = message.ts;
+  showGateways();
 }
 
 // --- clock ---------------------------------------------------------------------------------
@@ -104,10 +207,17 @@ if (badge) {
   let wasOnline = false;
   onLive((live) => {
     showLive(live);
-    // Back online after a drop: check the hub at once rather than at the next tick.
-    if (panel && live.online && !wasOnline) checkReadiness();
+    // Back online after a drop: check the hub (and the gateways) at once, not at the next tick.
+    if (live.online && !wasOnline) {
+      if (panel) checkReadiness();
+      if (gatewayBox && gatewayBox.dataset.state !== "loading") loadGateways();
+    }
     wasOnline = live.online;
   });
+}
+if (gatewayBox) {
+  socket.on("sensor_status", onGatewayStatus);
+  loadGateways();
 }
 if (panel) {
   checkReadiness();

@@ -1,14 +1,25 @@
 // The page's live connection to the hub: Socket.IO namespace /live, signed in with the session
-// cookie. The indicator #live shows data-state="online" (green, 实时/Live) or "offline"
-// (red, 离线/Offline) and follows every connect, drop and reconnect. Page modules share the one
-// socket: `import { socket, onLive } from "./live.js";`.
+// cookie. The indicator #live says what the page really gets:
+//   data-state="online"  green, 实时/Live: connected, and events keep arriving;
+//   data-state="quiet"   grey, 已连接，无消息/Connected, no events: the socket is up but nothing
+//                        has arrived for QUIET_AFTER_MS (the worker's hub_status heartbeat comes
+//                        every 10 s to every signed-in person's `township` room, so silence means
+//                        the worker or the room is missing, and the page may be out of date);
+//   data-state="offline" red, 离线/Offline: not connected.
+// It follows every connect, drop and reconnect. Page modules share the one socket:
+// `import { socket, onLive } from "./live.js";`.
 
 import { ApiError, request } from "./api.js";
 
 const badge = document.getElementById("live");
 
+// dispatch/jobs.py sends `hub_status` every 10 s: two beats missed and a margin make "quiet".
+export const QUIET_AFTER_MS = 25000;
+
 const state = {
-  online: false,
+  online: false, // the socket is connected
+  receiving: false, // ... and an event arrived within QUIET_AFTER_MS
+  lastEventAt: null, // Date of the newest event of any kind (hello, hub_status, reading, …)
   transport: null, // "websocket" | "polling"
   since: null, // Date of the current connection
   rooms: [], // from the server's `hello`
@@ -17,10 +28,17 @@ const state = {
 };
 const listeners = new Set();
 
+/** "online" (events arriving), "quiet" (connected, nothing arriving) or "offline". */
+export function liveState(live) {
+  if (!live.online) return "offline";
+  return live.receiving ? "online" : "quiet";
+}
+
 function render() {
   if (!badge) return;
-  const key = state.online ? "Online" : "Offline";
-  badge.dataset.state = state.online ? "online" : "offline";
+  const shown = liveState(state);
+  const key = shown[0].toUpperCase() + shown.slice(1);
+  badge.dataset.state = shown;
   badge.title = badge.dataset[`hint${key}`] || "";
   const text = badge.querySelector(".live-text") || badge;
   text.textContent = badge.dataset[`label${key}`];
@@ -48,9 +66,25 @@ export const socket = window.io("/live", {
   auth: (send) => send(state.lastId ? { since: state.lastId } : {}),
 });
 
+let quietTimer = null;
+
+// Every event from the hub counts as a sign of life; silence for QUIET_AFTER_MS turns the badge
+// grey. (Socket.IO's own pings do not count: they prove the socket, not that events reach us.)
+function heard() {
+  window.clearTimeout(quietTimer);
+  quietTimer = window.setTimeout(() => update({ receiving: false }), QUIET_AFTER_MS);
+  update({ receiving: true, lastEventAt: new Date() });
+}
+
+function notListening() {
+  window.clearTimeout(quietTimer);
+  update({ online: false, receiving: false, since: null, transport: null });
+}
+
 socket.onAny((_name, payload) => {
   const id = payload && payload.id;
   if (typeof id === "string" && (!state.lastId || id > state.lastId)) state.lastId = id;
+  if (socket.connected) heard();
 });
 
 let connections = 0;
@@ -70,13 +104,13 @@ socket.on("connect", () => {
 socket.on("hello", (hello) => update({ rooms: Array.isArray(hello.rooms) ? hello.rooms : [] }));
 
 socket.on("disconnect", (reason) => {
-  update({ online: false, since: null, transport: null });
+  notListening();
   // The client retries by itself except when the server closed the socket on purpose.
   if (reason === "io server disconnect") retryLater();
 });
 
 socket.on("connect_error", () => {
-  update({ online: false, since: null, transport: null });
+  notListening();
   // `active` is false when the server refused us (not a network error): maybe signed out.
   if (!socket.active) retryLater();
 });
@@ -102,7 +136,7 @@ async function retryLater() {
 // The browser knows about a lost network long before the socket's ping times out. When the
 // network is back, start a fresh connection at once (not after the remaining back-off); it asks
 // for what was missed meanwhile.
-window.addEventListener("offline", () => update({ online: false, since: null, transport: null }));
+window.addEventListener("offline", notListening);
 window.addEventListener("online", () => {
   socket.disconnect();
   socket.connect();

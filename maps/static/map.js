@@ -177,6 +177,13 @@ function camel(name) {
 }
 
 const dash = "—";
+
+// English pages name villages, shelters and townships by the pinyin the data carries (name_pinyin)
+// and keep the Chinese name beside it; Chinese pages the other way round. Features without a
+// pinyin name (hazard zones, rivers, stations) keep the one name they have.
+const english = !lang.toLowerCase().startsWith("zh");
+const shownName = (p) => (english && p.name_pinyin) || p.name;
+const otherName = (p) => (english ? (p.name_pinyin && p.name) : p.name_pinyin) || null;
 const count = (v) => (v === null || v === undefined || v === "" ? dash : number.format(v));
 const text = (v) => (v === null || v === undefined || v === "" ? dash : String(v));
 
@@ -209,9 +216,9 @@ const POPUPS = {
   villages(p) {
     const warning = warningStyle(p.warning_level);
     return [
-      title(p.name, p.code, T.layers.villages),
-      p.name_pinyin || p.community
-        ? el("p", { class: "fp-sub" }, [p.name_pinyin, p.community].filter(Boolean).join(" · "))
+      title(shownName(p), p.code, T.layers.villages),
+      otherName(p) || p.community
+        ? el("p", { class: "fp-sub" }, [otherName(p), p.community].filter(Boolean).join(" · "))
         : null,
       warning ? badge(T.legend[p.warning_level], warning.fill,
         { "data-level": p.warning_level }) : null,
@@ -230,8 +237,8 @@ const POPUPS = {
   shelters(p) {
     const fill = typeof p.fill === "number" ? ` (${percent.format(p.fill)})` : "";
     return [
-      title(p.name, p.code, T.layers.shelters),
-      el("p", { class: "fp-sub" }, label(p.kind)),
+      title(shownName(p), p.code, T.layers.shelters),
+      el("p", { class: "fp-sub" }, [otherName(p), label(p.kind)].filter(Boolean).join(" · ")),
       rows([
         [F.status, badge(label(p.status), colour(p.status), { "data-status": p.status }),
           { "data-field": "status" }],
@@ -311,7 +318,7 @@ function drawSpark(code, p) {
   // A gateway's clock may run a little ahead of this one: never cut its newest report off.
   const until = Math.max(Date.now(), ...spark.items.map((r) => Date.parse(r.ts) || 0));
   const plot = sparkline(spark.items, { since: until - SPARK_HOURS * 3600 * 1000, until,
-    kind: p.kind, width: 260, height: 54, title: `${TS.last6h} · ${p.name || code}` });
+    kind: p.kind, width: 260, height: 54, title: `${TS.last6h} · ${shownName(p) || code}` });
   box.querySelector(".fp-spark-plot").replaceChildren(plot);
   box.dataset.state = spark.items.length ? "ready" : "empty";
   if (!spark.items.length) box.querySelector(".fp-spark-plot").append(
@@ -402,6 +409,13 @@ const map = L.map(mapEl, {
 });
 map.createPane("points").style.zIndex = 660; // above the canvas (400) and names (650)
 const svg = L.svg({ pane: "points", padding: 0.4 });
+// Invisible touch targets under the shelters and stations: a 12 px station dot is too small for
+// a finger on a tablet, so each point gets a circle of at least HIT_RADIUS px (40 px across, as
+// WCAG 2.5.5 and the platform guidelines ask) that opens the same popup. It lies below the
+// visible circles, so a tap on a circle itself still lands on that circle.
+const HIT_RADIUS = 20;
+map.createPane("hits").style.zIndex = 655;
+const hitRenderer = L.svg({ pane: "hits", padding: 0.4 });
 
 L.control.zoom({ position: "topleft", zoomInTitle: T.controls.zoomIn,
   zoomOutTitle: T.controls.zoomOut }).addTo(map);
@@ -446,12 +460,36 @@ function makeLayer(name, feature) {
     const [lon, lat] = feature.geometry.coordinates;
     layer = L.circleMarker([lat, lon], { ...STYLES[name](props), renderer: svg, pane: "points",
       bubblingMouseEvents: false });
-    layer.on("add", () => tagElement(name, layer));
+    const hit = hitArea(name, layer, [lat, lon]);
+    layer.on("add", () => {
+      tagElement(name, layer);
+      hit.addTo(map);
+    });
+    layer.on("remove", () => hit.remove());
   } else {
     layer = L.GeoJSON.geometryToLayer(feature, { ...STYLES[name](props) });
   }
   layer.feature = feature;
   return layer;
+}
+
+// The larger invisible circle that takes taps around a point (see HIT_RADIUS); its clicks are
+// the point's own, so the overlay's click handler opens the point's popup.
+function hitArea(name, layer, latlng) {
+  const hit = L.circleMarker(latlng, { radius: HIT_RADIUS, renderer: hitRenderer, pane: "hits",
+    stroke: false, fill: true, fillColor: "#000", fillOpacity: 0, bubblingMouseEvents: false });
+  hit.on("click", (e) => {
+    L.DomEvent.stop(e);
+    layer.fire("click", { latlng: layer.getLatLng(), originalEvent: e.originalEvent }, true);
+  });
+  hit.on("add", () => {
+    const node = hit.getElement();
+    // Not data-code: that names the visible circle alone (people and tests look it up by it).
+    node.dataset.hitFor = name;
+    node.dataset.hitCode = codeOf(layer.feature);
+    node.setAttribute("aria-hidden", "true");
+  });
+  return hit;
 }
 
 // SVG circles carry their code and state, so people (and tests) can find them in the page.
@@ -467,7 +505,7 @@ function tagElement(name, layer) {
     node.dataset.flag = sensorFlag(p);
     state = TS.flags[sensorFlag(p)];
   }
-  const accessible = [p.name, state].filter(Boolean).join(" · ");
+  const accessible = [shownName(p), state].filter(Boolean).join(" · ");
   if (accessible) node.setAttribute("aria-label", accessible);
 }
 
@@ -647,7 +685,7 @@ function showView() {
 let labelsShown = false;
 
 function labelVillage(layer) {
-  const name = (layer.feature.properties || {}).name;
+  const name = shownName(layer.feature.properties || {});
   if (!name || !map.hasLayer(layer)) return;
   const permanent = labelsShown;
   const bound = layer.getTooltip();
@@ -765,7 +803,7 @@ function onLayerEvent(message) {
   if (layer && map.hasLayer(overlay.group)) {
     flash(overlay.name, layer);
     const p = layer.feature.properties || {};
-    toast(`${T.status.updated} ${T.layers[overlay.name]} ${p.name || label(p.road_class) || ""} ${
+    toast(`${T.status.updated} ${T.layers[overlay.name]} ${shownName(p) || label(p.road_class) || ""} ${
       codeOf(layer.feature)}`);
   }
 }
@@ -801,6 +839,25 @@ function overlayName(name) {
 }
 
 const legendSections = {};
+// A 10-inch tablet in either orientation (1280x800, 800x1280) and anything smaller.
+const SMALL_SCREEN = "(max-width: 1100px), (max-height: 820px)";
+const LEGEND_KEY = "rescuehub.map.legend";
+
+function recall(key) {
+  try {
+    return window.localStorage.getItem(key);
+  } catch {
+    return null; // storage disabled: the default applies
+  }
+}
+
+function remember(key, value) {
+  try {
+    window.localStorage.setItem(key, value);
+  } catch {
+    // storage disabled or full: the choice lasts until the page is left
+  }
+}
 
 function legendSection(layerName, heading, items, extra) {
   const section = el("section", { class: "lg-section", "data-layer": layerName },
@@ -859,11 +916,19 @@ function buildLegend() {
     role: "region", "aria-label": T.legend.title }, toggle, body);
   const setOpen = (open) => {
     box.classList.toggle("collapsed", !open);
+    box.dataset.open = String(open);
     toggle.setAttribute("aria-expanded", String(open));
     toggle.title = open ? T.legend.hide : T.legend.show;
   };
-  toggle.addEventListener("click", () => setOpen(box.classList.contains("collapsed")));
-  if (window.matchMedia("(max-width: 700px), (max-height: 560px)").matches) setOpen(false);
+  toggle.addEventListener("click", () => {
+    const open = box.classList.contains("collapsed");
+    setOpen(open);
+    remember(LEGEND_KEY, open ? "open" : "closed");
+  });
+  // Open where there is room; on a tablet (either way round) the map comes first. A person's
+  // own choice is kept for the next visit on this device.
+  const chosen = recall(LEGEND_KEY);
+  setOpen(chosen ? chosen === "open" : !window.matchMedia(SMALL_SCREEN).matches);
 
   const control = L.control({ position: "bottomleft" });
   control.onAdd = () => {
@@ -933,7 +998,7 @@ function buildControls(townships) {
   const box = el("div", { class: "map-tools" }, fit);
   if (townships.length > 1) {
     const select = el("select", { class: "map-select", "aria-label": T.controls.township },
-      townships.map((t, i) => el("option", { value: String(i) }, `${t.name} ${t.code}`)));
+      townships.map((t, i) => el("option", { value: String(i) }, `${shownName(t)} ${t.code}`)));
     select.addEventListener("change", () => {
       homeBounds = townshipBounds(townships[Number(select.value)]);
       fitHome(true);
@@ -949,7 +1014,9 @@ function buildControls(townships) {
   status.onAdd = () => statusBox;
   status.addTo(map);
 
-  const collapsed = window.matchMedia("(max-width: 700px)").matches;
+  // Folded to its button where the screen is narrow (a tablet held upright): open, it would
+  // cover the close button of the popups below it.
+  const collapsed = window.matchMedia("(max-width: 1100px)").matches;
   const switcher = L.control.layers(null, null, { position: "topright", collapsed });
   if (config.tileUrl) {
     // The attribution is HTML from the hub's own settings (map.tile_attribution), as Leaflet

@@ -82,3 +82,100 @@ def test_indicator_follows_a_dropped_connection_and_the_reconnect(hub, page):
     expect(page.locator('#live-channel [data-field="reconnects"]')).to_have_text("1")
     assert any("transport=websocket" in url for url in opened), opened
     assert page.errors == []
+
+
+def sign_in_as(page, hub, name: str, role: str) -> None:
+    """A new user of `role` (made with `rescuehub user add`) signs in and replaces the one-time
+    password; ends on the home page."""
+    added = hub.cli("user", "add", name, "--role", role)
+    assert added.returncode == 0, added.stdout + added.stderr
+    one_time = re.search(r"one-time password: (\S+)", added.stdout).group(1)
+    page.goto(hub.url + "/login")
+    page.get_by_label("用户名").fill(name)
+    page.get_by_label("密码", exact=True).fill(one_time)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(hub.url + "/password")
+    new_password = "flood-watch-" + secrets.token_hex(6)
+    page.get_by_label("当前密码").fill(one_time)
+    page.get_by_label("新密码", exact=True).fill(new_password)
+    page.get_by_label("再次输入新密码").fill(new_password)
+    page.get_by_role("button", name="保存并继续").click()
+    expect(page).to_have_url(hub.url + "/")
+
+
+# Records every state the badge (and the home page's own live pill) shows, so a state that lasts
+# only until the next heartbeat is seen however briefly it lasted.
+RECORD_BADGE = """() => {
+  window.__badge = [];
+  const badge = document.getElementById("live");
+  const pill = document.querySelector('#system-status [data-check="live"] .pill');
+  const note = () => window.__badge.push({state: badge.dataset.state,
+    text: badge.textContent.trim(), title: badge.title, pill: pill && pill.dataset.state,
+    pillText: pill && pill.textContent.trim()});
+  new MutationObserver(note).observe(badge, {attributes: true, childList: true, subtree: true,
+                                             characterData: true});
+}"""
+
+
+def test_badge_is_grey_while_connected_without_events_and_live_when_they_arrive(hub, page):
+    """Connected but silent for longer than the hub's 10 s heartbeat: grey "connected, no
+    events", never green; the next hub_status makes it "Live" again."""
+    page.clock.install()  # the page's timers: 30 s of silence pass at once below
+    sign_in_first_time(page, hub)
+    live = page.locator("#live")
+    expect(live).to_have_attribute("data-state", "online", timeout=20_000)
+    page.evaluate(RECORD_BADGE)
+
+    page.clock.fast_forward("00:30")  # no event reaches the page in those 30 s (its clock)
+    page.wait_for_function("() => window.__badge.some((s) => s.state === 'quiet')")
+    quiet = page.evaluate("window.__badge.find((s) => s.state === 'quiet')")
+    assert quiet["text"] == "已连接，无消息", quiet
+    assert "后台" in quiet["title"], quiet
+    assert quiet["pill"] == "unknown" and quiet["pillText"] == "已连接，无消息", quiet
+    colour = page.evaluate("getComputedStyle(document.getElementById('live')).color")
+    # The next heartbeat (every 10 s of real time) brings "Live" back.
+    page.wait_for_function(
+        "() => { const i = window.__badge.findIndex((s) => s.state === 'quiet');"
+        " return window.__badge.slice(i).some((s) => s.state === 'online'); }",
+        timeout=25_000)
+    expect(live).to_have_text("实时")
+    assert page.evaluate("getComputedStyle(document.getElementById('live')).color") != colour
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("role", ["team_leader", "keeper"])
+def test_field_roles_map_gets_readings_and_sensor_status(hub, page, role):
+    """A team leader's and a depot keeper's map receive `reading` and `sensor_status` events
+    (they once joined no room and sat under a green badge receiving nothing)."""
+    from tests.browser.test_map import api_client, square
+    from tests.browser.test_sensor_page import add_gateway, post, stamp
+
+    api = api_client(hub)
+    village = {"type": "Feature", "geometry": square(109.05, 33.15, 0.02),
+               "properties": {"code": "TV01", "name_zh": "石板沟", "population": 900}}
+    assert api.post(hub.url + "/api/v1/villages", json=village, timeout=10).status_code == 201
+    token = add_gateway(hub, "GW-F1")
+    sensor = {"code": "RG-F01", "name": "石板沟雨量站", "kind": "rain_gauge", "unit": "mm",
+              "gateway": "GW-F1", "lon": 109.05, "lat": 33.15, "village": "TV01"}
+    assert api.post(hub.url + "/api/v1/sensors", json=sensor, timeout=10).status_code == 201
+
+    sign_in_as(page, hub, f"field-{role.replace('_', '-')}", role)
+    page.goto(hub.url + "/map")
+    the_map = page.locator("#map")
+    expect(the_map).to_have_attribute("data-state", "ready", timeout=30_000)
+    expect(page.locator("#live")).to_have_attribute("data-state", "online", timeout=20_000)
+    station = page.locator('path[data-layer="sensors"][data-code="RG-F01"]')
+    expect(station).to_have_attribute("data-flag", "missing")
+
+    from datetime import UTC, datetime
+    ts = stamp(datetime.now(UTC).replace(microsecond=0))
+    assert post(hub, token, {"sensor": "RG-F01", "ts": ts, "value": 2.5})["stored"] == 1
+    expect(the_map).to_have_attribute("data-last-reading", re.compile(r"^RG-F01:"),
+                                      timeout=15_000)
+    expect(station).to_have_attribute("data-flag", "good")
+
+    # `sensor_status`: the office retires the station; it leaves the field's map.
+    assert api.delete(hub.url + "/api/v1/sensors/RG-F01", timeout=10).status_code in (200, 204)
+    expect(station).to_have_count(0, timeout=15_000)
+    expect(page.locator("#live")).to_have_attribute("data-state", "online")
+    assert page.errors == []
