@@ -11,7 +11,17 @@ from typing import Any
 from flask import Flask
 
 from dispatch.core import openapi
-from dispatch.core.api_schemas import GEOJSON, JSON, LAT, LON, items_of, obj, ok, query
+from dispatch.core.api_schemas import (
+    GEOJSON,
+    IMPORT_MEDIA,
+    JSON,
+    LAT,
+    LON,
+    items_of,
+    obj,
+    ok,
+    query,
+)
 from maps import service
 from maps.service import FeatureKind, Field
 
@@ -87,13 +97,6 @@ COLLECTION = obj({"type": {"const": "FeatureCollection"},
 _NUMBER = r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*"
 BBOX = query("bbox", {"type": "string", "pattern": f"^{_NUMBER}(,{_NUMBER}){{3}}$"},
              "minlon,minlat,maxlon,maxlat (WGS 84, GeoJSON order)")
-IMPORT_MEDIA = {
-    "text/csv": {"type": "string"},
-    GEOJSON: obj({"type": {"const": "FeatureCollection"},
-                  "features": {"type": "array", "items": {"type": "object"}}},
-                 "type", "features"),
-    "multipart/form-data": obj({"file": {"type": "string", "format": "binary"}}, "file"),
-}
 IMPORTED = obj({"created": {"type": "integer", "minimum": 0},
                 "updated": {"type": "integer", "minimum": 0}}, "created", "updated")
 

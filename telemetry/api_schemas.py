@@ -9,7 +9,7 @@ from flask import Flask
 
 from dispatch.core import openapi
 from dispatch.core.api_schemas import (
-    GEOJSON,
+    IMPORT_MEDIA,
     JSON,
     LAT,
     LON,
@@ -100,13 +100,6 @@ DEAD_LETTER = obj({
     "reason": {"enum": list(REJECT_REASONS)}, "payload": {"type": "string"},
     "payload_bytes": {"type": "integer", "minimum": 0}, "resolved": {"type": "boolean"},
     "resolved_at": NULLABLE_TIMESTAMP}, "id", "received_at", "reason", "payload", "resolved")
-IMPORT_MEDIA = {
-    "text/csv": {"type": "string"},
-    GEOJSON: obj({"type": {"const": "FeatureCollection"},
-                  "features": {"type": "array", "items": {"type": "object"}}},
-                 "type", "features"),
-    "multipart/form-data": obj({"file": {"type": "string", "format": "binary"}}, "file"),
-}
 
 ENDPOINTS: dict[str, dict[str, Any]] = {
     "telemetry.list_sensors": {

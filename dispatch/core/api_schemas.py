@@ -83,3 +83,13 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
                             "openapi", "paths")),
     },
 }
+
+
+# The bodies a tabular import takes (dispatch.core.tabular: maps' and telemetry's imports).
+IMPORT_MEDIA = {
+    "text/csv": {"type": "string"},
+    GEOJSON: obj({"type": {"const": "FeatureCollection"},
+                  "features": {"type": "array", "items": {"type": "object"}}},
+                 "type", "features"),
+    "multipart/form-data": obj({"file": {"type": "string", "format": "binary"}}, "file"),
+}
