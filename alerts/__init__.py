@@ -1,2 +1,23 @@
 """Alerts: warning rules, the alert lifecycle, CAP 1.2, notification channels and escalation
-(DESIGN §2, §5 "Alerts"). Its modules follow STYLE.md "A domain package's room"."""
+(DESIGN §2, §5 "Alerts"). Its modules follow STYLE.md "A domain package's room":
+`rules.py` (pure decisions), `lifecycle.py` (pure state machine), `cap.py` (pure CAP 1.2),
+`thresholds.py` (pure validation), `service.py` (transitions in the caller's transaction),
+`evaluate.py` (feeding the rules from telemetry's memory), `channels.py` (Socket.IO, the retained
+village topics, webhooks), `views.py`, `pages.py`, `jobs.py`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from alerts.settings import check_settings
+from dispatch.core.settings import add_check
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+add_check(check_settings)
+
+
+def init_app(app: Flask) -> None:
+    """Register alerts' models, endpoints, pages and signal receivers."""
+    import alerts.models  # noqa: F401  (its tables join the metadata)

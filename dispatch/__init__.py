@@ -13,6 +13,7 @@ from flask import Flask
 
 # The domain packages, upstream first (DESIGN §2). Importing them here, with the factory's module,
 # adds their settings rules (dispatch.core.settings.add_check) before any settings are loaded.
+import alerts
 import maps
 import telemetry
 from dispatch import views as office
@@ -25,7 +26,7 @@ from dispatch.core.settings import ROOT, Settings, load_settings
 
 # Each registers its blueprints, pages, layers, metrics and body limit in its init_app(app).
 # `office` is the dispatch domain's office pages (dispatch.views).
-PACKAGES = (maps, telemetry, office)
+PACKAGES = (maps, telemetry, alerts, office)
 
 
 def create_app(overrides: dict[str, dict[str, Any]] | None = None,

@@ -56,6 +56,13 @@ class Village(Base):
     riverside: Mapped[bool] = mapped_column(default=False)
     elevation_m: Mapped[float | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The village's warning level (none/prepare/evacuate), written by alerts and read by the map,
+    # broadcast terminals and evacuation without importing alerts (DESIGN §2, §5).
+    warning_level: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    warning_alert_id: Mapped[int | None] = mapped_column()
+    warning_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the retained warning topic last said this level (NULL: to publish).
+    warning_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Shelter(Base):
@@ -118,6 +125,9 @@ class HazardZone(Base):
     households: Mapped[int] = mapped_column(default=0)
     people: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The zone's warning level (none/prepare/evacuate) from its landslide alerts (alerts writes).
+    warning_level: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    warning_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class River(Base):

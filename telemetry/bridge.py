@@ -23,11 +23,13 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from dispatch.core.events import ReadingsStored, readings_stored
 from dispatch.core.mqtt import HubMqtt
 from dispatch.core.runtime import log_file
 from telemetry import metrics
 from telemetry.ingest import counted
 from telemetry.live import announcer_of, send_status
+from telemetry.sensor_memory import state_of
 from telemetry.writer_process import Item, WriterProcess, Written
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class IngestBridge:
         self.writer = WriterProcess(app.config["APP_FACTORY"], app.config["SETTINGS"].as_dict(),
                                     logging.getLevelName(logging.getLogger().level), log_file())
         self.announcer = announcer_of(app)
+        self.state = state_of(app)
         self._stop = threading.Event()
         # Batches with the writer, oldest first; replies come in the same order.
         self._inflight: collections.deque[list] = collections.deque()
@@ -154,8 +157,13 @@ class IngestBridge:
                         return
 
     def _written(self, written: Written) -> None:
-        """After a batch's commit: metrics, `reading` and `sensor_status` events."""
+        """After a batch's commit: metrics, this process's memory of the sensors, the signal
+        for the warning rules, `reading` and `sensor_status` events."""
         counted(written.counts)
+        if written.revisions:
+            self.state.follow(written.readings, written.revisions)
+            with self.app.app_context():
+                readings_stored.send(ReadingsStored(frozenset(written.revisions)))
         self.announcer.announce(written.newest)
         if written.status_events:
             with self.app.app_context():

@@ -439,6 +439,11 @@ class Ingest:
             self.session.connection().execute(_GATEWAYS_SEEN, {"ids": list(self._gateways),
                                                                "now": now})
 
+    def revision_steps(self) -> dict[int, tuple[int, int]]:
+        """Each touched sensor's revision before and after this transaction (after finish())."""
+        return {sid: (t.sensor.revision, self._revisions[sid])
+                for sid, t in self._touched.items() if sid in self._revisions}
+
     def mark_hours(self, readings: set[tuple[int, datetime]],
                    intervals: dict[int, int] | None = None) -> None:
         """Mark the hours these (sensor id, ts) readings fall in for roll-up; also the next

@@ -140,6 +140,53 @@ class TelemetryState:
                         memory.rain.add(ts, value, flag)
                 memory.key = (revisions[sensor_id], *memory.key[1:])
 
+    def follow(self, readings: Mapping[int, list[tuple[datetime, float, str]]],
+               revisions: Mapping[int, tuple[int, int]]) -> None:
+        """Learn readings another process committed (the ingest writer's batch), given each
+        sensor's revision before and after that commit: a memory at `before` or later takes
+        them (adding a reading twice changes nothing); a memory older than `before` missed
+        readings (stored by a third process) and is dropped, to load again on next use. So
+        the process that owns MQTT keeps its rain windows current without reading them back."""
+        with self._lock:
+            for sensor_id, (before, after) in revisions.items():
+                memory = self._memories.get(sensor_id)
+                if memory is None:
+                    continue
+                if memory.key[0] < before:
+                    del self._memories[sensor_id]
+                    continue
+                new = sorted((ts, v) for ts, v, _ in readings.get(sensor_id, ()))
+                if new:
+                    memory.history = sorted({**dict(memory.history),
+                                             **dict(new)}.items())[-HISTORY:]
+                if memory.rain is not None:
+                    for ts, value, flag in readings.get(sensor_id, ()):
+                        memory.rain.add(ts, value, flag)
+                memory.key = (max(memory.key[0], after), *memory.key[1:])
+
+    def followed(self, session: Session, sensor: Sensor) -> Memory:
+        """The sensor's memory as `follow` keeps it: loaded when missing or when its interval or
+        QC changed, but not reloaded because the database's revision is ahead (the batch that
+        raised it is on its way to `follow`)."""
+        with self._lock:
+            memory = self._memories.get(sensor.id)
+            if memory is None or memory.key[1:] != _key(sensor)[1:]:
+                memory = self._memories[sensor.id] = _load(session, sensor)
+            return memory
+
+    def rain_sums(self, session: Session, sensor: Sensor, now: datetime,
+                  seconds: list[int]) -> dict[int, Any]:
+        """A followed rain gauge's window sums ending at now, for windows of these lengths
+        (seconds, at most 24 h): {seconds: WindowSum}."""
+        memory = self.followed(session, sensor)
+        with self._lock:
+            if memory.rain is None:
+                _, rain = batch_sql.recent_readings(session, sensor.id, limit=0,
+                                                    since=now - RAIN_LOAD)
+                memory.rain = RainWindows(sensor.interval_s)
+                memory.rain.load(rain)
+            return {s: memory.rain.window(now, s) for s in seconds}
+
     def sensor_rows(self, codes: set[str], now: float) -> dict[str, Any]:
         """Cached sensor rows for these codes, those read less than SENSOR_ROW_TTL_S ago."""
         with self._lock:

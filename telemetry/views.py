@@ -10,6 +10,7 @@ from dispatch.core.body import json_body, json_object
 from dispatch.core.choices import EDITORS, OFFICE_ROLES, PERSON_ROLES, Role
 from dispatch.core.db import db
 from dispatch.core.errors import parameter_error
+from dispatch.core.events import ReadingsStored, readings_stored
 from maps.views import register_layer
 from telemetry import series, service
 from telemetry.live import announce_readings, send_status, sensor_status_event
@@ -231,6 +232,11 @@ def post_readings():
     ingest.finish()
     s.commit()
     ingest.apply()
+    steps = ingest.revision_steps()
+    if steps:
+        # The warning rules of this process (the all-in-one `run`) evaluate these sensors'
+        # subjects now; a worker in another process sweeps them within alerts.evaluate_every_s.
+        readings_stored.send(ReadingsStored(frozenset(steps)))
     announce_readings(result.stored_readings)
     send_status(ingest.status_events)
     whole = [reason for index, reason in result.rejected if index is None]

@@ -62,6 +62,10 @@ class Written:
     newest: list[Stored] = field(default_factory=list)
     status_events: list[dict] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    # What the parent's telemetry memory follows (TelemetryState.follow): the stored readings
+    # per sensor id, and each sensor's revision before and after the commit.
+    readings: dict[int, list] = field(default_factory=dict)
+    revisions: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 class Store:
@@ -108,7 +112,7 @@ class Store:
                     ingest.finish()
                 counts = ingest.apply(count=False)
                 return Written(list(newest.values()), statuses + ingest.status_events,
-                               dict(counts))
+                               dict(counts), ingest.pending.readings, ingest.revision_steps())
             finally:
                 db.remove()
 

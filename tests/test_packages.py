@@ -18,7 +18,8 @@ def overrides(overrides):
 
 
 def test_the_factory_calls_each_package_init_app():
-    assert [p.__name__ for p in dispatch.PACKAGES] == ["maps", "telemetry", "dispatch.views"]
+    assert [p.__name__ for p in dispatch.PACKAGES] == ["maps", "telemetry", "alerts",
+                                                    "dispatch.views"]
     assert all(callable(p.init_app) for p in dispatch.PACKAGES)
 
 

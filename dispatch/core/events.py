@@ -67,3 +67,27 @@ class FeatureChanged:
 
 
 feature_changed = Signal("maps.feature_changed", FeatureChanged)
+
+
+@dataclass(frozen=True)
+class ReadingsStored:
+    """Readings were committed (sent by telemetry in the process that learns of the commit: the
+    MQTT bridge's parent after its writer's batch, or the HTTP ingest view); for the warning
+    rules, which evaluate the subjects of these sensors right after."""
+
+    sensor_ids: frozenset[int]
+
+
+readings_stored = Signal("telemetry.readings_stored", ReadingsStored)
+
+
+@dataclass(frozen=True)
+class WarningChanged:
+    """Villages' or hazard zones' warning levels changed (sent by alerts after the commit that
+    wrote them onto their rows; for the evacuation planner and the map)."""
+
+    villages: tuple[str, ...]
+    hazards: tuple[str, ...]
+
+
+warning_changed = Signal("alerts.warning_changed", WarningChanged)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 import dispatch.core.models  # noqa: F401  (register the kernel's tables)
 import maps.models  # noqa: F401
 import telemetry.models  # noqa: F401
+import alerts.models  # noqa: F401
 from dispatch.core.db import Base
 from dispatch.core.schema import include_object
 
