@@ -219,6 +219,10 @@ def flash_flood(table: VillageTable, gauges: Sequence[GaugeRain], *,
                      default=None)
     soil = soil_state(antecedent, table)
     rain: dict[int, tuple[GaugeRain, WindowSum]] = {}
+    # The rain an incomplete window did observe is a lower bound (missing time can only hide
+    # more): it may raise a level, but it never says "below" (issue #19: an incomplete window
+    # never counts as dry; the village gets a data alert for it as well).
+    partial: dict[int, tuple[GaugeRain, WindowSum]] = {}
     incomplete = []
     for i, hours in enumerate(table.windows_h):
         wettest = _wettest(gauges, hours, min_completeness)
@@ -226,12 +230,20 @@ def flash_flood(table: VillageTable, gauges: Sequence[GaugeRain], *,
             incomplete.append(window_name(hours))
         else:
             rain[i] = wettest
+        seen = [(g, w) for g in sorted(gauges, key=lambda g: g.gauge)
+                if (w := g.windows.get(hours)) is not None and w.complete > 0]
+        if seen:
+            partial[i] = max(seen, key=lambda c: c[1].mm)
     levels = LEVELS[AlertKind.FLASH_FLOOD]
     for level in reversed(levels):
         values = table.values(level, soil)
         hits = [i for i, (_g, w) in rain.items() if w.mm >= values[i]]
-        if hits:
-            return _flood_decision(level, table, soil, antecedent, rain, hits, incomplete)
+        lower_bounds = [i for i, (_g, w) in partial.items()
+                        if w.mm >= values[i] and i not in hits]
+        if hits or lower_bounds:
+            deciding = {**rain, **{i: partial[i] for i in lower_bounds}}
+            return _flood_decision(level, table, soil, antecedent, deciding,
+                                   hits + lower_bounds, incomplete)
     return _flood_decision(None, table, soil, antecedent, rain, list(rain), incomplete)
 
 

@@ -222,10 +222,17 @@ def test_flash_flood_takes_the_wettest_complete_gauge_and_the_largest_antecedent
     assert flash_flood(SOIL, [a, c], min_completeness=MIN_C).rule["soil"] == "dry"
 
 
-def test_flash_flood_ignores_an_incomplete_gauge_window():
+def test_flash_flood_counts_an_incomplete_window_only_as_a_lower_bound():
+    # 46 mm seen in a half-complete hour: at least 46 mm fell there, so evacuate (issue #19: an
+    # incomplete window never counts as dry, but what it did see is rain).
     wet_but_gappy = gauge("RG-A", NORMAL_PA, complete=0.5, h1=46, h3=46, h6=46)
     steady = gauge("RG-B", NORMAL_PA, h1=30, h3=30, h6=30)
     decision = flash_flood(WORKED, [wet_but_gappy, steady], min_completeness=MIN_C)
+    assert (decision.level, decision.rule["gauge"], decision.incomplete) == (
+        "evacuate", "RG-A", ())
+    # A gappy gauge below the thresholds says nothing: the complete gauge decides "below".
+    dry_but_gappy = gauge("RG-A", NORMAL_PA, complete=0.5, h1=10, h3=10, h6=10)
+    decision = flash_flood(WORKED, [dry_but_gappy, steady], min_completeness=MIN_C)
     assert (decision.level, decision.rule["gauge"], decision.incomplete) == (None, "RG-B", ())
 
 
