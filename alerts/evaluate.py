@@ -89,13 +89,12 @@ class SubjectIndex:
 def _fingerprint(session: Session) -> tuple:
     """Changes whenever a threshold table, a sensor registration or a village changes."""
     return (
-        session.execute(select(func.count(), func.max(VillageThreshold.updated_at))).one(),
-        session.execute(select(func.count(), func.max(HazardThreshold.updated_at))).one(),
-        session.execute(select(func.count(), func.max(Sensor.id), func.sum(
-            func.cast(Sensor.retired, db.engine.dialect.type_descriptor(
-                Sensor.id.type).__class__)))).one(),
-        session.execute(select(func.max(Village.updated_at), func.max(HazardZone.updated_at)))
-        .one(),
+        tuple(session.execute(select(func.count(), func.max(VillageThreshold.updated_at))).one()),
+        tuple(session.execute(select(func.count(), func.max(HazardThreshold.updated_at))).one()),
+        tuple(session.execute(select(func.count(), func.max(Sensor.id))).one()),
+        session.scalar(select(func.count()).select_from(Sensor).where(Sensor.retired)),
+        session.scalar(select(func.max(Village.updated_at))),
+        session.scalar(select(func.max(HazardZone.updated_at))),
     )
 
 

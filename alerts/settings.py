@@ -100,8 +100,7 @@ def check_settings(values: Values) -> None:
     alerts = values["alerts"]
     require_positive(values, "alerts.gauge_radius_m", "alerts.clear_hold_min",
                      "alerts.velocity_window_h", "alerts.webhook_attempts",
-                     "alerts.webhook_backoff_s", "alerts.webhook_timeout_s",
-                     "alerts.evaluate_every_s")
+                     "alerts.webhook_backoff_s", "alerts.webhook_timeout_s")
     if not 0 < alerts["min_completeness"] <= 1:
         raise SettingsError(_l("setting alerts.min_completeness must be above 0 and at most 1"))
     escalation_steps(alerts["escalation"])

@@ -8,10 +8,10 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import text
 
+import alerts.models  # noqa: F401
 import dispatch.core.models  # noqa: F401  (register the kernel's tables)
 import maps.models  # noqa: F401
 import telemetry.models  # noqa: F401
-import alerts.models  # noqa: F401
 from dispatch.core.db import Base
 from dispatch.core.schema import include_object
 
