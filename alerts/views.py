@@ -9,13 +9,13 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from alerts import cap, capmessages, service
+from alerts import cap, capmessages, service, tables
 from alerts.choices import ACTIVE_STATES, AlertKind, CapStatus
 from alerts.models import Alert, AlertMessage, HazardThreshold, VillageThreshold
-from dispatch.core import audit, auth
+from dispatch.core import auth
 from dispatch.core.body import json_object
 from dispatch.core.choices import EDITORS, PERSON_ROLES, Role
-from dispatch.core.db import db, utcnow
+from dispatch.core.db import db
 from dispatch.core.errors import HubError, NotFound, parameter_error
 from dispatch.core.realtime import live_event
 from maps.models import HazardZone, Village
@@ -237,22 +237,10 @@ def put_village_thresholds(code: str):
         table = thresholds.village_thresholds(json_object(), rain_gauges=_gauge_codes(s))
     except thresholds.BadThresholds as exc:
         raise _bad(exc) from None
-    store_village_table(s, village, table.as_json(), actor=auth.current_principal().actor)
+    tables.store_village_table(s, village, table.as_json(), actor=auth.current_principal().actor)
     s.commit()
     _nudge_evaluator()
     return jsonify(table.as_json())
-
-
-def store_village_table(s, village: Village, table: dict, *, actor: str) -> None:
-    """Write a village's validated table, with its audit entry."""
-    row = s.scalar(select(VillageThreshold).where(VillageThreshold.village_id == village.id))
-    before = row.table if row else None
-    if row is None:
-        row = VillageThreshold(village_id=village.id, table=table)
-        s.add(row)
-    row.table, row.updated_at, row.updated_by = table, utcnow(), actor
-    audit.record(s, actor=actor, action="thresholds.village", entity_type="village",
-                 entity_id=village.code, before=before, after=table)
 
 
 @bp.get("/api/v1/hazards/<code>/thresholds")
@@ -281,22 +269,10 @@ def put_hazard_thresholds(code: str):
                                              displacement_sensors=_displacement_codes(s))
     except thresholds.BadThresholds as exc:
         raise _bad(exc) from None
-    store_hazard_table(s, zone, table.as_json(), actor=auth.current_principal().actor)
+    tables.store_hazard_table(s, zone, table.as_json(), actor=auth.current_principal().actor)
     s.commit()
     _nudge_evaluator()
     return jsonify(table.as_json())
-
-
-def store_hazard_table(s, zone: HazardZone, table: dict, *, actor: str) -> None:
-    """Write a hazard zone's validated table, with its audit entry."""
-    row = s.scalar(select(HazardThreshold).where(HazardThreshold.hazard_id == zone.id))
-    before = row.table if row else None
-    if row is None:
-        row = HazardThreshold(hazard_id=zone.id, table=table)
-        s.add(row)
-    row.table, row.updated_at, row.updated_by = table, utcnow(), actor
-    audit.record(s, actor=actor, action="thresholds.hazard", entity_type="hazard",
-                 entity_id=zone.code, before=before, after=table)
 
 
 @bp.post("/api/v1/thresholds/import")
@@ -331,7 +307,7 @@ def import_thresholds():
         raise _bad(thresholds.BadThresholds(cells))
     actor = auth.current_principal().actor
     for village, table in tables.items():
-        store_village_table(s, village, table.as_json(), actor=actor)
+        tables.store_village_table(s, village, table.as_json(), actor=actor)
     s.commit()
     _nudge_evaluator()
     return jsonify(imported=sorted(v.code for v in tables))

@@ -191,6 +191,7 @@ def demo(scale: str, seed: int | None) -> None:
                            + (_("loaded") if added else _("already there")))
     if scale == "township":
         _demo_sensors(settings, app, towns[0])
+        _demo_thresholds(app, towns[0])
     villages = sum(len(t.villages) for t in towns)
     roads = sum(len(t.roads) for t in towns)
     click.echo(_("demo: %(loaded)d township(s) loaded, %(there)d already there; %(villages)d "
@@ -230,6 +231,17 @@ def _demo_sensors(settings: Settings, app, town) -> None:
             signal_running_broker(broker_dir(settings))
     click.echo("  " + _("sensors: %(added)d registered (gateway credentials in %(path)s)",
                         added=added, path=settings.data_dir / "secrets"))
+
+
+def _demo_thresholds(app, town) -> None:
+    """Threshold tables for the demo's riverside villages and hazard zones (alerts.demo)."""
+    from alerts.tables import load_demo_tables
+    from dispatch.core.db import db
+    from telemetry import demo as sensor_demo
+
+    with app.app_context(), db.transaction() as s:
+        added = load_demo_tables(s, town, sensor_demo.build_sensors(town), actor="cli:demo")
+    click.echo("  " + _("warning thresholds: %(added)d tables added", added=added))
 
 
 @main.group()
