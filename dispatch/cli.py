@@ -251,12 +251,15 @@ def simulate() -> None:
 
 @simulate.command("storm")
 @click.option("--speed", type=float, default=60.0, show_default=True,
-              help="Simulated minutes per real minute (1 = real time).")
+              help="How many times faster than real time the storm falls (1 = real time). A "
+                   "drill: rain intensities are this many times the design storm's.")
 @click.option("--hours", type=click.IntRange(1, 24), default=6, show_default=True,
               help="Length of the design storm.")
 @guarded
 def simulate_storm(speed: float, hours: int) -> None:
-    """Publish a design storm and a moving slope over MQTT with the demo gateways' logins."""
+    """Publish a drill over MQTT with the demo gateways' logins: a dry, still 24 h spin-up
+    stamped in the past, then a design storm and a moving slope stamped in real time (with
+    --speed S, the storm's rain is S times as intense as the design's)."""
     import json as json_module
 
     from geoalchemy2.shape import to_shape
@@ -268,7 +271,7 @@ def simulate_storm(speed: float, hours: int) -> None:
     from telemetry import simulate as sim
     from telemetry.models import Sensor
 
-    if speed < 1:
+    if not 1 <= speed < float("inf"):
         raise BadSettings(_("--speed must be at least 1"))
     settings = _settings()
     app = _app(settings)
@@ -304,10 +307,17 @@ def simulate_storm(speed: float, hours: int) -> None:
                             gateway=gateway, why=link.refused or _("no answer")))
         links[gateway] = link
     sensors = [s for s in sensors if s.gateway in links]
-    plan = sim.StormPlan(centre=(centre.x, centre.y), duration_min=hours * 60)
+    plan = sim.StormPlan(centre=(centre.x, centre.y), duration_min=hours * 60, speed=speed)
     click.echo(_("storm over %(sensors)d sensors from %(gateways)d gateways, %(hours)d h at "
                  "%(speed)gx; slope moving at %(slope)d sensors", sensors=len(sensors),
                  gateways=len(links), hours=hours, speed=speed, slope=len(slope)))
+    click.echo("  " + _("a drill: the %(hours)d h design storm falls in %(minutes).1f minutes "
+                        "of real time, %(speed)gx as intense, stamped with the time each "
+                        "report is sent", hours=hours, minutes=plan.real_s / 60, speed=speed))
+
+    def spun_up(readings: int) -> None:
+        click.echo("  " + _("spin-up: %(readings)d readings for the dry, still 24 h before the "
+                            "storm, stamped in the past", readings=readings))
 
     def progress(step: int, steps: int, total: float) -> None:
         if step % 6 == 0 or step == steps:
@@ -315,7 +325,7 @@ def simulate_storm(speed: float, hours: int) -> None:
                        + _("rain at the storm centre so far: %(mm).1f mm", mm=total))
 
     try:
-        sent = sim.run_storm(links, sensors, plan, slope, speed=speed, progress=progress)
+        sent = sim.run_storm(links, sensors, plan, slope, progress=progress, spun_up=spun_up)
     finally:
         for link in links.values():
             link.close()
