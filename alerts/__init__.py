@@ -21,8 +21,9 @@ add_check(check_settings)
 def init_app(app: Flask) -> None:
     """Register alerts' models, endpoints, pages and signal receivers."""
     import alerts.models  # noqa: F401  (its tables join the metadata)
-    from alerts import jobs, views
+    from alerts import jobs, pages, views
     from dispatch.core.events import readings_stored
 
     views.init_app(app)
+    pages.init_app(app)
     readings_stored.connect(jobs.on_readings_stored)

@@ -169,8 +169,8 @@ def _village_props(v) -> dict[str, Any]:
             "population": v.population, "households": v.households, "vulnerable": v.vulnerable,
             "contact_name": v.contact_name, "contact_phone": v.contact_phone,
             "riverside": v.riverside, "elevation_m": v.elevation_m,
-            # Filled by the warnings package (alerts) once it exists.
-            "warning_level": "none"}
+            # Written onto the row by the warnings package (alerts), DESIGN §5.
+            "warning_level": v.warning_level or "none"}
 
 
 def _shelter_props(s) -> dict[str, Any]:
@@ -184,7 +184,7 @@ def _shelter_props(s) -> dict[str, Any]:
 
 def _hazard_props(h) -> dict[str, Any]:
     return {"code": h.code, "kind": h.kind, "name": h.name_zh, "households": h.households,
-            "people": h.people}
+            "people": h.people, "warning_level": h.warning_level or "none"}
 
 
 def _road_props(r) -> dict[str, Any]:

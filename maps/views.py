@@ -14,7 +14,7 @@ from dispatch.core.body import json_body
 from dispatch.core.choices import EDITORS, PERSON_ROLES
 from dispatch.core.db import db
 from dispatch.core.errors import BadRequest, NotFound
-from dispatch.core.events import FeatureChanged, feature_changed
+from dispatch.core.events import FeatureChanged, WarningChanged, feature_changed
 from dispatch.core.realtime import notify
 from dispatch.core.tabular import decode_text
 from maps import geo, imports, service
@@ -202,6 +202,21 @@ def map_page():
     settings = current_app.config["SETTINGS"]
     return render_template("map.html", tile_url=settings.map.tile_url,
                            tile_attribution=settings.map.tile_attribution)
+
+
+def on_warning_changed(payload: WarningChanged) -> None:
+    """`warning_changed` receiver: open maps get the villages and zones whose warning level
+    moved as `layer` updates (their rows were committed before the signal)."""
+    from sqlalchemy.orm import Session
+
+    changed = ((service.VILLAGES, payload.villages), (service.HAZARDS, payload.hazards))
+    with Session(db.engine) as s:
+        for kind, codes in changed:
+            if not codes:
+                continue
+            for row in s.scalars(select(kind.model).where(kind.model.code.in_(codes))):
+                notify("layer", {"layer": kind.layer, "action": "update", "code": row.code,
+                                 "feature": service.feature(kind, row)})
 
 
 def init_app(app: Flask) -> None:

@@ -11,12 +11,22 @@
 // events update a monitoring station's last value, QC flag and status (and its open popup, whose
 // 6-hour sparkline comes from the sensor's readings when it opens; ../sparkline.js draws it).
 //
+// Warnings: villages and hazard zones are coloured by their warning level (the layer's
+// `warning_level`, written by alerts and sent live as `layer` updates); rain gauges by their
+// active rainstorm signal, from the alert panel's list (./alert_panel.js, GET /api/v1/alerts and
+// `alert` events), with their 1 h and 3 h sums in the popup (GET /api/v1/sensors/<code>/sums).
+// Selecting an alert in the panel highlights its villages, zone or gauge.
+//
 // #map keeps data-state (loading | ready | empty), data-features-loaded (total), data-count-<layer>,
-// data-view (west,south,east,north) and data-last-change (layer:code:action) for people and tests.
+// data-view (west,south,east,north), data-last-change (layer:code:action), data-warned (loaded
+// villages under a warning, code:level) and data-highlight (the selected alert's village codes)
+// for people and tests.
 
 import { getJson } from "../api.js";
 import { el } from "../dom.js";
 import { FLAG_COLOURS, sparkline } from "../sparkline.js";
+import { colourOf, levelLabel, vocabulary } from "../warnings.js";
+import { AlertPanel } from "./alert_panel.js";
 
 const L = window.L;
 const mapEl = document.getElementById("map");
@@ -41,11 +51,10 @@ const POPULATION_BREAKS = [500, 800, 1200, 2000];
 const POPULATION_FILLS = ["#f1f4f7", "#d5dde6", "#b1bfcd", "#8798ac", "#5e718a"];
 const VILLAGE_LINE = "#52606f";
 const RIVERSIDE_LINE = "#00897b"; // riverside villages: a teal outline (and a wavy name)
-// Warnings (alerts): the legend may bring its own colours under these keys later.
-const WARNING_DEFAULTS = {
-  prepare: { fill: "#fdd835", line: "#c79100" },
-  evacuate: { fill: "#e53935", line: "#8e0000" },
-};
+// Warning levels: fills are alerts.choices COLOURS (the alert vocabulary); outlines darker.
+const WARNING_LINES = { prepare: "#9c4a00", evacuate: "#7a0000" };
+const HIGHLIGHT = "#0b2545";
+const RAINSTORM_LEVELS = ["blue", "yellow", "orange", "red"];
 // Used only when the legend has no colour for a key.
 const FALLBACK = {
   open: "#2e7d32", full: "#f9a825", closed: "#c62828",
@@ -69,10 +78,14 @@ const colour = (key) => (legend[key] && legend[key].colour) || FALLBACK[key] || 
 const label = (key) => (legend[key] && legend[key].label) || key;
 
 function warningStyle(level) {
-  const given = legend[level] && legend[level].colour;
-  const d = WARNING_DEFAULTS[level];
-  return d && { fill: given || d.fill, line: d.line };
+  const line = WARNING_LINES[level];
+  return line && { fill: colourOf(level), line };
 }
+
+// What the alert panel's selection highlights, by layer: sets of codes.
+const highlight = { villages: new Set(), hazards: new Set(), sensors: new Set() };
+// Rain gauges' active rainstorm signals: gauge code -> its alert.
+let signals = new Map();
 
 function populationClass(population) {
   const p = Number(population) || 0;
@@ -120,6 +133,11 @@ function hatch(kind) {
 const STYLES = {
   villages(p) {
     const warning = warningStyle(p.warning_level);
+    if (highlight.villages.has(p.code)) {
+      return { fill: true, fillColor: warning ? warning.fill : POPULATION_FILLS[
+        populationClass(p.population)], fillOpacity: warning ? 0.75 : 0.85, color: HIGHLIGHT,
+      weight: 5, opacity: 1, dashArray: null };
+    }
     if (warning) {
       return { fill: true, fillColor: warning.fill, fillOpacity: 0.62, color: warning.line,
         weight: 3, opacity: 1, dashArray: null };
@@ -135,8 +153,11 @@ const STYLES = {
     };
   },
   hazards(p) {
-    return { fill: true, fillColor: hatch(p.kind), fillOpacity: 1, color: colour(p.kind),
-      weight: 1.6, opacity: 0.95 };
+    const warning = warningStyle(p.warning_level);
+    const lit = highlight.hazards.has(p.code);
+    return { fill: true, fillColor: hatch(p.kind), fillOpacity: 1,
+      color: lit ? HIGHLIGHT : warning ? warning.fill : colour(p.kind),
+      weight: lit ? 5 : warning ? 3.5 : 1.6, opacity: 0.95 };
   },
   rivers() {
     return { color: RIVER, weight: Math.max(1.2, 3 * symbolScale), opacity: 0.9, lineCap: "round",
@@ -156,11 +177,20 @@ const STYLES = {
       fillOpacity: 0.95, color: "#ffffff", weight: symbolScale < 1 ? 1.5 : 2.5, opacity: 1 };
   },
   sensors(p) {
-    // A station whose last reading is not good shows its flag's colour (and says it in words).
+    // A rain gauge under a rainstorm signal shows the signal's colour, larger; otherwise a
+    // station whose last reading is not good shows its flag's colour (and says it in words).
+    const signal = signals.get(p.code);
+    const lit = highlight.sensors.has(p.code);
+    if (signal) {
+      return { radius: 9 * Math.max(symbolScale, 0.7), fill: true,
+        fillColor: colourOf(signal.level), fillOpacity: 1, color: lit ? HIGHLIGHT : "#1b1b1b",
+        weight: lit ? 4 : 2, opacity: 1 };
+    }
     const flag = sensorFlag(p);
     return { radius: 6 * Math.max(symbolScale, 0.7), fill: true,
       fillColor: flag === "good" ? SENSOR : FLAG_COLOURS[flag] || SENSOR,
-      fillOpacity: 0.95, color: "#ffffff", weight: symbolScale < 1 ? 1.5 : 2, opacity: 1 };
+      fillOpacity: 0.95, color: lit ? HIGHLIGHT : "#ffffff",
+      weight: lit ? 4 : symbolScale < 1 ? 1.5 : 2, opacity: 1 };
   },
 };
 
@@ -249,9 +279,12 @@ const POPUPS = {
     ];
   },
   hazards(p) {
+    const warning = warningStyle(p.warning_level);
     return [
       title(p.name, p.code, label(p.kind)),
       el("p", { class: "fp-sub" }, badge(label(p.kind), colour(p.kind))),
+      warning ? badge(T.legend[p.warning_level], warning.fill,
+        { "data-level": p.warning_level }) : null,
       rows([
         [F.householdsAtRisk, count(p.households)],
         [F.peopleAtRisk, count(p.people)],
@@ -287,6 +320,7 @@ const POPUPS = {
           FLAG_COLOURS[flag], { "data-flag": flag })), { "data-field": "value" }],
         [TS.lastReading, p.last_ts ? when.format(new Date(p.last_ts)) : dash,
           { "data-field": "time" }],
+        ...(p.kind === "rain_gauge" ? gaugeRows(p) : []),
       ]),
       el("figure", { class: "fp-spark", "data-state": "loading" },
         el("figcaption", null, TS.last6h), el("div", { class: "fp-spark-plot" })),
@@ -295,6 +329,63 @@ const POPUPS = {
     ];
   },
 };
+
+// --- rain gauges: rainstorm signal and the rolling sums --------------------------------------
+
+function gaugeRows(p) {
+  const signal = signals.get(p.code);
+  return [
+    [TS.signal, signal ? badge(levelLabel(signal), colourOf(signal.level),
+      { "data-level": signal.level }) : TS.noSignal, { "data-field": "signal" }],
+    [TS.sum1h, "…", { "data-field": "sum-1h" }],
+    [TS.sum3h, "…", { "data-field": "sum-3h" }],
+  ];
+}
+
+// A window's rain, or "no data": a silent gauge is unknown, never 0 mm (DESIGN §5).
+function sumText(window) {
+  if (!window || window.mm === null || window.mm === undefined) return TS.noData;
+  const mm = `${number.format(window.mm)} mm`;
+  if (typeof window.complete !== "number" || window.complete >= 0.995) return mm;
+  return `${mm} (${TS.complete.replace("P", percent.format(window.complete))})`;
+}
+
+async function fillSums(code) {
+  const url = config.urls.sensorSums.replace(/CODE(?=\/sums$)/, encodeURIComponent(code));
+  let data = null;
+  try {
+    data = await getJson(url, { timeout: 10000 });
+  } catch {
+    data = null;
+  }
+  const box = document.querySelector(`.fp-sensors[data-code="${CSS.escape(code)}"]`);
+  if (!box) return;
+  const windows = (data && data.windows) || {};
+  for (const name of ["1h", "3h"]) {
+    const cell = box.querySelector(`[data-field="sum-${name}"] dd`);
+    if (cell) cell.textContent = data ? sumText(windows[name]) : dash;
+  }
+}
+
+function setSignals(alerts) {
+  const next = new Map(alerts.filter((a) => a.kind === "rainstorm")
+    .map((a) => [a.subject.code, a]));
+  const touched = new Set([...signals.keys(), ...next.keys()]);
+  const before = signals;
+  signals = next;
+  for (const code of touched) {
+    const was = before.get(code);
+    const now = next.get(code);
+    if ((was && was.level) === (now && now.level)) continue;
+    const layer = overlays.sensors.byCode.get(code);
+    if (!layer) continue;
+    restyle("sensors", layer);
+    if (popupFor && popupFor.name === "sensors" && popupFor.code === code) {
+      popup.setContent(popupContent("sensors", layer.feature));
+      popupFilled("sensors", layer.feature);
+    }
+  }
+}
 
 // --- monitoring stations: flag, sparkline, live readings ------------------------------------
 
@@ -345,7 +436,10 @@ async function fillSpark(code, p) {
 
 // After a popup's content was (re)built: a station's sparkline goes into it.
 function popupFilled(name, feature) {
-  if (name === "sensors") fillSpark(codeOf(feature), feature.properties || {});
+  if (name !== "sensors") return;
+  const p = feature.properties || {};
+  fillSpark(codeOf(feature), p);
+  if (p.kind === "rain_gauge") fillSums(codeOf(feature));
 }
 
 function refreshSensor(code, change) {
@@ -504,6 +598,13 @@ function tagElement(name, layer) {
   if (name === "sensors") {
     node.dataset.flag = sensorFlag(p);
     state = TS.flags[sensorFlag(p)];
+    const signal = signals.get(p.code);
+    if (signal) {
+      node.dataset.signal = signal.level;
+      state = `${levelLabel(signal)} · ${state}`;
+    } else {
+      delete node.dataset.signal;
+    }
   }
   const accessible = [shownName(p), state].filter(Boolean).join(" · ");
   if (accessible) node.setAttribute("aria-label", accessible);
@@ -567,6 +668,11 @@ function showCounts() {
     total += n;
   }
   mapEl.dataset.featuresLoaded = String(total);
+  // The loaded villages under a warning ("code:level", sorted): what the canvas shows in colour.
+  mapEl.dataset.warned = [...overlays.villages.byCode.values()]
+    .map((layer) => layer.feature.properties || {})
+    .filter((p) => p.warning_level && p.warning_level !== "none")
+    .map((p) => `${p.code}:${p.warning_level}`).sort().join(",");
 }
 
 function bboxParam(bounds) {
@@ -812,13 +918,17 @@ async function connectLive() {
   if (!document.getElementById("live")) return; // no live channel on this page (base.html)
   const { socket, onLive } = await import("../live.js");
   socket.on("layer", onLayerEvent);
+  socket.on("alert", (message) => panel.take(message));
   socket.on("reading", onReading);
   socket.on("sensor_status", onSensorStatus);
   let wasOnline = false;
   let connectedBefore = false;
   onLive((live) => {
     // Back after a drop: the server replays recent events, but reload to be sure nothing is stale.
-    if (live.online && !wasOnline && connectedBefore && started) loadAll(true);
+    if (live.online && !wasOnline && connectedBefore && started) {
+      loadAll(true);
+      panel.load();
+    }
     if (live.online) connectedBefore = true;
     wasOnline = live.online;
   });
@@ -907,6 +1017,9 @@ function buildLegend() {
       [[swatch("line", { line: RIVER, weight: "3px" }), T.legend.river]]),
     legendSection("sensors", T.layers.sensors, ["good", "suspect", "fail", "missing"].map((f) =>
       [swatch("dot", { fill: f === "good" ? SENSOR : FLAG_COLOURS[f] }), TS.flags[f]])),
+    legendSection("sensors", T.legend.signals, RAINSTORM_LEVELS.map((level) =>
+      [swatch("dot", { fill: colourOf(level) }),
+        levelLabel({ kind: "rainstorm", level })])),
   ];
 
   const body = el("div", { class: "lg-body", id: "map-legend-body" }, sections);
@@ -1091,6 +1204,62 @@ async function start() {
   mapEl.dataset.state = emptyNotice ? "empty" : "ready";
   showStatus();
 }
+
+// --- the alert panel ------------------------------------------------------------------------
+
+vocabulary();
+
+function lightUp(alert) {
+  const codes = {
+    villages: alert ? alert.villages || [] : [],
+    hazards: alert && alert.subject.type === "hazard" ? [alert.subject.code] : [],
+    sensors: alert && alert.subject.type === "gauge" ? [alert.subject.code] : [],
+  };
+  if (alert && alert.subject.type === "village" && !codes.villages.includes(alert.subject.code)) {
+    codes.villages.push(alert.subject.code);
+  }
+  const bounds = L.latLngBounds([]);
+  for (const name of ["villages", "hazards", "sensors"]) {
+    const was = highlight[name];
+    highlight[name] = new Set(codes[name]);
+    for (const code of new Set([...was, ...codes[name]])) {
+      const layer = overlays[name].byCode.get(code);
+      if (!layer) continue;
+      restyle(name, layer);
+      if (highlight[name].has(code)) {
+        if (layer.bringToFront) layer.bringToFront();
+        bounds.extend(layer.getBounds ? layer.getBounds() : layer.getLatLng());
+      }
+    }
+  }
+  mapEl.dataset.highlight = codes.villages.join(",");
+  return bounds;
+}
+
+let selectedId = null;
+
+const panel = new AlertPanel(document.getElementById("alert-panel"), {
+  words: T.alerts,
+  urls: config.urls,
+  role: config.role,
+  lang,
+  onSelect(alert) {
+    const bounds = lightUp(alert);
+    const id = alert ? alert.id : null;
+    // Fly to the alert's places when it is chosen, not on every update of it.
+    if (alert && id !== selectedId && bounds.isValid()) {
+      map.fitBounds(bounds, { maxZoom: 14, padding: [60, 60], animate: true });
+    }
+    selectedId = id;
+  },
+  onAlerts(alerts) {
+    setSignals(alerts);
+  },
+  onFold() {
+    map.invalidateSize({ pan: false });
+  },
+});
+panel.load();
 
 connectLive().catch(() => {
   // The map works without the live channel; the indicator in the top bar shows it is down.

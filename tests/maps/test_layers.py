@@ -352,3 +352,36 @@ def test_a_refused_import_speaks_the_request_language(client, editor):
     assert [row["reason"] for row in english["rows"]] == [
         "V1 exists already (import with mode=upsert to update it)",
         "code V2 repeats line 2 of this file"]
+
+
+def test_warning_levels_are_on_the_layers_and_reach_open_maps(app, client, login, sio):
+    """alerts writes a level onto the rows and sends `warning_changed`; the layers carry it and
+    open maps get each changed village and zone as a `layer` update (DESIGN §5)."""
+    from sqlalchemy import update
+
+    from dispatch.core.events import WarningChanged, warning_changed
+    from maps.models import HazardZone
+
+    login("dispatcher")
+    headers = {"X-CSRF-Token": csrf_of(client)}
+    assert client.post("/api/v1/villages", json=village("V1", 109.0, 33.0),
+                       headers=headers).status_code == 201
+    zone = {"type": "Feature", "geometry": square(109.0, 33.0),
+            "properties": {"code": "H1", "kind": "landslide", "name_zh": "后山", "people": 40}}
+    assert client.post("/api/v1/hazards", json=zone, headers=headers).status_code == 201
+    assert [f["properties"]["warning_level"] for f in _layer(client, headers, "villages")[
+        "features"]] == ["none"]
+    socket = sio()
+    with db.transaction() as s:
+        s.execute(update(Village).where(Village.code == "V1").values(warning_level="evacuate"))
+        s.execute(update(HazardZone).where(HazardZone.code == "H1").values(
+            warning_level="prepare"))
+    warning_changed.send(WarningChanged(("V1", "V-UNKNOWN"), ("H1",)))
+    layers = {name: {f["id"]: f["properties"]["warning_level"]
+                     for f in _layer(client, headers, name)["features"]}
+              for name in ("villages", "hazards")}
+    assert layers == {"villages": {"V1": "evacuate"}, "hazards": {"H1": "prepare"}}
+    events = [e["args"][0] for e in socket.get_received(NAMESPACE) if e["name"] == "layer"]
+    assert [(e["layer"], e["action"], e["code"], e["feature"]["properties"]["warning_level"])
+            for e in events] == [("villages", "update", "V1", "evacuate"),
+                                 ("hazards", "update", "H1", "prepare")]

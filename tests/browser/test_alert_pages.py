@@ -1,0 +1,195 @@
+"""The warning pages in a real browser against a real `rescuehub run` (one hub for the module:
+each test makes its own village, gauge and storm): the map's alert panel (an alert arriving live
+while the page is open, seen in the title and heard, acknowledged, its public warning approved and
+published, cleared with a reason, the village's colour back), the situation page, and the alert
+history and alert pages. Names are HTML payloads and stay text."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.test_hostile_names import WATCH_CSP
+from tests.browser.test_live_indicator import sign_in_as, sign_in_first_time
+from tests.browser.test_map import api_client, square
+from tests.browser.test_sensor_page import add_gateway, post
+from tests.fixtures.hub import start_hub
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+XSS = '<img src=x onerror="window.__xss=1">'
+# SL 675 practice table of the DESIGN §6 worked example (no antecedent rain known: the wet row).
+TABLE = {"windows_h": [1, 3, 6],
+         "prepare": {"dry": [45, 70, 100], "normal": [40, 65, 95], "wet": [35, 60, 90]},
+         "evacuate": {"dry": [50, 75, 105], "normal": [45, 70, 100], "wet": [40, 65, 95]},
+         "antecedent_mm": {"dry_below": 15, "wet_above": 50}}
+STEP = timedelta(minutes=5)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """One running hub for the module (the browser tests are slow to start)."""
+    data_dir = tmp_path_factory.mktemp("alert-pages") / "var"
+    data_dir.mkdir()
+    running = start_hub(data_dir)
+    if running.process.poll() is not None:
+        pytest.fail(f"rescuehub run exited early:\n{running.output()}")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def commander_api(hub):
+    return api_client(hub, "duty-commander", "commander")
+
+
+def watched_village(hub, api, *, code: str, name: str, gauge: str, lon: float,
+                    population: int) -> str:
+    """A village with a rain gauge inside that reported six dry hours (complete windows) and
+    its critical-rainfall table; returns the gateway's token."""
+    village = {"type": "Feature", "geometry": square(lon, 33.1, 0.02),
+               "properties": {"code": code, "name_zh": name, "population": population}}
+    answer = api.post(hub.url + "/api/v1/villages", json=village, timeout=10)
+    assert answer.status_code == 201, answer.text
+    token = add_gateway(hub, f"GW-{code}")
+    sensor = {"code": gauge, "name": f"{name}雨量站", "kind": "rain_gauge", "unit": "mm",
+              "gateway": f"GW-{code}", "lon": lon, "lat": 33.1, "village": code,
+              "interval_s": 300}
+    answer = api.post(hub.url + "/api/v1/sensors", json=sensor, timeout=10)
+    assert answer.status_code == 201, answer.text
+    # The dry hours before the table: judged with a table and no data, the village would get
+    # a data alert (windows incomplete) that stays for alerts.clear_hold_min.
+    now = datetime.now(UTC).replace(microsecond=0)
+    dry = [{"sensor": gauge, "ts": (now - k * STEP).isoformat(), "value": 0.0}
+           for k in range(72, -1, -1)]
+    assert post(hub, token, {"readings": dry})["stored"] == len(dry)
+    answer = api.put(hub.url + f"/api/v1/villages/{code}/thresholds",
+                     json={**TABLE, "gauges": [gauge]}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return token
+
+
+def storm(hub, token: str, gauge: str, mm: float = 3.0) -> None:
+    """`mm` every five minutes for the last three hours, between the dry reports: 3 mm makes
+    36 mm in 1 h and 108 mm in 3 h (flash flood: evacuate; CMA: red)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    rain = [{"sensor": gauge, "ts": (now - k * STEP - STEP / 2).isoformat(), "value": mm}
+            for k in range(35, -1, -1)]
+    assert post(hub, token, {"readings": rain})["stored"] == len(rain)
+
+
+def active(hub, api, kind: str, subject: str) -> dict:
+    items = api.get(hub.url + f"/api/v1/alerts?kind={kind}", timeout=10).json()["items"]
+    return next(a for a in items if a["subject"]["code"] == subject)
+
+
+def test_the_alert_panel_sees_hears_and_acts_on_a_storm(hub, commander_api, page, artifacts):
+    assert hub.commander_password, hub.output()
+    api = commander_api
+    token = watched_village(hub, api, code="V-A", name=f"青山村{XSS}", gauge="RG-A", lon=109.0,
+                            population=812)
+    page.add_init_script(WATCH_CSP)
+    sign_in_first_time(page, hub)
+    page.goto(hub.url + "/map")
+    the_map, panel = page.locator("#map"), page.locator("#alert-panel")
+    expect(the_map).to_have_attribute("data-state", "ready", timeout=30_000)
+    expect(page.locator("#live[data-state=online]")).to_be_visible(timeout=20_000)
+    expect(panel).to_have_attribute("data-state", "ready")
+    expect(panel.locator(".ap-empty")).to_have_text("当前没有生效的预警。")
+    expect(the_map).to_have_attribute("data-warned", "")
+    expect(page).to_have_title(re.compile(r"^地图"))
+    # Sound needs a first click; the hint says so, then that it is on.
+    hint = panel.locator(".ap-sound")
+    expect(hint).to_have_attribute("data-sound", "waiting")
+    expect(hint).to_contain_text("点击页面")
+    panel.locator("h2").click()
+    expect(hint).to_have_attribute("data-sound", "armed")
+    page.evaluate("window.__sameDocument = true")
+
+    # The storm: both alerts arrive live, the title counts them and the alarm sounds.
+    storm(hub, token, "RG-A")
+    flood = panel.locator('.ap-item[data-kind="flash_flood"]')
+    expect(flood).to_have_attribute("data-level", "evacuate", timeout=20_000)
+    expect(flood.locator('[data-field="level"]')).to_have_text("立即转移")
+    expect(flood.locator('[data-field="kind"]')).to_have_text("山洪")
+    expect(flood.locator(".ap-name")).to_have_text(f"青山村{XSS}")  # text, never markup
+    expect(flood.locator('[data-field="meta"]')).to_contain_text("812 人")
+    expect(flood.locator('[data-field="rule"]')).to_contain_text("实测雨量 108 mm")
+    signal = panel.locator('.ap-item[data-kind="rainstorm"]')
+    expect(signal).to_have_attribute("data-level", "red", timeout=20_000)
+    expect(page).to_have_title(re.compile(r"^\(2\) 地图"))
+    assert int(hint.get_attribute("data-played")) >= 1
+    expect(the_map).to_have_attribute("data-warned", "V-A:evacuate")
+    # The gauge wears its signal, and its popup gives the sums.
+    gauge = page.locator('path[data-layer="sensors"][data-code="RG-A"]')
+    expect(gauge).to_have_attribute("data-signal", "red")
+    assert gauge.get_attribute("fill").lower() == "#d7191c"
+    gauge.click()
+    popup = page.locator(".leaflet-popup-content .fp-sensors")
+    expect(popup.locator('[data-field="signal"] dd')).to_have_text("暴雨红色预警")
+    expect(popup.locator('[data-field="sum-1h"] dd')).to_have_text("36 mm")
+    expect(popup.locator('[data-field="sum-3h"] dd')).to_have_text("108 mm")
+    page.keyboard.press("Escape")
+
+    # Selecting the alert highlights its village; the map with the alert for people to look at.
+    flood.locator(".ap-select").click()
+    expect(the_map).to_have_attribute("data-highlight", "V-A")
+    expect(flood).to_have_class(re.compile(r"\bselected\b"))
+    page.screenshot(path=str(artifacts / "map-alert.png"))
+
+    # Acknowledge: the count drops to the one nobody acknowledged.
+    flood.get_by_role("button", name="确认", exact=True).click()
+    expect(flood).to_have_attribute("data-state", "acknowledged")
+    expect(flood.get_by_role("button", name="确认", exact=True)).to_have_count(0)
+    expect(page).to_have_title(re.compile(r"^\(1\) 地图"))
+
+    # The public warning: approve, then publish (commander).
+    expect(flood).to_have_attribute("data-cap", "draft")
+    flood.get_by_role("button", name="批准公开预警").click()
+    expect(flood).to_have_attribute("data-cap", "approved")
+    flood.get_by_role("button", name="发布公开预警").click()
+    expect(flood).to_have_attribute("data-cap", "published")
+    expect(flood.locator('[data-field="cap"]')).to_have_text("公开预警：已发布")
+
+    # Clear: a reason is required; then the alert leaves and the village's colour returns.
+    flood.get_by_role("button", name="解除", exact=True).click()
+    form = flood.locator("form.ap-reason")
+    form.get_by_role("button", name="解除预警").click()
+    expect(form.locator(".ap-form-error")).to_have_text("请填写理由。")
+    form.get_by_label("解除理由").fill("雨停，河水回落")
+    form.get_by_role("button", name="解除预警").click()
+    expect(flood).to_have_count(0)
+    expect(the_map).to_have_attribute("data-warned", "", timeout=10_000)
+    expect(the_map).to_have_attribute("data-highlight", "")
+    history = api.get(hub.url + "/api/v1/alerts?state=all&kind=flash_flood&village=V-A",
+                      timeout=10).json()["items"][0]
+    assert history["state"] == "cleared", history
+
+    # The signal too, from the API (another person): it leaves the panel live.
+    rain = active(hub, api, "rainstorm", "RG-A")
+    assert api.post(hub.url + f"/api/v1/alerts/{rain['id']}/cancel",
+                    json={"reason": "测试"}, timeout=10).status_code == 200
+    expect(signal).to_have_count(0, timeout=10_000)
+    expect(gauge).not_to_have_attribute("data-signal", "red")
+    expect(page).to_have_title(re.compile(r"^地图"))
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.evaluate("window.__xss") is None and page.evaluate("window.__csp") == []
+    assert page.errors == []
+
+
+def test_a_dispatcher_acknowledges_but_may_not_clear(hub, commander_api, page):
+    token = watched_village(hub, commander_api, code="V-D", name="白杨村", gauge="RG-D",
+                            lon=109.3, population=300)
+    storm(hub, token, "RG-D")
+    sign_in_as(page, hub, "duty-dispatcher", "dispatcher")
+    page.goto(hub.url + "/map")
+    item = page.locator('.ap-item[data-kind="flash_flood"]').filter(has_text="V-D")
+    expect(item).to_have_attribute("data-state", "raised", timeout=20_000)
+    expect(item.get_by_role("button", name="解除", exact=True)).to_have_count(0)
+    expect(item.get_by_role("button", name="批准公开预警")).to_have_count(0)
+    item.get_by_role("button", name="确认", exact=True).click()
+    expect(item).to_have_attribute("data-state", "acknowledged")
+    assert page.errors == []
