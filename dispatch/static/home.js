@@ -1,9 +1,14 @@
-// Office home: the system status panel (GET /readyz every 15 s), the live channel card, the
-// sensor gateways (GET /api/v1/gateways, kept current by `sensor_status` events that carry
-// {gateway, online, reason}) and the clock.
+// Office home, the situation page: the situation card (./situation.js: active warnings, villages
+// to move, rainstorm signals, silent sensors and gateways), the system status panel (GET /readyz
+// every 15 s), the live channel card, the sensor gateways (GET /api/v1/gateways, kept current by
+// `sensor_status` events that carry {gateway, online, reason}) and the clock.
+//
+// The status panel says "all systems ready" only when the hub is ready, no warning is active
+// and nothing is silent: a storm never leaves this page looking like a dry day.
 import { getJson, request } from "./api.js";
 import { el } from "./dom.js";
 import { liveState, onLive, socket } from "./live.js";
+import { Situation } from "./situation.js";
 
 const lang = document.documentElement.lang || "zh-CN";
 const panel = document.getElementById("system-status");
@@ -27,8 +32,27 @@ const checkLabel = { up: labels.labelUp, down: labels.labelDown, unknown: labels
 let checkTimer = null;
 let checking = false;
 
-function showOverall(state, text) {
+let readiness = null; // "ready" | "not-ready" | "unreachable" from the last check
+let picture = { loaded: false, alerts: 0, silent: 0 }; // from the situation card
+
+function showOverall() {
   const overall = panel.querySelector(".overall");
+  let state = readiness || "unknown";
+  let text = { "not-ready": labels.labelNotReady, unreachable: labels.labelUnreachable }[state]
+    || labels.labelChecking;
+  if (readiness === "ready") {
+    if (!picture.loaded) {
+      state = "unknown";
+    } else if (picture.alerts > 0) {
+      state = "alert";
+      text = labels.labelAlerts.replace("N", String(picture.alerts));
+    } else if (picture.silent > 0) {
+      state = "degraded";
+      text = labels.labelSilent;
+    } else {
+      text = labels.labelReady;
+    }
+  }
   overall.dataset.overall = state;
   overall.textContent = text;
 }
@@ -50,12 +74,12 @@ async function checkReadiness() {
     const { body } = await request("GET", panel.dataset.url, { timeout: 10000 });
     if (!body.status) throw new Error("not the hub's answer"); // e.g. a proxy's error page
     showChecks(body.checks || {});
-    if (body.status === "ready") showOverall("ready", labels.labelReady);
-    else showOverall("not-ready", labels.labelNotReady);
+    readiness = body.status === "ready" ? "ready" : "not-ready";
   } catch {
     showChecks({});
-    showOverall("unreachable", labels.labelUnreachable);
+    readiness = "unreachable";
   }
+  showOverall();
   panel.querySelector(".checked-at").textContent = timeFormat.format(new Date());
   checking = false;
   window.clearTimeout(checkTimer);
@@ -153,6 +177,7 @@ function showGateways() {
   gatewayBox.querySelector('[data-field="summary"]').textContent = G.labelSummary
     .replace("ONLINE", String(online)).replace("TOTAL", String(items.length));
   gatewayBox.dataset.state = "ready";
+  if (situation) situation.gateways(items);
 }
 
 async function loadGateways() {
@@ -202,6 +227,12 @@ function tick() {
 
 // --- start ---------------------------------------------------------------------------------
 
+const situationBox = document.getElementById("situation");
+const situation = situationBox ? new Situation(situationBox, (summary) => {
+  picture = summary;
+  if (panel) showOverall();
+}) : null;
+
 if (clock) tick();
 if (badge) {
   let wasOnline = false;
@@ -210,11 +241,13 @@ if (badge) {
     // Back online after a drop: check the hub (and the gateways) at once, not at the next tick.
     if (live.online && !wasOnline) {
       if (panel) checkReadiness();
+      if (situation && situationBox.dataset.state !== "loading") situation.reload();
       if (gatewayBox && gatewayBox.dataset.state !== "loading") loadGateways();
     }
     wasOnline = live.online;
   });
 }
+if (situation) situation.start(socket);
 if (gatewayBox) {
   socket.on("sensor_status", onGatewayStatus);
   loadGateways();

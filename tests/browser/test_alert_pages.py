@@ -48,24 +48,26 @@ def commander_api(hub):
 
 def watched_village(hub, api, *, code: str, name: str, gauge: str, lon: float,
                     population: int) -> str:
-    """A village with a rain gauge inside that reported six dry hours (complete windows) and
-    its critical-rainfall table; returns the gateway's token."""
+    """A village with two rain gauges inside (`gauge` and `gauge`-2) that reported six dry hours
+    (complete windows), judged on `gauge` by its critical-rainfall table; returns the gateway's
+    token."""
     village = {"type": "Feature", "geometry": square(lon, 33.1, 0.02),
                "properties": {"code": code, "name_zh": name, "population": population}}
     answer = api.post(hub.url + "/api/v1/villages", json=village, timeout=10)
     assert answer.status_code == 201, answer.text
     token = add_gateway(hub, f"GW-{code}")
-    sensor = {"code": gauge, "name": f"{name}雨量站", "kind": "rain_gauge", "unit": "mm",
-              "gateway": f"GW-{code}", "lon": lon, "lat": 33.1, "village": code,
-              "interval_s": 300}
-    answer = api.post(hub.url + "/api/v1/sensors", json=sensor, timeout=10)
-    assert answer.status_code == 201, answer.text
-    # The dry hours before the table: judged with a table and no data, the village would get
-    # a data alert (windows incomplete) that stays for alerts.clear_hold_min.
     now = datetime.now(UTC).replace(microsecond=0)
-    dry = [{"sensor": gauge, "ts": (now - k * STEP).isoformat(), "value": 0.0}
-           for k in range(72, -1, -1)]
-    assert post(hub, token, {"readings": dry})["stored"] == len(dry)
+    for sensor_code, east in ((gauge, 0.0), (f"{gauge}-2", 0.01)):
+        sensor = {"code": sensor_code, "name": f"{name}雨量站", "kind": "rain_gauge",
+                  "unit": "mm", "gateway": f"GW-{code}", "lon": lon + east, "lat": 33.1,
+                  "village": code, "interval_s": 300}
+        answer = api.post(hub.url + "/api/v1/sensors", json=sensor, timeout=10)
+        assert answer.status_code == 201, answer.text
+        # The dry hours before the table: judged with a table and no data, the village would
+        # get a data alert (windows incomplete) that stays for alerts.clear_hold_min.
+        dry = [{"sensor": sensor_code, "ts": (now - k * STEP).isoformat(), "value": 0.0}
+               for k in range(72, -1, -1)]
+        assert post(hub, token, {"readings": dry})["stored"] == len(dry)
     answer = api.put(hub.url + f"/api/v1/villages/{code}/thresholds",
                      json={**TABLE, "gauges": [gauge]}, timeout=10)
     assert answer.status_code == 200, answer.text
@@ -81,9 +83,27 @@ def storm(hub, token: str, gauge: str, mm: float = 3.0) -> None:
     assert post(hub, token, {"readings": rain})["stored"] == len(rain)
 
 
+def storm_moves_on(hub, api, code: str, gauge: str) -> None:
+    """The rules judge the windows ending now, so an alert cleared while its rain is still in
+    them is raised again at the next sweep: the village is judged on its dry gauge from now on
+    and the wet one is retired, so what the test clears stays cleared."""
+    answer = api.put(hub.url + f"/api/v1/villages/{code}/thresholds",
+                     json={**TABLE, "gauges": [f"{gauge}-2"]}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert api.delete(hub.url + f"/api/v1/sensors/{gauge}", timeout=10).status_code == 200
+
+
 def active(hub, api, kind: str, subject: str) -> dict:
     items = api.get(hub.url + f"/api/v1/alerts?kind={kind}", timeout=10).json()["items"]
     return next(a for a in items if a["subject"]["code"] == subject)
+
+
+def close_all(hub, api) -> None:
+    """Cancel every active alert (what earlier tests of the module left)."""
+    for alert in api.get(hub.url + "/api/v1/alerts", timeout=10).json()["items"]:
+        answer = api.post(hub.url + f"/api/v1/alerts/{alert['id']}/cancel",
+                          json={"reason": "test: start from a quiet township"}, timeout=10)
+        assert answer.status_code in {200, 409}, answer.text
 
 
 def test_the_alert_panel_sees_hears_and_acts_on_a_storm(hub, commander_api, page, artifacts):
@@ -155,6 +175,7 @@ def test_the_alert_panel_sees_hears_and_acts_on_a_storm(hub, commander_api, page
     expect(flood.locator('[data-field="cap"]')).to_have_text("公开预警：已发布")
 
     # Clear: a reason is required; then the alert leaves and the village's colour returns.
+    storm_moves_on(hub, api, "V-A", "RG-A")
     flood.get_by_role("button", name="解除", exact=True).click()
     form = flood.locator("form.ap-reason")
     form.get_by_role("button", name="解除预警").click()
@@ -173,7 +194,6 @@ def test_the_alert_panel_sees_hears_and_acts_on_a_storm(hub, commander_api, page
     assert api.post(hub.url + f"/api/v1/alerts/{rain['id']}/cancel",
                     json={"reason": "测试"}, timeout=10).status_code == 200
     expect(signal).to_have_count(0, timeout=10_000)
-    expect(gauge).not_to_have_attribute("data-signal", "red")
     expect(page).to_have_title(re.compile(r"^地图"))
     assert page.evaluate("window.__sameDocument") is True
     assert page.evaluate("window.__xss") is None and page.evaluate("window.__csp") == []
@@ -192,4 +212,56 @@ def test_a_dispatcher_acknowledges_but_may_not_clear(hub, commander_api, page):
     expect(item.get_by_role("button", name="批准公开预警")).to_have_count(0)
     item.get_by_role("button", name="确认", exact=True).click()
     expect(item).to_have_attribute("data-state", "acknowledged")
+    assert page.errors == []
+    storm_moves_on(hub, commander_api, "V-D", "RG-D")
+    close_all(hub, commander_api)
+
+
+def test_the_situation_page_shows_a_storm_and_never_says_all_is_normal(hub, commander_api,
+                                                                        page, artifacts):
+    api = commander_api
+    close_all(hub, api)
+    token = watched_village(hub, api, code="V-S", name=f"石门村{XSS}", gauge="RG-S", lon=109.6,
+                            population=640)
+    page.add_init_script(WATCH_CSP)
+    sign_in_as(page, hub, "duty-viewer", "viewer")
+    situation, overall = page.locator("#situation"), page.locator("#system-status .overall")
+    expect(situation).to_have_attribute("data-state", "ready", timeout=20_000)
+    expect(situation).to_have_attribute("data-alerts", "0")
+    expect(overall).to_have_text("系统运行正常", timeout=20_000)
+    expect(situation.locator('[data-field="headline"]')).to_have_text(
+        "无生效预警，所有传感器和网关均在报数。")
+
+    storm(hub, token, "RG-S")
+    expect(situation).to_have_attribute("data-alerts", "2", timeout=20_000)
+    expect(situation).to_have_attribute("data-level", "evacuate")
+    expect(overall).to_have_text("系统运行中，有 2 条预警生效")
+    expect(situation.locator('[data-field="headline"]')).to_have_text(
+        "2 条预警生效 · 需转移 640 人")
+    counts = situation.locator(".sit-counts")
+    expect(counts.locator('[data-kind="flash_flood"][data-level="evacuate"] .sit-n')).to_have_text(
+        "1")
+    expect(counts.locator('[data-kind="rainstorm"][data-level="red"] .sit-n')).to_have_text("1")
+    flood = situation.locator('.sit-list li[data-kind="flash_flood"]')
+    expect(flood.locator(".sit-subject")).to_have_text(f"石门村{XSS}")
+    evacuate = situation.locator('.sit-group[data-level="evacuate"]')
+    expect(evacuate.locator('li[data-code="V-S"] [data-field="population"]')).to_have_text(
+        "640 人")
+    expect(evacuate.locator('[data-field="total"]')).to_have_text("1 个村，640 人")
+    expect(situation.locator('.sit-signals li[data-level="red"]')).to_contain_text(
+        "石门村")
+    expect(page).to_have_title(re.compile(r"^\(2\) "))
+    page.screenshot(path=str(artifacts / "situation-storm.png"), full_page=True)
+
+    # The alert's own page is one click away.
+    flood.locator("a").click()
+    expect(page).to_have_url(re.compile(r"/alerts/\d+$"))
+    page.go_back()
+    expect(situation).to_have_attribute("data-alerts", "2", timeout=20_000)
+    storm_moves_on(hub, api, "V-S", "RG-S")
+    close_all(hub, api)
+    expect(situation).to_have_attribute("data-alerts", "0", timeout=10_000)
+    expect(overall).to_have_text("系统运行正常")
+    expect(page).not_to_have_title(re.compile(r"^\("))
+    assert page.evaluate("window.__xss") is None and page.evaluate("window.__csp") == []
     assert page.errors == []
