@@ -91,7 +91,8 @@ def vocabulary() -> dict[str, Any]:
 @auth.signed_in
 def history():
     """Every alert, newest first, filtered by kind, state and village."""
-    return render_template("alerts.html")
+    kinds = {str(k): str(LABELS[k]) for k in AlertKind}
+    return render_template("alerts.html", kinds=kinds)
 
 
 @bp.get("/alerts/<int:alert_id>")

@@ -265,3 +265,78 @@ def test_the_situation_page_shows_a_storm_and_never_says_all_is_normal(hub, comm
     expect(page).not_to_have_title(re.compile(r"^\("))
     assert page.evaluate("window.__xss") is None and page.evaluate("window.__csp") == []
     assert page.errors == []
+
+
+def test_alert_history_and_an_alerts_page(hub, commander_api, page, artifacts):
+    api = commander_api
+    close_all(hub, api)
+    token = watched_village(hub, api, code="V-H", name=f"河口村{XSS}", gauge="RG-H", lon=109.9,
+                            population=455)
+    storm(hub, token, "RG-H")
+    flood = None
+    for _ in range(100):  # the evaluator judges right after the readings' commit
+        items = api.get(hub.url + "/api/v1/alerts?kind=flash_flood&village=V-H",
+                        timeout=10).json()["items"]
+        if items:
+            flood = items[0]
+            break
+        page.wait_for_timeout(200)
+    assert flood, hub.output()[-3000:]
+    storm_moves_on(hub, api, "V-H", "RG-H")
+    assert api.post(hub.url + f"/api/v1/alerts/{flood['id']}/clear",
+                    json={"reason": "水位回落<b>安全</b>"}, timeout=10).status_code == 200
+    page.add_init_script(WATCH_CSP)
+    sign_in_as(page, hub, "duty-viewer-2", "viewer")
+
+    # The history, filtered by village and kind, and by state (a cleared alert is not active).
+    page.goto(hub.url + "/alerts?village=V-H")
+    table = page.locator("#al-table")
+    expect(table).to_have_attribute("data-state", "ready", timeout=20_000)
+    row = table.locator(f'tr[data-id="{flood["id"]}"]')
+    expect(row).to_have_attribute("data-state", "cleared")
+    expect(row.locator('[data-field="level"]')).to_contain_text("立即转移")
+    expect(row.locator('[data-field="state"]')).to_have_text("已解除")
+    expect(row.locator(".al-name")).to_have_text(f"河口村{XSS}")
+    assert table.locator('tbody tr[data-kind="rainstorm"]').count() >= 1
+    page.locator('select[name="kind"]').select_option("flash_flood")
+    expect(page).to_have_url(re.compile(r"kind=flash_flood"))
+    expect(table.locator('tbody tr[data-kind="rainstorm"]')).to_have_count(0)
+    expect(row).to_be_visible()
+    page.locator('select[name="state"]').select_option("active")
+    expect(row).to_have_count(0)
+    expect(page.locator("#al-empty")).to_be_visible()
+    page.locator('select[name="state"]').select_option("all")
+    expect(row).to_be_visible()
+
+    # Its page, with a made-up slope forecast in the answer to show how forecasts read.
+    def with_forecast(route):
+        answer = route.fetch()
+        body = answer.json()
+        body["forecast"] = {"failure_at": "2026-12-09T06:30:00+00:00", "r2": 0.71, "points": 14}
+        route.fulfill(response=answer, json=body)
+
+    page.route(re.compile(rf"/api/v1/alerts/{flood['id']}$"), with_forecast)
+    row.locator("a").click()
+    root = page.locator("#alert")
+    expect(root).to_have_attribute("data-state", "ready", timeout=20_000)
+    expect(root).to_have_attribute("data-alert-state", "cleared")
+    expect(root.locator('[data-field="subject"]')).to_have_text(f"河口村{XSS}")
+    expect(root.locator('[data-field="source"]')).to_have_text("SL 675-2014 临界雨量")
+    expect(root.locator('[data-field="rule"] [data-key="observed_mm"] dd')).to_have_text("108 mm")
+    expect(root.locator('[data-field="rule"] [data-key="threshold_mm"] dd')).to_have_text("65 mm")
+    expect(root.locator('[data-field="evidence"] tr[data-sensor="RG-H"]')).to_have_count(1)
+    forecast = root.locator('[data-part="forecast"]')
+    expect(forecast.locator("h2")).to_have_text("预测，并非确定结果")
+    expect(forecast).to_contain_text("并非确定")
+    expect(forecast.locator('[data-key="r2"] dd')).to_have_text("0.71")
+    expect(forecast.locator('[data-key="points"] dd')).to_have_text("14")
+    expect(forecast.locator(".al-weak")).to_be_visible()
+    history = root.locator('[data-field="history"]')
+    expect(history.locator('tr[data-state="cleared"] .al-note')).to_have_text("水位回落<b>安全</b>")
+    cap = root.locator('[data-field="cap"]')
+    expect(cap.locator("li")).to_have_count(2)  # the Alert, then the AllClear Update
+    expect(root.locator('[data-field="cap-link"]')).to_have_attribute(
+        "href", f"/api/v1/alerts/{flood['id']}.cap")
+    page.screenshot(path=str(artifacts / "alert-page.png"), full_page=True)
+    assert page.evaluate("window.__xss") is None and page.evaluate("window.__csp") == []
+    assert page.errors == []
