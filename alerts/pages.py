@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, render_template
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from alerts.choices import (
@@ -23,6 +24,7 @@ from alerts.choices import (
     AlertState,
     CapStatus,
 )
+from alerts.thresholds import MAX_WINDOWS
 from dispatch.core import auth
 
 bp = Blueprint("alerts_pages", __name__, template_folder="templates",
@@ -66,6 +68,30 @@ RULE_SOURCES = {
 
 SOIL_LABELS = {"dry": _l("Dry"), "normal": _l("Normal"), "wet": _l("Wet")}
 
+# Why a threshold cell is bad (alerts.thresholds.MESSAGES, answered in English with its code), in
+# the page's language: the editor shows these beside each cell.
+THRESHOLD_PROBLEMS = {
+    "not_an_object": _l("must be an object"),
+    "not_a_list": _l("must be a list"),
+    "unknown_key": _l("is not a field of this table"),
+    "missing": _l("is missing"),
+    "not_a_number": _l("must be a number"),
+    "not_positive": _l("must be greater than zero"),
+    "negative": _l("must not be negative"),
+    "empty": _l("must have at least one window"),
+    "too_many": _l("must have at most %(n)s windows", n=MAX_WINDOWS),
+    "too_long": _l("must be at most 24 h: the hub keeps 24 h of rain per gauge"),
+    "not_increasing": _l("must be longer than the window before it"),
+    "wrong_length": _l("must have exactly one value per window"),
+    "decreasing": _l("must not be less than the value for the shorter window before it"),
+    "below_prepare": _l("must not be less than the prepare value for the same soil and window"),
+    "wet_above_dry": _l("must not be more than the value for drier soil: wetter soil floods "
+                        "sooner"),
+    "not_above_dry_below": _l("must be greater than the dry-soil limit"),
+    "unknown_gauge": _l("is not a registered rain gauge"),
+    "duplicate": _l("is listed twice"),
+}
+
 
 def vocabulary() -> dict[str, Any]:
     """The alert words and colours of alerts.choices in the page's language (JSON for pages)."""
@@ -100,6 +126,27 @@ def history():
 def alert_page(alert_id: int):
     """One alert: its rule numbers, evidence, history, CAP messages and forecast."""
     return render_template("alert.html", alert_id=alert_id)
+
+
+@bp.get("/villages/<code>/thresholds")
+@auth.signed_in
+def village_thresholds(code: str):
+    """A village's critical-rainfall table against the rain now; editors change it."""
+    from sqlalchemy import select
+
+    from dispatch.core.choices import EDITORS
+    from dispatch.core.db import db
+    from dispatch.core.errors import NotFound
+    from maps.models import Village
+    from telemetry.pages import local_name
+
+    village = db.session.scalar(select(Village).where(Village.code == code))
+    if village is None:
+        raise NotFound(_("There is no village with the code %(code)s.", code=code))
+    return render_template("thresholds.html",
+                           village={"code": village.code, "name": local_name(village)},
+                           can_edit=auth.current_principal().role in EDITORS,
+                           problems={k: str(v) for k, v in THRESHOLD_PROBLEMS.items()})
 
 
 def init_app(app: Flask) -> None:

@@ -62,6 +62,13 @@ function showHead(a) {
 
 function showRule(a) {
   field("source").textContent = sourceLabel(a.rule);
+  const link = field("thresholds-link");
+  const village = a.subject.type === "village";
+  link.hidden = !village;
+  if (village) {
+    link.setAttribute("href", config.urls.villageThresholds.replace(/CODE$/,
+      encodeURIComponent(a.subject.code)));
+  }
   const rows = ruleRows(a.rule, number);
   field("rule").replaceChildren(...(rows.length ? rows.map(([key, label, value]) =>
     el("div", { "data-key": key }, el("dt", null, label), el("dd", null, value)))

@@ -262,6 +262,8 @@ const POPUPS = {
           ? [F.elevation, number.format(Math.round(p.elevation_m))] : null,
         [F.warning, warning ? T.legend[p.warning_level] : T.values.none],
       ]),
+      el("a", { class: "fp-details", href: config.urls.villageThresholds.replace(/CODE$/,
+        encodeURIComponent(p.code)) }, F.thresholds),
     ];
   },
   shelters(p) {

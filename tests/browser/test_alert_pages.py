@@ -340,3 +340,59 @@ def test_alert_history_and_an_alerts_page(hub, commander_api, page, artifacts):
     page.screenshot(path=str(artifacts / "alert-page.png"), full_page=True)
     assert page.evaluate("window.__xss") is None and page.evaluate("window.__csp") == []
     assert page.errors == []
+
+
+def test_the_threshold_editor_shows_the_rain_now_and_names_each_bad_cell(hub, commander_api,
+                                                                         page, artifacts):
+    api = commander_api
+    close_all(hub, api)
+    token = watched_village(hub, api, code="V-T", name=f"龙潭村{XSS}", gauge="RG-T", lon=110.2,
+                            population=300)
+    storm(hub, token, "RG-T")
+    page.add_init_script(WATCH_CSP)
+    sign_in_as(page, hub, "duty-dispatcher-2", "dispatcher")
+    page.goto(hub.url + "/villages/V-T/thresholds")
+    form = page.locator("#th-form")
+    expect(form).to_have_attribute("data-state", "ready", timeout=20_000)
+    expect(page.locator(".th-village")).to_have_text(f"龙潭村{XSS}")
+    # The rain of the windows ending now over each column; no antecedent rain known: wet row.
+    expect(page.locator('[data-now="0"]')).to_have_text("当前 36 mm")
+    expect(page.locator('[data-now="1"]')).to_have_text("当前 108 mm")
+    expect(page.locator("#th-soil")).to_have_text("前期雨量未知：适用“土壤偏湿”一行（最稳妥）。")
+    expect(page.locator("tr.th-applies")).to_have_count(2)
+
+    def cell(path):
+        return page.locator(f'input[data-path="{path}"]')
+
+    def td(path):
+        return page.locator(f'td:has(> input[data-path="{path}"])')
+
+    expect(td("prepare.wet[0]")).to_have_class(re.compile(r"\bth-reached\b"))  # 36 >= 35
+    expect(td("prepare.dry[0]")).not_to_have_class(re.compile(r"\bth-reached\b"))  # 36 < 45
+    expect(td("evacuate.wet[1]")).to_have_class(re.compile(r"\bth-reached\b"))  # 108 >= 65
+
+    # Two bad cells: each named beside its input, in Chinese; nothing saved.
+    cell("evacuate.normal[1]").fill("30")
+    cell("prepare.dry[2]").fill("多")
+    page.get_by_role("button", name="保存阈值表").click()
+    expect(form).to_have_attribute("data-state", "bad")
+    expect(page.locator('[data-why="evacuate.normal[1]"]')).to_contain_text(
+        "不能低于同一土壤状态和时段的准备转移值")
+    expect(page.locator('[data-why="prepare.dry[2]"]')).to_contain_text("必须是数字")
+    expect(cell("evacuate.normal[1]")).to_have_attribute("aria-invalid", "true")
+    page.screenshot(path=str(artifacts / "thresholds-bad-cells.png"), full_page=True)
+    saved = api.get(hub.url + "/api/v1/villages/V-T/thresholds", timeout=10).json()
+    assert saved["evacuate"]["normal"] == TABLE["evacuate"]["normal"]
+
+    # Fixed: saved, and the rules have the new table.
+    cell("evacuate.normal[1]").fill("72")
+    cell("prepare.dry[2]").fill("100")
+    page.get_by_role("button", name="保存阈值表").click()
+    expect(form).to_have_attribute("data-state", "saved")
+    expect(page.locator('[data-why="evacuate.normal[1]"]')).to_be_hidden()
+    saved = api.get(hub.url + "/api/v1/villages/V-T/thresholds", timeout=10).json()
+    assert saved["evacuate"]["normal"] == [45, 72, 100]
+    storm_moves_on(hub, api, "V-T", "RG-T")
+    close_all(hub, api)
+    assert page.evaluate("window.__xss") is None and page.evaluate("window.__csp") == []
+    assert page.errors == []
