@@ -1,6 +1,6 @@
-"""Office pages of the warnings: the alert history and one alert, plus the alert vocabulary
-(kinds, levels, states, colours, rule fields in the page's language) that every page showing
-alerts (the map's panel, the situation page) embeds as JSON.
+"""Office pages of the warnings: the alert history, one alert, a village's threshold editor,
+plus the alert vocabulary (kinds, levels, states, colours, rule fields in the page's language)
+that every page showing alerts (the map's panel, the situation page) embeds as JSON.
 
 Pages read and change alerts only through the JSON API of `alerts.views` (DESIGN §7).
 """
@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from alerts.choices import (
     COLOURS,
@@ -26,6 +27,11 @@ from alerts.choices import (
 )
 from alerts.thresholds import MAX_WINDOWS
 from dispatch.core import auth
+from dispatch.core.choices import EDITORS
+from dispatch.core.db import db
+from dispatch.core.errors import NotFound
+from maps.models import Village
+from telemetry.pages import local_name
 
 bp = Blueprint("alerts_pages", __name__, template_folder="templates",
                static_folder="static", static_url_path="/static/alerts")
@@ -132,14 +138,6 @@ def alert_page(alert_id: int):
 @auth.signed_in
 def village_thresholds(code: str):
     """A village's critical-rainfall table against the rain now; editors change it."""
-    from sqlalchemy import select
-
-    from dispatch.core.choices import EDITORS
-    from dispatch.core.db import db
-    from dispatch.core.errors import NotFound
-    from maps.models import Village
-    from telemetry.pages import local_name
-
     village = db.session.scalar(select(Village).where(Village.code == code))
     if village is None:
         raise NotFound(_("There is no village with the code %(code)s.", code=code))

@@ -81,13 +81,16 @@ export class Situation {
   }
 
   async loadAlerts() {
+    window.clearTimeout(this.alertTimer);
+    let again = REFRESH_MS; // a missed event must not leave the page wrong for long
     try {
       await this.book.load(); // renders (through changed) once loaded
       this.failed("alerts", false);
     } catch {
       this.failed("alerts", true);
-      window.setTimeout(() => this.loadAlerts(), 10000);
+      again = 10000;
     }
+    this.alertTimer = window.setTimeout(() => this.loadAlerts(), again);
   }
 
   villagesSoon() {

@@ -3,7 +3,7 @@
 // (DESIGN §5 "Alerts (contract)": commander everything; dispatcher acknowledges; others read).
 //
 // - List from GET /api/v1/alerts, kept current by the `alert` events of /live (map.js passes
-//   them to take()); an action's answer updates the list at once.
+//   them to take()) and fetched again every minute; an action's answer updates the list at once.
 // - Clicking an alert selects it: map.js highlights its villages (and its gauge or zone).
 // - A new alert (event raised or upgraded) is seen and heard: the panel unfolds, the item
 //   flashes, the title gets "(N) " (N alerts nobody acknowledged yet) and a short alarm sounds
@@ -35,6 +35,9 @@ const NEW_EVENTS = new Set(["raised", "upgraded"]);
 const BRIEF = ["window_h", "observed_mm", "threshold_mm", "event_mm", "intensity_mm_h",
   "threshold_mm_h", "velocity_mm_d", "threshold_mm_d", "windows"];
 const FOLD_KEY = "rescuehub.map.alerts";
+// The list again now and then: roles outside the office room get no `alert` events, and a
+// missed one must not leave the panel wrong for long.
+const REFRESH_MS = 60000;
 
 export class AlertPanel {
   /**
@@ -72,6 +75,8 @@ export class AlertPanel {
   }
 
   async load() {
+    window.clearTimeout(this.timer);
+    let again = REFRESH_MS;
     try {
       await this.book.load();
       this.box.dataset.state = "ready";
@@ -80,8 +85,9 @@ export class AlertPanel {
       this.box.dataset.state = "error";
       this.problem.hidden = false;
       this.problem.textContent = `${this.W.loadFailed} ${messageOf(error)}`;
-      window.setTimeout(() => this.load(), 10000);
+      again = 10000;
     }
+    this.timer = window.setTimeout(() => this.load(), again);
   }
 
   /** One `alert` event from /live. */
