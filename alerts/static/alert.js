@@ -97,13 +97,14 @@ function showForecast(a) {
   field("forecast").replaceChildren(el("strong", null,
     T.forecast.replace("TIME", when.format(new Date(f.failure_at)))));
   const r2 = typeof f.r2 === "number" ? f.r2 : null;
-  field("fit").replaceChildren(
+  field("fit").replaceChildren(...[
     el("div", { "data-key": "r2" }, el("dt", null, T.r2),
       el("dd", null, r2 === null ? "—" : number.format(r2))),
     el("div", { "data-key": "points" }, el("dt", null, T.points),
       el("dd", null, f.points === undefined ? "—" : number.format(f.points))),
     r2 !== null && r2 < WEAK_FIT ? el("div", { class: "al-weak" }, el("dt", null, T.weakFit))
-      : null);
+      : null,
+  ].filter(Boolean)); // replaceChildren would write a null as the text "null"
 }
 
 function showVillages(a) {

@@ -1,7 +1,8 @@
 // The situation card of the office home page (dispatch/templates/home.html #situation): what a
 // storm looks like at a glance.
 //
-// - Active warnings by level (counts, then the list, newest first): GET /api/v1/alerts and the
+// - Active warnings by level (counts, then the list, most severe and newest first): GET
+//   /api/v1/alerts and the
 //   `alert` events of /live (../warnings.js AlertBook); the title counts those nobody has
 //   acknowledged and a new one beeps once the page may play sound.
 // - Villages at prepare and evacuate with their people: GET /api/v1/villages (the level alerts
@@ -38,7 +39,7 @@ export class Situation {
     this.onChange = onChange;
     this.W = JSON.parse(document.getElementById("situation-words").textContent);
     const lang = document.documentElement.lang || "zh-CN";
-    this.number = new Intl.NumberFormat(lang);
+    this.number = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
     this.time = new Intl.DateTimeFormat(lang, { month: "numeric", day: "numeric",
       hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
     this.villages = [];
@@ -203,7 +204,9 @@ export class Situation {
       el("span", { class: "sit-level" }, levelLabel(alert)),
       el("span", { class: "sit-kind" }, kindLabel(alert.kind)),
       el("strong", { class: "sit-n", "data-field": "n" }, this.number.format(n)))));
-    part.querySelector(".sit-list").replaceChildren(...[...alerts].sort(newestFirst).map((a) =>
+    // The most severe first (then the newest): in a storm the list is long.
+    const listed = [...alerts].sort((x, y) => severity(y) - severity(x) || newestFirst(x, y));
+    part.querySelector(".sit-list").replaceChildren(...listed.map((a) =>
       el("li", { "data-id": a.id, "data-kind": a.kind, "data-level": a.level,
         "data-state": a.state, style: { "--level": colourOf(a.level) } },
       el("a", { href: this.box.dataset.alertPage.replace(/0$/, String(a.id)) },

@@ -152,7 +152,8 @@ const plainTitle = document.title;
 
 /** "(N) " before the page's title while N alerts wait for someone to look. */
 export function showCount(n) {
-  document.title = n > 0 ? `(${n}) ${plainTitle}` : plainTitle;
+  const title = n > 0 ? `(${n}) ${plainTitle}` : plainTitle;
+  if (document.title !== title) document.title = title;
 }
 
 /**

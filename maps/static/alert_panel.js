@@ -38,6 +38,7 @@ const FOLD_KEY = "rescuehub.map.alerts";
 // The list again now and then: roles outside the office room get no `alert` events, and a
 // missed one must not leave the panel wrong for long.
 const REFRESH_MS = 60000;
+const NARROW = "(max-width: 900px)";
 
 export class AlertPanel {
   /**
@@ -52,10 +53,11 @@ export class AlertPanel {
     this.onSelect = options.onSelect || (() => {});
     this.onAlerts = options.onAlerts || (() => {});
     this.onFold = options.onFold || (() => {});
-    this.number = new Intl.NumberFormat(options.lang);
+    this.number = new Intl.NumberFormat(options.lang, { maximumFractionDigits: 1 });
     this.time = new Intl.DateTimeFormat(options.lang, { month: "numeric", day: "numeric",
       hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
     this.list = box.querySelector(".ap-list");
+    this.summary = box.querySelector(".ap-summary");
     this.empty = box.querySelector(".ap-empty");
     this.problem = box.querySelector(".ap-problem");
     this.toggle = box.querySelector(".ap-toggle");
@@ -67,11 +69,16 @@ export class AlertPanel {
     this.book = new AlertBook(this.urls.alerts, (_book, message) => this.changed(message));
     this.alarm = new Alarm(box.querySelector(".ap-sound"), {
       waiting: this.W.soundWaiting, armed: this.W.soundArmed });
+    this.chosen = recall(FOLD_KEY); // a person's own choice on this device, kept
     this.toggle.addEventListener("click", () => {
       this.fold(!this.box.classList.contains("folded"));
-      remember(FOLD_KEY, this.box.classList.contains("folded") ? "folded" : "open");
+      this.chosen = this.box.classList.contains("folded") ? "folded" : "open";
+      remember(FOLD_KEY, this.chosen);
     });
-    this.fold(recall(FOLD_KEY) === "folded");
+    // Without a choice, a narrow screen (a tablet held upright) keeps the panel folded while
+    // nothing is active: the map comes first. A new alert unfolds it anywhere.
+    this.narrow = window.matchMedia(NARROW);
+    this.fold(this.chosen ? this.chosen === "folded" : this.narrow.matches);
   }
 
   async load() {
@@ -114,6 +121,7 @@ export class AlertPanel {
         this.fresh.delete(id);
       }
     }
+    if (!this.chosen && this.narrow.matches && !message) this.fold(alerts.length === 0);
     if (this.selected !== null && !this.book.byId.has(this.selected)) this.select(null);
     else if (this.selected !== null) this.onSelect(this.book.byId.get(this.selected));
     this.render(alerts);
@@ -135,6 +143,11 @@ export class AlertPanel {
     this.box.classList.toggle("has-alerts", alerts.length > 0);
     this.box.classList.toggle("has-unseen", this.book.unseen() > 0);
     this.empty.hidden = !this.book.loaded || alerts.length > 0;
+    this.summary.replaceChildren(...levelCounts(alerts).map(({ alert, n }) =>
+      el("li", { "data-kind": alert.kind, "data-level": alert.level,
+        style: { "--level": colourOf(alert.level) } },
+      el("span", { class: "ap-level" }, levelLabel(alert)),
+      el("span", { class: "ap-kind" }, kindLabel(alert.kind)), el("strong", null, String(n)))));
     for (const id of [...this.forms.keys()]) if (!this.book.byId.has(id)) this.forms.delete(id);
     // A live event while someone types a reason must not take the cursor away.
     const focused = this.list.contains(document.activeElement) ? document.activeElement : null;
@@ -276,6 +289,17 @@ export class AlertPanel {
     if (answer.body && answer.body.error === "alert_closed") this.load();
     else this.render(this.book.list());
   }
+}
+
+// How many active alerts at each kind's level, the most severe first.
+function levelCounts(alerts) {
+  const counts = new Map();
+  for (const alert of alerts) {
+    const key = `${alert.kind}:${alert.level}`;
+    counts.set(key, { alert, n: (counts.has(key) ? counts.get(key).n : 0) + 1 });
+  }
+  return [...counts.values()].sort((a, b) => severity(b.alert) - severity(a.alert)
+    || b.n - a.n);
 }
 
 function messageOf(error) {

@@ -308,11 +308,15 @@ def test_alert_history_and_an_alerts_page(hub, commander_api, page, artifacts):
     page.locator('select[name="state"]').select_option("all")
     expect(row).to_be_visible()
 
-    # Its page, with a made-up slope forecast in the answer to show how forecasts read.
+    # Its page, with a made-up slope forecast in the answer to show how forecasts read: a good
+    # fit first, then a weak one.
+    fit = {"r2": 0.93}
+
     def with_forecast(route):
         answer = route.fetch()
         body = answer.json()
-        body["forecast"] = {"failure_at": "2026-12-09T06:30:00+00:00", "r2": 0.71, "points": 14}
+        body["forecast"] = {"failure_at": "2026-12-09T06:30:00+00:00", "r2": fit["r2"],
+                            "points": 14}
         route.fulfill(response=answer, json=body)
 
     page.route(re.compile(rf"/api/v1/alerts/{flood['id']}$"), with_forecast)
@@ -328,9 +332,14 @@ def test_alert_history_and_an_alerts_page(hub, commander_api, page, artifacts):
     forecast = root.locator('[data-part="forecast"]')
     expect(forecast.locator("h2")).to_have_text("预测，并非确定结果")
     expect(forecast).to_contain_text("并非确定")
-    expect(forecast.locator('[data-key="r2"] dd')).to_have_text("0.71")
+    expect(forecast.locator('[data-key="r2"] dd')).to_have_text("0.93")
     expect(forecast.locator('[data-key="points"] dd')).to_have_text("14")
-    expect(forecast.locator(".al-weak")).to_be_visible()
+    expect(forecast.locator(".al-weak")).to_have_count(0)
+    expect(root).not_to_contain_text("null")
+    fit["r2"] = 0.71
+    page.reload()
+    expect(forecast.locator('[data-key="r2"] dd')).to_have_text("0.71", timeout=20_000)
+    expect(forecast.locator(".al-weak")).to_have_text("拟合较差（r² 低于 0.8）：此预测更不可靠。")
     history = root.locator('[data-field="history"]')
     expect(history.locator('tr[data-state="cleared"] .al-note')).to_have_text("水位回落<b>安全</b>")
     cap = root.locator('[data-field="cap"]')

@@ -54,6 +54,9 @@ def check_topbar(page, where: str) -> None:
 
 def platform_fonts(page, selector: str) -> list[str]:
     """The fonts the browser really drew an element's text with (DevTools protocol)."""
+    # Chromium re-sends the document (new node ids) at DOMContentLoaded: ask after it, or a
+    # page still loading its modules answers "could not find node".
+    page.wait_for_load_state("load")
     cdp = page.context.new_cdp_session(page)
     cdp.send("DOM.enable")
     cdp.send("CSS.enable")
