@@ -21,8 +21,9 @@ add_check(check_settings)
 def init_app(app: Flask) -> None:
     """Register alerts' models, endpoints, pages and signal receivers."""
     import alerts.models  # noqa: F401  (its tables join the metadata)
-    from alerts import jobs, views
+    from alerts import api_schemas, jobs, views
     from dispatch.core.events import readings_stored
 
     views.init_app(app)
+    api_schemas.init_app(app)  # bodies, query parameters and answers for the OpenAPI document
     readings_stored.connect(jobs.on_readings_stored)
