@@ -287,10 +287,10 @@ def import_thresholds():
     raw = upload.read() if upload is not None else request.get_data()
     text = decode_text(raw)
     try:
-        docs = thresholds.parse_csv(text)
+        docs = thresholds.parse_csv(text, villages=set(s.scalars(select(Village.code))))
     except thresholds.BadThresholds as exc:
         raise _bad(exc) from None
-    gauges, cells, tables = _gauge_codes(s), [], {}
+    gauges, cells, validated = _gauge_codes(s), [], {}
     for code, doc in docs.items():
         village = s.scalar(select(Village).where(Village.code == code))
         if village is None:
@@ -300,17 +300,17 @@ def import_thresholds():
         kept = {k: v for k, v in (row.table if row else {}).items()
                 if k in {"gauges", "antecedent_mm"}}
         try:
-            tables[village] = thresholds.village_thresholds({**kept, **doc}, rain_gauges=gauges)
+            validated[village] = thresholds.village_thresholds({**kept, **doc}, rain_gauges=gauges)
         except thresholds.BadThresholds as exc:
             cells += [thresholds.BadCell(f"{code}.{c.path}", c.why, c.code) for c in exc.cells]
     if cells:
         raise _bad(thresholds.BadThresholds(cells))
     actor = auth.current_principal().actor
-    for village, table in tables.items():
+    for village, table in validated.items():
         tables.store_village_table(s, village, table.as_json(), actor=actor)
     s.commit()
     _nudge_evaluator()
-    return jsonify(imported=sorted(v.code for v in tables))
+    return jsonify(imported=sorted(v.code for v in validated))
 
 
 def _nudge_evaluator() -> None:
