@@ -35,6 +35,7 @@ from alerts.choices import (
     ACTIVE_STATES,
     LABELS,
     LEVEL_LABELS,
+    LEVELS,
     WARNING_LEVELS,
     WARNING_OF,
     AlertKind,
@@ -498,6 +499,11 @@ def texts_in(locale: str, alert: Alert) -> dict[str, str]:
 
 # --- after the transaction ----------------------------------------------------------------------
 
+# The state each event puts an alert in, for rescuehub_alert_transitions_total{kind,state} (a
+# level rise is raised again; approving and publishing change the public warning, not the state).
+STATE_OF_EVENT = {"raised": "raised", "upgraded": "raised", "acknowledged": "acknowledged",
+                  "escalated": "escalated", "cleared": "cleared", "cancelled": "cancelled"}
+
 # Transitions that webhooks hear about (acknowledging and the hold clock are internal).
 DELIVERED = {"raised", "upgraded", "escalated", "cleared", "cancelled", "published"}
 
@@ -543,12 +549,17 @@ def announce(changes: Changes) -> None:
         payload = payloads.get(change.alert_id)
         if payload is None:
             continue
-        metrics.transitions.labels(kind=payload["kind"], state=change.event).inc()
+        state = STATE_OF_EVENT.get(change.event)
+        if state is not None:
+            metrics.alert_transitions.labels(kind=payload["kind"], state=state).inc()
         rooms = ["office", *(f"village:{code}" for code in payload["villages"])]
         notify("alert", {"event": change.event, "alert": payload}, rooms=rooms)
     active_counts = getattr(changes, "active", None)
     if active_counts is not None:
-        metrics.set_active(active_counts)
+        for kind, levels in LEVELS.items():
+            for level in levels:
+                metrics.alerts_active.labels(kind=kind, level=level).set(
+                    active_counts.get(f"{kind}:{level}", 0))
     channels.nudge(current_app._get_current_object())
     if changes.villages or changes.hazards:
         warning_changed.send(WarningChanged(tuple(sorted(changes.villages)),
