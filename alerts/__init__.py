@@ -20,4 +20,10 @@ add_check(check_settings)
 
 def init_app(app: Flask) -> None:
     """Register alerts' models, endpoints, pages and signal receivers."""
+    import alerts.metrics  # noqa: F401  (its counters join the process's registry)
     import alerts.models  # noqa: F401  (its tables join the metadata)
+    from alerts import channels
+    from dispatch.core.runtime import add_broker_accounts
+
+    # The village terminals' MQTT logins join the managed broker's files.
+    add_broker_accounts(channels.terminal_accounts)

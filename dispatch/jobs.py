@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from alerts import channels
 from dispatch.core import audit
 from dispatch.core import jobs as kernel
 from dispatch.core.runtime import Job
 from telemetry import bridge
 from telemetry import jobs as telemetry
 
-# What consumes the worker's MQTT connection (each returns its stop function).
-SUBSCRIBERS = [bridge.attach]
+# What consumes the worker's MQTT connection (each returns its stop function): the ingest, and
+# alerts' channels (the retained village warnings, the webhooks).
+SUBSCRIBERS = [bridge.attach, channels.attach]
 
 SCHEDULE = [
     Job("heartbeat", kernel.beat, timedelta(seconds=10)),
