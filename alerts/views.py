@@ -364,7 +364,6 @@ def _nudge_evaluator() -> None:
         evaluator.sweep()
 
 
-@live_event("ack_alert", *ACKNOWLEDGERS)
 def _ack_over_socket(principal, data=None):
     """Client event `ack_alert` `{"id", "note"}` from the office page or a tablet."""
     from dispatch.core.errors import BadRequest
@@ -386,4 +385,7 @@ def _ack_over_socket(principal, data=None):
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    # Registered per app, as the kernel's own live events are (dispatch.core.realtime.init_app):
+    # each app's init binds a new Socket.IO server.
+    live_event("ack_alert", *ACKNOWLEDGERS)(_ack_over_socket)
 
