@@ -52,6 +52,8 @@ from maps.models import HazardZone, Village
 log = logging.getLogger(__name__)
 
 HUB = "hub"
+# The largest id a BIGINT column holds (a larger one in a URL is simply not found).
+MAX_ID = 2**63 - 1
 # The most characters of a clear/cancel reason or acknowledgement note kept.
 MAX_NOTE = 1000
 
@@ -139,7 +141,9 @@ def _cap_summary(session: Session, alert: Alert) -> dict[str, Any]:
 
 
 def get(session: Session, alert_id: int, *, lock: bool = False) -> Alert:
-    """The alert with this id (NotFound otherwise)."""
+    """The alert with this id (NotFound otherwise, also for ids no database column holds)."""
+    if not 1 <= alert_id <= MAX_ID:
+        raise NotFound(_l("No alert %(id)s.", id=alert_id))
     query = select(Alert).where(Alert.id == alert_id)
     if lock:
         query = query.with_for_update()
