@@ -107,7 +107,7 @@ def _village_table(doc: dict) -> rules.VillageTable:
         wet_above=float(doc.get("antecedent_mm", {}).get("wet_above", 50.0)))
 
 
-def _hazard_tables(doc: dict) -> tuple[rules.HazardRainTable, rules.SlopeTable]:
+def hazard_tables(doc: dict) -> tuple[rules.HazardRainTable, rules.SlopeTable]:
     prepare, evacuate = doc.get("prepare", {}), doc.get("evacuate", {})
     velocity = doc.get("velocity_mm_d") or {}
     return (rules.HazardRainTable(
@@ -119,7 +119,7 @@ def _hazard_tables(doc: dict) -> tuple[rules.HazardRainTable, rules.SlopeTable]:
                          velocity.get("alarm"), int(doc.get("agree", 1))))
 
 
-class _Gauges:
+class GaugePicker:
     """Rain gauges' points for "inside this area, else the nearest within the radius"."""
 
     def __init__(self, rows: list[tuple[int, str, object]], radius_m: float):
@@ -158,7 +158,7 @@ def build_index(session: Session, radius_m: float) -> SubjectIndex:
     village_codes = dict(session.execute(select(Village.id, Village.code)).all())
     rain = [(s.id, s.code, to_shape(s.location)) for s in sensors
             if s.kind == SensorKind.RAIN_GAUGE]
-    gauges = _Gauges(rain, radius_m)
+    gauges = GaugePicker(rain, radius_m)
     for s in sensors:
         if s.kind == SensorKind.RAIN_GAUGE:
             village = village_codes.get(s.village_id)
@@ -190,7 +190,7 @@ def _add_hazard(session, index, gauges, slope_sensors, village_codes, threshold,
         func.ST_Intersects(Village.boundary, zone.geometry))))
     villages_t = tuple(sorted(villages))
     name = zone.name_zh or zone.code
-    rain_table, slope_table = _hazard_tables(threshold.table)
+    rain_table, slope_table = hazard_tables(threshold.table)
     named = set(threshold.table.get("sensors") or ())
     sensor_ids = [sid for sid, code, hazard_id in slope_sensors
                   if (code in named if named else hazard_id == zone.id)]

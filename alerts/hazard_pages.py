@@ -30,7 +30,7 @@ from alerts.choices import (
     WARNING_LABELS,
     AlertKind,
 )
-from alerts.evaluate import _Gauges, _hazard_tables  # the same choices the evaluator makes
+from alerts.evaluate import GaugePicker, hazard_tables  # the same choices the evaluator makes
 from alerts.models import Alert, HazardThreshold
 from dispatch.core import auth, openapi
 from dispatch.core.api_schemas import obj, ok
@@ -76,7 +76,7 @@ def _gauges(s: Session, zone: HazardZone, table: dict, radius_m: float) -> list[
     else the nearest within alerts.gauge_radius_m."""
     rain = s.scalars(select(Sensor).where(Sensor.kind == SensorKind.RAIN_GAUGE,
                                           Sensor.retired.is_(False)).order_by(Sensor.code)).all()
-    pick = _Gauges([(g.id, g.code, to_shape(g.location)) for g in rain], radius_m)
+    pick = GaugePicker([(g.id, g.code, to_shape(g.location)) for g in rain], radius_m)
     chosen = set(pick.pick(table.get("gauges") or (), to_shape(zone.geometry)))
     return [g for g in rain if g.id in chosen]
 
@@ -158,7 +158,7 @@ def zone_charts(s: Session, zone: HazardZone, now: datetime, settings) -> dict[s
     """What the hazard page draws: curves, events, slope sensors, levels and active alerts."""
     row = s.scalar(select(HazardThreshold).where(HazardThreshold.hazard_id == zone.id))
     table = row.table if row is not None else {}
-    rain_table, slope_table = _hazard_tables(table)
+    rain_table, slope_table = hazard_tables(table)
     gauges, events = [], []
     for gauge in _gauges(s, zone, table, settings.alerts.gauge_radius_m):
         item, event = _gauge_event(s, gauge, now, settings.telemetry.event_dry_gap_h,

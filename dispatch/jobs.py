@@ -23,7 +23,7 @@ SCHEDULE = [
     Job("roll_up_hours", telemetry.roll_up_hours, timedelta(minutes=1), own_process=True),
     Job("mark_silent", telemetry.mark_silent, timedelta(minutes=1)),
     # Judges every warning subject (time passing clears alerts) and takes due escalations.
-    Job("alerts_sweep", alerts.sweep, timedelta(seconds=15)),
+    Job("sweep_warnings", alerts.sweep_warnings, timedelta(seconds=15)),
     Job("prune_raw_readings", telemetry.prune_raw_readings, timedelta(hours=1),
         own_process=True),
     Job("prune_dead_letters", telemetry.prune_dead_letters, timedelta(hours=1),

@@ -190,6 +190,7 @@ OPERATIONS = [
     ("GET", "/api/v1/alerts.atom"),
     ("GET", "/api/v1/villages/{code}/thresholds"), ("PUT", "/api/v1/villages/{code}/thresholds"),
     ("GET", "/api/v1/hazards/{code}/thresholds"), ("PUT", "/api/v1/hazards/{code}/thresholds"),
+    ("GET", "/api/v1/hazards/{code}/charts"),
     ("POST", "/api/v1/thresholds/import"),
 ]
 
