@@ -20,10 +20,14 @@ add_check(check_settings)
 
 def init_app(app: Flask) -> None:
     """Register alerts' models, endpoints, pages and signal receivers."""
+    import alerts.metrics  # noqa: F401  (its counters join the process's registry)
     import alerts.models  # noqa: F401  (its tables join the metadata)
-    from alerts import api_schemas, jobs, views
+    from alerts import api_schemas, channels, jobs, views
     from dispatch.core.events import readings_stored
+    from dispatch.core.runtime import add_broker_accounts
 
     views.init_app(app)
     api_schemas.init_app(app)  # bodies, query parameters and answers for the OpenAPI document
     readings_stored.connect(jobs.on_readings_stored)
+    # The village terminals' MQTT logins join the managed broker's files.
+    add_broker_accounts(channels.terminal_accounts)

@@ -430,6 +430,7 @@ def refresh_warnings(session: Session, villages, hazards, now: datetime) -> Chan
         if village.warning_level != level:
             session.execute(update(Village).where(Village.id == village.id).values(
                 warning_level=level, warning_alert_id=alert_id, warning_at=now,
+                warning_sent_at=None,
                 updated_at=Village.updated_at))
             changes.villages.add(village.code)
     for zone in session.scalars(select(HazardZone).where(HazardZone.code.in_(hazards))):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from alerts import channels
 from alerts import jobs as alerts
 from dispatch.core import audit
 from dispatch.core import jobs as kernel
@@ -12,8 +13,9 @@ from dispatch.core.runtime import Job
 from telemetry import bridge
 from telemetry import jobs as telemetry
 
-# What consumes the worker's MQTT connection (each returns its stop function).
-SUBSCRIBERS = [bridge.attach, alerts.attach]
+# What consumes the worker's MQTT connection (each returns its stop function): the ingest,
+# alerts' channels (the retained village warnings, the webhooks) and alerts' evaluator.
+SUBSCRIBERS = [bridge.attach, channels.attach, alerts.attach]
 
 SCHEDULE = [
     Job("heartbeat", kernel.beat, timedelta(seconds=10)),

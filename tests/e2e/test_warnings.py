@@ -88,6 +88,27 @@ def test_simulated_storm_raises_the_warnings_in_order(tmp_path):
         levels: dict = {}
         assert _wait(lambda: all(_latest_levels(observer, levels).get(code) == "evacuate"
                                  for a in evacuate for code in a["villages"]), timeout=30), levels
+        # Restart the hub (and its managed broker) with the alerts active: nothing is raised
+        # twice, escalation timers continue from where they were, and a new subscriber gets
+        # the right retained level (the channels republish every village on connect).
+        before = {a["id"]: a for kind in ("flash_flood", "landslide_rain", "slope_movement",
+                                          "rainstorm") for a in alerts(kind)}
+        due_before = {i: requests.get(f"{hub.url}/api/v1/alerts/{i}", headers=viewer).json()[
+            "escalation_due_at"] for i in before}
+        observer.close()
+        hub.stop()
+        hub = start_hub(data_dir)
+        time.sleep(3)  # the evaluator's first sweep after start
+        after = {a["id"]: a for kind in ("flash_flood", "landslide_rain", "slope_movement",
+                                         "rainstorm") for a in alerts(kind)}
+        assert set(after) == set(before)
+        assert {i: requests.get(f"{hub.url}/api/v1/alerts/{i}", headers=viewer).json()[
+            "escalation_due_at"] for i in before} == due_before
+        observer = hub.observer()
+        observer.subscribe("rescuehub/v1/warnings/#")
+        levels = {}
+        assert _wait(lambda: all(_latest_levels(observer, levels).get(code) == "evacuate"
+                                 for a in evacuate for code in a["villages"]), timeout=30), levels
         # Acknowledge one, export its CAP, then clear it: its villages go back to none.
         alert = evacuate[0]
         assert requests.post(f"{hub.url}/api/v1/alerts/{alert['id']}/ack",
