@@ -82,7 +82,7 @@ class Sizes:
 
 
 FULL = Sizes(probes=200, probe_every_s=0.5, singles=50000)
-QUICK = Sizes(probes=50, probe_every_s=0.5, singles=5000)
+QUICK = Sizes(probes=50, probe_every_s=0.5, singles=20000)
 
 
 # --- the warnings subscriber (a child process, spawned) ---------------------------------------
@@ -422,10 +422,12 @@ def latency(setup: Setup, plan: Plan, sizes: Sizes, load_rate: float) -> dict:
     b = [(warnings["first"][v] - t) * 1000 for v, t in zip(plan.probes, published, strict=True)
          if v in warnings["first"]]
     levels = [client.raised[v][2] for v in plan.probes if v in client.raised]
-    load_s = max(r["t_last"] for n, r in sent["reports"].items() if n != "probe") - run["t0"]
+    load_s = max((r["t_last"] - run["t0"] for n, r in sent["reports"].items()
+                  if n != "probe" and r["total"]), default=0.0)
     result = {"a": a, "b": b, "probes": count, "hub_ms": hub_ms,
               "not_evacuate": sum(1 for lv in levels if lv != "evacuate"),
-              "load_rate": (sent["readings"] - count) / load_s, "stored": done_at is not None,
+              "load_rate": (sent["readings"] - count) / load_s if load_s else 0.0,
+              "stored": done_at is not None,
               "before": before, "after": active_alerts(setup), "warnings": warnings,
               "alert_events": client.alert_events}
     _log_latency(setup, result)
@@ -558,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-rate", type=float, default=LOAD_RATE,
                         help="readings/s of the background load (default 1000; the targets "
                              "assume 1000)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the data directories and the hub's log (path in the log)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.probes is not None:
@@ -584,7 +588,10 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted; everything started was stopped")
         return 130
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            log(f"kept {tmp} (hub-*.log: the hub's output)")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     print_table(rows, args, sizes, time.monotonic() - started)
     return 0
 
