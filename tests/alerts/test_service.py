@@ -284,3 +284,30 @@ def test_threshold_csv_import_is_all_or_nothing(client, village, bearer):
     bad = client.post("/api/v1/thresholds/import", data="\n".join(rows + ["V-9,prepare,dry,1,x"]),
                       content_type="text/csv", headers=bearer("dispatcher"))
     assert bad.status_code == 422 and any("line" in c["path"] for c in bad.json["cells"])
+
+
+def test_the_office_hears_alerts_live_and_acknowledges_over_the_socket(app, client, village,
+                                                                        login, sio):
+    from dispatch.core.realtime import NAMESPACE
+
+    login("dispatcher")
+    office = sio()
+    office.get_received(NAMESPACE)
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    _rain(client, village, [0.0] * 36, now - timedelta(hours=3))
+    # One report of 45 mm is beyond the heaviest 5-minute rain: QC flags it suspect, and a
+    # suspect reading still counts (DESIGN §6: only fail and missing are not data).
+    _rain(client, village, [0.0] * 34 + [45.0], now)
+    _judge(app)
+    events = [e["args"][0] for e in office.get_received(NAMESPACE) if e["name"] == "alert"]
+    raised = [e for e in events if e["event"] == "raised" and e["alert"]["kind"] == "flash_flood"]
+    assert raised and raised[0]["alert"]["level"] == "evacuate" and raised[0]["id"]
+    alert_id = raised[0]["alert"]["id"]
+    assert office.emit("ack_alert", {"id": alert_id, "note": "on it"}, namespace=NAMESPACE,
+                       callback=True) == {"ok": True}
+    assert office.emit("ack_alert", {"id": "x"}, namespace=NAMESPACE,
+                       callback=True)["error"] == "bad_request"
+    acked = [e["args"][0] for e in office.get_received(NAMESPACE) if e["name"] == "alert"]
+    assert [e["event"] for e in acked] == ["acknowledged"]
+    db.session.expire_all()
+    assert db.session.get(Alert, alert_id).acknowledged_by
