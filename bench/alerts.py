@@ -11,7 +11,7 @@ started with the hub's own code and template, mqtt.managed = false, one login pe
   gauge named), so the evaluator judges 1,106 villages and 1,106 gauges;
 - a dry backlog (0 mm every 5 min for the longest window and an hour more, sent in batches) makes
   every window ending now complete, so no village starts with a `data` alert; before the latency
-  part a top-up brings every gauge up to the last minute again;
+  part a top-up (same step) brings every gauge's newest report to within GRID_S of a minute ago;
 - throughput: single dry readings of the load gauges published flat out, stored readings/s with
   the rules on, as the ratio to the bare paho subscriber measured in the same run with the same
   messages before the hub ever ran (bench/ingest.py's reference; target >= 0.6);
@@ -23,6 +23,8 @@ started with the hub's own code and template, mqtt.managed = false, one login pe
   level "evacuate" at an MQTT subscriber with an observer login (mqtt.observers); p50 and p99,
   target p99 < 500 ms. The load's readings follow each gauge's newest (in order, as in the
   field), so they change no window: they only make the evaluator judge their gauges and villages.
+  `--load-rate 0` gives the same probes on an idle hub (the evaluator's own cost, and its 15 s
+  sweep of every subject).
 
 Run: .venv/bin/python bench/alerts.py [--quick] [--db spatialite|postgis|both]
      [--part throughput|latency|all] [--probes N]
