@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from alerts import rules, service
 from alerts.choices import AlertKind
-from alerts.models import HazardThreshold, VillageThreshold
+from alerts.models import Alert, HazardThreshold, VillageThreshold
 from dispatch.core.db import db, utcnow
 from maps.models import HazardZone, Village
 from telemetry import series as telemetry_series
@@ -210,6 +210,8 @@ class Inputs:
     """The rules' inputs for one evaluation, read through caches that follow revisions."""
 
     def __init__(self, app: Flask, caches: dict):
+        # The pass's active alerts by "kind:subject" (read once: alerts.service.apply_decision).
+        self.actives: dict[str, object] = {}
         self.app = app
         self.settings = app.config["SETTINGS"]
         self.state = state_of(app)
@@ -297,7 +299,12 @@ def _evaluate_gauge(session, inputs: Inputs, sid: int, subject, now, minimum) ->
     if rain is None:
         return service.Changes()
     decision = rules.rainstorm(rain, min_completeness=minimum)
-    return service.apply_decision(session, subject, decision if decision.level else None, now)
+    return _apply(session, inputs, subject, decision if decision.level else None, now)
+
+
+def _apply(session, inputs: Inputs, subject: service.Subject, decision, now) -> service.Changes:
+    return service.apply_decision(session, subject, decision, now,
+                                  current=inputs.actives.get(subject.key))
 
 
 def _evaluate_village(session, inputs: Inputs, item: VillageSubject, now,
@@ -305,8 +312,7 @@ def _evaluate_village(session, inputs: Inputs, item: VillageSubject, now,
     rains = [r for r in (inputs.rain(session, sid, item.table.windows_h, now)
                          for sid in item.gauges) if r is not None]
     decision = rules.flash_flood(item.table, rains, min_completeness=minimum)
-    changes = service.apply_decision(session, item.subject,
-                                     decision if decision.level else None, now)
+    changes = _apply(session, inputs, item.subject, decision if decision.level else None, now)
     data = service.Subject(AlertKind.DATA, item.subject.code, item.subject.name, "village",
                            item.subject.villages, item.subject.people)
     missing = None
@@ -314,7 +320,7 @@ def _evaluate_village(session, inputs: Inputs, item: VillageSubject, now,
         missing = rules.Decision("missing", {
             "source": "data completeness", "windows": list(decision.incomplete),
             "min_completeness": minimum, "gauges": [r.gauge for r in rains]})
-    changes.extend(service.apply_decision(session, data, missing, now))
+    changes.extend(_apply(session, inputs, data, missing, now))
     return changes
 
 
@@ -322,15 +328,14 @@ def _evaluate_hazard(session, inputs: Inputs, item: HazardSubject, now) -> servi
     events = [e for e in (inputs.event(session, sid, now) for sid in item.gauges)
               if e is not None]
     rain = rules.landslide_rain(item.table, events, now=now)
-    changes = service.apply_decision(session, item.landslide, rain if rain.level else None, now)
+    changes = _apply(session, inputs, item.landslide, rain if rain.level else None, now)
     velocities = [v for v in (inputs.velocity(session, sid, now) for sid in item.sensors)
                   if v is not None]
     slope = rules.slope_movement(item.slope_table, velocities)
     if slope.level is not None:
         slope = rules.slope_movement(item.slope_table, velocities,
                                      forecast=_forecast(session, inputs, item, now))
-    changes.extend(service.apply_decision(session, item.slope,
-                                          slope if slope.level else None, now))
+    changes.extend(_apply(session, inputs, item.slope, slope if slope.level else None, now))
     return changes
 
 
@@ -358,6 +363,8 @@ def evaluate(session: Session, app: Flask, index: SubjectIndex, caches: dict,
                if keys is None or ("hazard", code) in keys]
     inputs.load(session, [*gauges, *(g for v in villages for g in v.gauges),
                           *(s for h in hazards for s in h.gauges + h.sensors)])
+    inputs.actives = {a.active_key: a for a in session.scalars(
+        select(Alert).where(Alert.active_key.is_not(None)))}
     changes = service.Changes()
     for sid in gauges:
         changes.extend(_evaluate_gauge(session, inputs, sid, index.gauges[sid], now, minimum))

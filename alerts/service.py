@@ -192,12 +192,19 @@ def _schedule_escalation(alert: Alert) -> None:
 
 # --- decisions ----------------------------------------------------------------------------------
 
-def apply_decision(session: Session, subject: Subject, decision, now: datetime) -> Changes:
+_UNKNOWN = object()
+
+
+def apply_decision(session: Session, subject: Subject, decision, now: datetime, *,
+                   current: Any = _UNKNOWN) -> Changes:
     """Apply a rule's decision (alerts.rules.Decision, or None for "below the lowest level")
-    to the subject's active alert, per alerts.lifecycle."""
+    to the subject's active alert, per alerts.lifecycle. `current`: the subject's active alert
+    (or None) when the caller read them all at once (alerts.evaluate: one query per pass)."""
     changes = Changes()
-    alert = active(session, subject.key)
     level = decision.level if decision is not None else None
+    alert = active(session, subject.key) if current is _UNKNOWN else current
+    if alert is None and level is None:
+        return changes  # the usual case: nothing raised, nothing to raise
     hold = timedelta(minutes=current_app.config["SETTINGS"].alerts.clear_hold_min)
     step = lifecycle.on_decision(_as_active(alert) if alert else None, subject.kind, level, now,
                                  hold)
