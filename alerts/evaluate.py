@@ -212,6 +212,7 @@ class Inputs:
     def __init__(self, app: Flask, caches: dict):
         # The pass's active alerts by "kind:subject" (read once: alerts.service.apply_decision).
         self.actives: dict[str, object] = {}
+        self.held: dict[str, object] = {}
         self.app = app
         self.settings = app.config["SETTINGS"]
         self.state = state_of(app)
@@ -304,7 +305,8 @@ def _evaluate_gauge(session, inputs: Inputs, sid: int, subject, now, minimum) ->
 
 def _apply(session, inputs: Inputs, subject: service.Subject, decision, now) -> service.Changes:
     return service.apply_decision(session, subject, decision, now,
-                                  current=inputs.actives.get(subject.key))
+                                  current=inputs.actives.get(subject.key),
+                                  held_by=inputs.held.get(subject.key))
 
 
 def _evaluate_village(session, inputs: Inputs, item: VillageSubject, now,
@@ -365,6 +367,9 @@ def evaluate(session: Session, app: Flask, index: SubjectIndex, caches: dict,
                           *(s for h in hazards for s in h.gauges + h.sensors)])
     inputs.actives = {a.active_key: a for a in session.scalars(
         select(Alert).where(Alert.active_key.is_not(None)))}
+    for held in session.scalars(select(Alert).where(Alert.holds_off.is_(True))
+                                .order_by(Alert.id)):
+        inputs.held[f"{held.kind}:{held.subject_code}"] = held
     changes = service.Changes()
     for sid in gauges:
         changes.extend(_evaluate_gauge(session, inputs, sid, index.gauges[sid], now, minimum))

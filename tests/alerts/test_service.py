@@ -312,3 +312,27 @@ def test_the_office_hears_alerts_live_and_acknowledges_over_the_socket(app, clie
     assert [e["event"] for e in acked] == ["acknowledged"]
     db.session.expire_all()
     assert db.session.get(Alert, alert_id).acknowledged_by
+
+
+def test_a_cleared_alert_is_not_raised_again_until_the_rule_rearms(app, client, village, bearer):
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    _rain(client, village, [0.0] * 36, now - timedelta(hours=3))
+    _rain(client, village, [1.8] * 35, now)
+    _judge(app)
+    first = _alerts("flash_flood")[0]
+    assert first.level == "prepare"
+    # The commander knows better (the gauge's funnel was flushed with a bucket): cleared while
+    # the rule still sees 61 mm. The next passes raise nothing at prepare ...
+    client.post(f"/api/v1/alerts/{first.id}/clear", json={"reason": "gauge was flushed"},
+                headers=bearer("commander"))
+    _judge(app)
+    _judge(app)
+    db.session.expire_all()
+    assert [(a.id, a.state) for a in _alerts("flash_flood")] == [(first.id, "cleared")]
+    # ... but a higher level is new danger: raised at once.
+    _rain(client, village, [22.5, 22.5], now + timedelta(minutes=2), step_min=1)
+    _judge(app)
+    db.session.expire_all()
+    flood = _alerts("flash_flood")
+    assert [(a.level, a.state) for a in flood] == [("prepare", "cleared"),
+                                                     ("evacuate", "raised")]
