@@ -38,4 +38,4 @@ def on_readings_stored(payload) -> None:
     """`readings_stored` receiver: judge those sensors' subjects right after their commit."""
     evaluator = current_app.extensions.get("alerts.evaluator")
     if evaluator is not None:
-        evaluator.submit(payload.sensor_ids)
+        evaluator.submit(payload.sensor_ids, payload.nonzero_ids)
