@@ -20,10 +20,16 @@ add_check(check_settings)
 
 def init_app(app: Flask) -> None:
     """Register alerts' models, endpoints, pages and signal receivers."""
+    import alerts.metrics  # noqa: F401  (its counters join the process's registry)
     import alerts.models  # noqa: F401  (its tables join the metadata)
-    from alerts import jobs, pages, views
+    from alerts import api_schemas, channels, hazard_pages, jobs, pages, views
     from dispatch.core.events import readings_stored
+    from dispatch.core.runtime import add_broker_accounts
 
     views.init_app(app)
-    pages.init_app(app)
+    pages.init_app(app)  # alert history, one alert, threshold editor; the alert vocabulary
+    hazard_pages.init_app(app)  # the hazard zone's page and its chart data
+    api_schemas.init_app(app)  # bodies, query parameters and answers for the OpenAPI document
     readings_stored.connect(jobs.on_readings_stored)
+    # The village terminals' MQTT logins join the managed broker's files.
+    add_broker_accounts(channels.terminal_accounts)

@@ -27,7 +27,7 @@ def attach(app: Flask, _mqtt: HubMqtt) -> Callable[[], None]:
     return stop
 
 
-def sweep() -> None:
+def sweep_warnings() -> None:
     """Judge every subject now and take the escalation steps that are due."""
     evaluator = current_app.extensions.get("alerts.evaluator")
     if evaluator is not None:
@@ -38,4 +38,4 @@ def on_readings_stored(payload) -> None:
     """`readings_stored` receiver: judge those sensors' subjects right after their commit."""
     evaluator = current_app.extensions.get("alerts.evaluator")
     if evaluator is not None:
-        evaluator.submit(payload.sensor_ids)
+        evaluator.submit(payload.sensor_ids, payload.nonzero_ids)

@@ -51,6 +51,9 @@ class Alert(Base):
     escalation_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     cap_status: Mapped[str] = mapped_column(String(16), default="none")
     close_reason: Mapped[str] = mapped_column(Text, default="")
+    # A person cleared or cancelled it while its rule still saw the condition: no new alert of
+    # this kind and subject at this level or below until the rule sees it below (re-armed).
+    holds_off: Mapped[bool] = mapped_column(default=False, index=True)
 
 
 class AlertHistory(Base):

@@ -35,11 +35,13 @@ from alerts.choices import (
     ACTIVE_STATES,
     LABELS,
     LEVEL_LABELS,
+    LEVELS,
     WARNING_LEVELS,
     WARNING_OF,
     AlertKind,
     AlertState,
     CapStatus,
+    rank,
 )
 from alerts.models import Alert, AlertHistory, AlertMessage
 from alerts.settings import escalation_steps
@@ -51,6 +53,8 @@ from maps.models import HazardZone, Village
 log = logging.getLogger(__name__)
 
 HUB = "hub"
+# The largest id a BIGINT column holds (a larger one in a URL is simply not found).
+MAX_ID = 2**63 - 1
 # The most characters of a clear/cancel reason or acknowledgement note kept.
 MAX_NOTE = 1000
 
@@ -138,7 +142,9 @@ def _cap_summary(session: Session, alert: Alert) -> dict[str, Any]:
 
 
 def get(session: Session, alert_id: int, *, lock: bool = False) -> Alert:
-    """The alert with this id (NotFound otherwise)."""
+    """The alert with this id (NotFound otherwise, also for ids no database column holds)."""
+    if not 1 <= alert_id <= MAX_ID:
+        raise NotFound(_l("No alert %(id)s.", id=alert_id))
     query = select(Alert).where(Alert.id == alert_id)
     if lock:
         query = query.with_for_update()
@@ -187,12 +193,25 @@ def _schedule_escalation(alert: Alert) -> None:
 
 # --- decisions ----------------------------------------------------------------------------------
 
-def apply_decision(session: Session, subject: Subject, decision, now: datetime) -> Changes:
+_UNKNOWN = object()
+
+
+def apply_decision(session: Session, subject: Subject, decision, now: datetime, *,
+                   current: Any = _UNKNOWN, held_by: Any = _UNKNOWN) -> Changes:
     """Apply a rule's decision (alerts.rules.Decision, or None for "below the lowest level")
-    to the subject's active alert, per alerts.lifecycle."""
+    to the subject's active alert, per alerts.lifecycle. `current`: the subject's active alert
+    (or None) when the caller read them all at once (alerts.evaluate: one query per pass), and
+    `held_by` likewise the subject's alert a person closed that still holds off a new one.
+
+    After a person clears or cancels an alert whose rule still sees the condition, no new alert
+    of the same kind and subject is raised at that level or below until the rule has seen the
+    condition below the lowest level once (re-armed, as redash's alerts do): otherwise the next
+    pass would raise it again at once and the person's decision would mean nothing."""
     changes = Changes()
-    alert = active(session, subject.key)
     level = decision.level if decision is not None else None
+    alert = active(session, subject.key) if current is _UNKNOWN else current
+    if alert is None and (_held_off(session, subject, level, held_by) or level is None):
+        return changes  # the usual case: nothing raised, nothing to raise
     hold = timedelta(minutes=current_app.config["SETTINGS"].alerts.clear_hold_min)
     step = lifecycle.on_decision(_as_active(alert) if alert else None, subject.kind, level, now,
                                  hold)
@@ -228,6 +247,26 @@ def apply_decision(session: Session, subject: Subject, decision, now: datetime) 
     return changes
 
 
+def _held_off(session: Session, subject: Subject, level: str | None, held_by: Any) -> bool:
+    """Whether a person's clear or cancel still holds off a new alert at this level; re-arms
+    (and says no) once the rule sees the condition below, or a higher level than was closed."""
+    held = holding_off(session, subject.key) if held_by is _UNKNOWN else held_by
+    if held is None:
+        return False
+    if level is None or rank(subject.kind, level) > rank(subject.kind, held.level):
+        held.holds_off = False
+        return False
+    return True
+
+
+def holding_off(session: Session, key: str) -> Alert | None:
+    """The closed alert of "kind:subject" that still holds off a new one, if any."""
+    kind, _, code = key.partition(":")
+    return session.scalar(select(Alert).where(Alert.holds_off.is_(True), Alert.kind == kind,
+                                              Alert.subject_code == code)
+                          .order_by(Alert.id.desc()).limit(1))
+
+
 def _hazards_of(subject: Subject) -> tuple[str, ...]:
     return (subject.code,) if subject.subject_type == "hazard" else ()
 
@@ -245,7 +284,7 @@ def _raise(session: Session, subject: Subject, decision, now: datetime) -> Alert
                   subject_type=subject.subject_type, subject_code=subject.code,
                   subject_name=subject.name, active_key=subject.key, raised_at=now,
                   updated_at=now, level_at=now, escalation_step=0, cap_status=CapStatus.NONE,
-                  close_reason="")
+                  close_reason="", holds_off=False)
     _take_decision(alert, decision, subject)
     try:
         with session.begin_nested():
@@ -309,6 +348,7 @@ def clear(session: Session, alert_id: int, *, actor: str, reason: Any) -> Change
     text = _reason(reason)
     alert = _open(session, alert_id)
     now = utcnow()
+    alert.holds_off = alert.below_since is None
     changes = Changes([_close(session, alert, AlertState.CLEARED, actor, text, now)])
     changes.extend(refresh_warnings(session, alert.villages, _zone(alert), now))
     return changes
@@ -319,6 +359,7 @@ def cancel(session: Session, alert_id: int, *, actor: str, reason: Any) -> Chang
     text = _reason(reason)
     alert = _open(session, alert_id)
     now = utcnow()
+    alert.holds_off = alert.below_since is None
     changes = Changes([_close(session, alert, AlertState.CANCELLED, actor, text, now)])
     changes.extend(refresh_warnings(session, alert.villages, _zone(alert), now))
     return changes
@@ -417,18 +458,19 @@ def refresh_warnings(session: Session, villages, hazards, now: datetime) -> Chan
         warning = WARNING_OF[kind].get(level)
         if warning is None:
             continue
-        rank = WARNING_LEVELS.index(warning)
+        order = WARNING_LEVELS.index(warning)
         for code in alert_villages or ():
-            if rank > best_village.get(code, (0, None))[0]:
-                best_village[code] = (rank, alert_id)
-        if subject_type == "hazard" and rank > best_hazard.get(subject, 0):
-            best_hazard[subject] = rank
+            if order > best_village.get(code, (0, None))[0]:
+                best_village[code] = (order, alert_id)
+        if subject_type == "hazard" and order > best_hazard.get(subject, 0):
+            best_hazard[subject] = order
     for village in session.scalars(select(Village).where(Village.code.in_(villages))):
-        rank, alert_id = best_village.get(village.code, (0, None))
-        level = WARNING_LEVELS[rank]
+        order, alert_id = best_village.get(village.code, (0, None))
+        level = WARNING_LEVELS[order]
         if village.warning_level != level:
             session.execute(update(Village).where(Village.id == village.id).values(
                 warning_level=level, warning_alert_id=alert_id, warning_at=now,
+                warning_sent_at=None,
                 updated_at=Village.updated_at))
             changes.villages.add(village.code)
     for zone in session.scalars(select(HazardZone).where(HazardZone.code.in_(hazards))):
@@ -498,6 +540,11 @@ def texts_in(locale: str, alert: Alert) -> dict[str, str]:
 
 # --- after the transaction ----------------------------------------------------------------------
 
+# The state each event puts an alert in, for rescuehub_alert_transitions_total{kind,state} (a
+# level rise is raised again; approving and publishing change the public warning, not the state).
+STATE_OF_EVENT = {"raised": "raised", "upgraded": "raised", "acknowledged": "acknowledged",
+                  "escalated": "escalated", "cleared": "cleared", "cancelled": "cancelled"}
+
 # Transitions that webhooks hear about (acknowledging and the hold clock are internal).
 DELIVERED = {"raised", "upgraded", "escalated", "cleared", "cancelled", "published"}
 
@@ -543,12 +590,17 @@ def announce(changes: Changes) -> None:
         payload = payloads.get(change.alert_id)
         if payload is None:
             continue
-        metrics.transitions.labels(kind=payload["kind"], state=change.event).inc()
+        state = STATE_OF_EVENT.get(change.event)
+        if state is not None:
+            metrics.alert_transitions.labels(kind=payload["kind"], state=state).inc()
         rooms = ["office", *(f"village:{code}" for code in payload["villages"])]
         notify("alert", {"event": change.event, "alert": payload}, rooms=rooms)
     active_counts = getattr(changes, "active", None)
     if active_counts is not None:
-        metrics.set_active(active_counts)
+        for kind, levels in LEVELS.items():
+            for level in levels:
+                metrics.alerts_active.labels(kind=kind, level=level).set(
+                    active_counts.get(f"{kind}:{level}", 0))
     channels.nudge(current_app._get_current_object())
     if changes.villages or changes.hazards:
         warning_changed.send(WarningChanged(tuple(sorted(changes.villages)),

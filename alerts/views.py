@@ -183,9 +183,54 @@ class BadThresholdsError(HubError):
     message = _l("The threshold table has bad cells: fix each one listed.")
 
 
+# Each bad cell's reason in the reader's language (alerts.thresholds gives codes and English).
+WHY = {
+    "not_an_object": _l("must be an object"),
+    "not_a_list": _l("must be a list"),
+    "unknown_key": _l("is not a field of this table"),
+    "missing": _l("is missing"),
+    "not_a_number": _l("must be a finite number"),
+    "not_positive": _l("must be greater than zero"),
+    "negative": _l("must not be negative"),
+    "not_an_integer": _l("must be a whole number"),
+    "empty": _l("must have at least one window"),
+    "too_many": _l("must have at most 12 windows"),
+    "too_long": _l("must be at most 24 h: the hub keeps 24 h of rain per gauge"),
+    "not_increasing": _l("must be longer than the window before it"),
+    "wrong_length": _l("must have exactly one value per window"),
+    "decreasing": _l("must not be less than the value for the shorter window before it"),
+    "below_prepare": _l("must not be less than the prepare value for the same soil and window"),
+    "wet_above_dry": _l("must not be more than the value for drier soil: wetter soil floods "
+                        "sooner"),
+    "not_above_dry_below": _l("must be greater than dry_below"),
+    "unknown_gauge": _l("is not a registered rain gauge"),
+    "unknown_sensor": _l("is not a registered crack meter or GNSS station"),
+    "duplicate": _l("is listed twice"),
+    "too_steep": _l("must be less than 1.5: published curves have β well below that (are α "
+                    "and β swapped?)"),
+    "curve_below_prepare": _l("makes the evacuate curve fall below the prepare curve for "
+                              "events between min_duration_h and 240 h"),
+    "below_lower_level": _l("must not be less than the velocity of a lower level"),
+    "more_than_sensors": _l("must not be more than the number of sensors"),
+    "bad_header": _l("the first line must be: village,level,soil,window_h,mm"),
+    "malformed": _l("is not well-formed CSV (check the quotes)"),
+    "no_rows": _l("the file has no rows after its header"),
+    "wrong_columns": _l("must have five columns: village,level,soil,window_h,mm"),
+    "no_village": _l("names no village"),
+    "unknown_village": _l("names a village that is not registered"),
+    "unknown_level": _l("level must be prepare or evacuate"),
+    "unknown_soil": _l("soil must be dry, normal or wet"),
+    "bad_window": _l("window_h must be a number of hours above 0 and at most 24"),
+    "bad_mm": _l("mm must be a number above 0"),
+    "duplicate_row": _l("repeats the village, level, soil and window of an earlier line"),
+    "missing_row": _l("no line gives the rain for this village, level, soil and window"),
+}
+
+
 def _bad(exc) -> BadThresholdsError:
     return BadThresholdsError(details={"cells": [
-        {"path": c.path, "why": c.why, "code": c.code} for c in exc.cells]})
+        {"path": c.path, "why": str(WHY.get(c.code, c.why)), "code": c.code}
+        for c in exc.cells]})
 
 
 def _gauge_codes(s) -> set[str]:
@@ -287,10 +332,10 @@ def import_thresholds():
     raw = upload.read() if upload is not None else request.get_data()
     text = decode_text(raw)
     try:
-        docs = thresholds.parse_csv(text)
+        docs = thresholds.parse_csv(text, villages=set(s.scalars(select(Village.code))))
     except thresholds.BadThresholds as exc:
         raise _bad(exc) from None
-    gauges, cells, tables = _gauge_codes(s), [], {}
+    gauges, cells, validated = _gauge_codes(s), [], {}
     for code, doc in docs.items():
         village = s.scalar(select(Village).where(Village.code == code))
         if village is None:
@@ -300,17 +345,17 @@ def import_thresholds():
         kept = {k: v for k, v in (row.table if row else {}).items()
                 if k in {"gauges", "antecedent_mm"}}
         try:
-            tables[village] = thresholds.village_thresholds({**kept, **doc}, rain_gauges=gauges)
+            validated[village] = thresholds.village_thresholds({**kept, **doc}, rain_gauges=gauges)
         except thresholds.BadThresholds as exc:
             cells += [thresholds.BadCell(f"{code}.{c.path}", c.why, c.code) for c in exc.cells]
     if cells:
         raise _bad(thresholds.BadThresholds(cells))
     actor = auth.current_principal().actor
-    for village, table in tables.items():
+    for village, table in validated.items():
         tables.store_village_table(s, village, table.as_json(), actor=actor)
     s.commit()
     _nudge_evaluator()
-    return jsonify(imported=sorted(v.code for v in tables))
+    return jsonify(imported=sorted(v.code for v in validated))
 
 
 def _nudge_evaluator() -> None:
@@ -319,7 +364,6 @@ def _nudge_evaluator() -> None:
         evaluator.sweep()
 
 
-@live_event("ack_alert", *ACKNOWLEDGERS)
 def _ack_over_socket(principal, data=None):
     """Client event `ack_alert` `{"id", "note"}` from the office page or a tablet."""
     from dispatch.core.errors import BadRequest
@@ -341,4 +385,7 @@ def _ack_over_socket(principal, data=None):
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    # Registered per app, as the kernel's own live events are (dispatch.core.realtime.init_app):
+    # each app's init binds a new Socket.IO server.
+    live_event("ack_alert", *ACKNOWLEDGERS)(_ack_over_socket)
 

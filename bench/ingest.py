@@ -100,8 +100,11 @@ QUICK = Sizes(sensors=60, probes=10, singles=1000, batches=3000, batch_size=20,
               latency_s=4.0, probe_every_s=0.2)
 
 
+LOG_NAME = "ingest"  # the progress lines' prefix (bench/alerts.py sets its own)
+
+
 def log(message: str) -> None:
-    print(f"[ingest {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    print(f"[{LOG_NAME} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 class BenchError(Exception):
@@ -476,9 +479,9 @@ def db_counts(setup: Setup) -> tuple[int, int]:
     return readings, letters
 
 
-def prepare(setup: Setup, stack: contextlib.ExitStack) -> Hub:
-    """Fresh data dir: demo, a commander, the bench gateways, the broker (started here), the
-    hub, bench sensors."""
+def prepare(setup: Setup, stack: contextlib.ExitStack, demo: tuple[str, ...] = ("demo",)) -> Hub:
+    """Fresh data dir: `rescuehub demo` (with these arguments), a commander, the bench gateways,
+    the broker (started here); returns the hub, not started."""
     from dispatch import create_app
     from dispatch.core import auth
     from dispatch.core.broker import hash_mqtt_password, write_broker_files
@@ -492,7 +495,7 @@ def prepare(setup: Setup, stack: contextlib.ExitStack) -> Hub:
     from dispatch.core.settings import load_settings
 
     started = time.monotonic()
-    rescuehub(setup, "demo")
+    rescuehub(setup, *demo)
     out = rescuehub(setup, "user", "add", "benchcmd", "--role", "commander")
     one_time = re.search(r"one-time password: (\S+)", out).group(1)
     settings = load_settings(environ=setup.env)
@@ -532,17 +535,35 @@ def _dispose(setup: Setup) -> None:
         db.engine.dispose()
 
 
-def register_sensors(setup: Setup, sizes: Sizes) -> None:
-    """Sign in as the bench commander and register the bench sensors through the HTTP API."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import requests
-
+def sign_in(setup: Setup) -> None:
+    """Sign in as the bench commander (its one-time password changed first): setup.token."""
     password = "bench-" + secrets.token_urlsafe(16)
     api(setup, "POST", "/api/v1/auth/password", json={
         "username": "benchcmd", "password": setup.one_time, "new_password": password})
     setup.token = api(setup, "POST", "/api/v1/auth/token", json={
         "username": "benchcmd", "password": password}).json()["token"]
+
+
+def post_all(setup: Setup, method: str, items: list[tuple[str, dict]], threads: int = 4) -> None:
+    """Send each (path, JSON body) with `method` over the API, a few at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    local = threading.local()
+
+    def send(item: tuple[str, dict]) -> None:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        api(setup, method, item[0], session=local.session, json=item[1])
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(send, items))
+
+
+def register_sensors(setup: Setup, sizes: Sizes) -> None:
+    """Sign in as the bench commander and register the bench sensors through the HTTP API."""
+    sign_in(setup)
     demo = api(setup, "GET", "/api/v1/sensors").json()["items"]
     lon0, lat0 = demo[0]["lon"], demo[0]["lat"]
     codes = sorted(setup.gateways)
@@ -559,16 +580,8 @@ def register_sensors(setup: Setup, sizes: Sizes) -> None:
             setup.probes.append(code)
         else:
             setup.sensors.setdefault(gateway, []).append(code)
-    local = threading.local()
     started = time.monotonic()
-
-    def post(body: dict) -> None:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        api(setup, "POST", "/api/v1/sensors", session=local.session, json=body)
-
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(post, bodies))
+    post_all(setup, "POST", [("/api/v1/sensors", body) for body in bodies])
     log(f"{setup.label}: {len(bodies)} bench sensors registered over the API in "
         f"{time.monotonic() - started:.1f} s ({len(codes)} gateways)")
 
@@ -724,6 +737,12 @@ def through_hub(setup: Setup, plan: dict[str, list[bytes]], label: str) -> dict:
     return result
 
 
+def emitted_at(event_id: str) -> float:
+    """When the hub emitted a `/live` event, on this process's monotonic clock (the id starts
+    with the hub's wall-clock milliseconds; clocks within ~1 ms on one machine)."""
+    return int(event_id.split("-", 1)[0]) / 1000 - (time.time() - time.monotonic())
+
+
 class LiveClient:
     """A lean Socket.IO client on /live for the latency probes: one thread reading websocket
     frames, answering pings, and stamping the probe sensors' `reading` events on arrival.
@@ -769,19 +788,22 @@ class LiveClient:
             if frame == "2":  # Engine.IO ping
                 self.ws.send("3")
             elif frame.startswith("42/live,"):
-                if self.prefix in frame.encode() and '["reading"' in frame[:20]:
-                    data = json.loads(frame[len("42/live,"):])[1]
-                    ts = datetime.fromisoformat(data["ts"])
-                    ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-                    self.received[(data["sensor"], ts.timestamp())] = now
-                    emitted_ms = int(data["id"].split("-", 1)[0])
-                    self.emitted[(data["sensor"], ts.timestamp())] = \
-                        emitted_ms / 1000 - (time.time() - time.monotonic())
-                elif '["hello"' in frame[:20]:
+                if '["hello"' in frame[:20]:
                     self.hello.set()
+                else:
+                    self.event(frame, now)
             elif frame.startswith("44/live,"):
                 self.failed.append(frame)
                 self.hello.set()
+
+    def event(self, frame: str, now: float) -> None:
+        """A server event's frame (`42/live,[name, data]`) that arrived at `now` (monotonic)."""
+        if self.prefix in frame.encode() and '["reading"' in frame[:20]:
+            data = json.loads(frame[len("42/live,"):])[1]
+            ts = datetime.fromisoformat(data["ts"])
+            ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+            self.received[(data["sensor"], ts.timestamp())] = now
+            self.emitted[(data["sensor"], ts.timestamp())] = emitted_at(data["id"])
 
     def close(self) -> None:
         self.ws.close()
@@ -930,16 +952,24 @@ def verdict(ok: bool | None) -> str:
     return "info" if ok is None else ("pass" if ok else "MISS")
 
 
+def hub_env(data_dir: Path, url: str, web_port: int, mqtt_port: int, protocol: str,
+            observers: list[str]) -> dict:
+    """The environment of the hub and its commands: this data dir, database and ports, the
+    broker started by the bench (mqtt.managed = false), these observer logins."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESCUEHUB_")}
+    env.update(RESCUEHUB_DATA_DIR=str(data_dir), RESCUEHUB_DATABASE_URL=url,
+               RESCUEHUB_MQTT_PROTOCOL=protocol,
+               RESCUEHUB_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}", RESCUEHUB_MQTT_MANAGED="false",
+               RESCUEHUB_WEB_PORT=str(web_port), RESCUEHUB_LANG="en",  # output is parsed
+               RESCUEHUB_MQTT_OBSERVERS=",".join(observers),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
+    return env
+
+
 def run_backend(label: str, url: str, tmp: Path, args, sizes: Sizes) -> list[Row]:
     data_dir = tmp / f"var-{label.lower()}"
     web_port, mqtt_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESCUEHUB_")}
-    env.update(RESCUEHUB_DATA_DIR=str(data_dir), RESCUEHUB_DATABASE_URL=url,
-               RESCUEHUB_MQTT_PROTOCOL=args.hub_protocol,
-               RESCUEHUB_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}", RESCUEHUB_MQTT_MANAGED="false",
-               RESCUEHUB_WEB_PORT=str(web_port), RESCUEHUB_LANG="en",  # output is parsed
-               RESCUEHUB_MQTT_OBSERVERS=REFERENCE_OBSERVER,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
+    env = hub_env(data_dir, url, web_port, mqtt_port, args.hub_protocol, [REFERENCE_OBSERVER])
     setup = Setup(label, url, data_dir, env, web_port, mqtt_port)
     rows: list[Row] = []
     parts = {"throughput", "backlog", "latency"} if args.part == "all" else {args.part}
@@ -1083,7 +1113,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_postgis(tmp: Path, args, sizes: Sizes) -> list[Row]:
+def run_postgis(tmp: Path, args, sizes, runner=None) -> list[Row]:
+    """`runner` (run_backend by default) on a scratch database of ADMIN_URL's server, dropped
+    after; no server: skipped with a line in the log."""
     from sqlalchemy import create_engine, text
 
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -1096,8 +1128,8 @@ def run_postgis(tmp: Path, args, sizes: Sizes) -> list[Row]:
             log(f"PostGIS skipped: {str(exc).splitlines()[0]}")
             return []
         try:
-            return run_backend("PostGIS", ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", tmp, args,
-                               sizes)
+            return (runner or run_backend)("PostGIS", ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
+                                           tmp, args, sizes)
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

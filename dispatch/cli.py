@@ -508,6 +508,107 @@ def gateway_disable(gateway_id: str) -> None:
 
 
 @main.group()
+def terminal() -> None:
+    """Manage village broadcast terminals (loudspeakers that read a village's warning)."""
+
+
+def _rewrite_broker_files(settings: Settings) -> bool:
+    """Write the managed broker's files again and make it reload; whether it did."""
+    from dispatch.core.broker import signal_running_broker, write_broker_files
+    from dispatch.core.runtime import broker_accounts, broker_dir
+
+    write_broker_files(broker_dir(settings), broker_accounts(settings))
+    return signal_running_broker(broker_dir(settings))
+
+
+@terminal.command("add")
+@click.argument("village")
+@click.option("--name", default="", help="A readable name, e.g. where it hangs.")
+@guarded
+def terminal_add(village: str, name: str) -> None:
+    """Register a terminal for VILLAGE; prints its MQTT login once (it may only read that
+    village's warning topic)."""
+    from alerts import channels
+    from dispatch.core.broker import hash_mqtt_password
+    from dispatch.core.db import db
+    from dispatch.core.errors import NotFound
+
+    settings = _settings()
+    app = _app(settings)
+    with app.app_context():
+        try:
+            with db.transaction() as s:
+                created, password = channels.register_terminal(
+                    s, village, actor="cli", name=name, mqtt_hash=hash_mqtt_password)
+                code, village = created.code, created.village_code
+        except NotFound as exc:
+            raise BadUsage(terminal_str(exc.message)) from None
+        reloaded = _rewrite_broker_files(settings) if settings.mqtt.managed else False
+    endpoint = settings.mqtt_endpoint
+    click.echo(_("terminal %(terminal)s registered for village %(village)s", terminal=code,
+                 village=village))
+    # Lines other tools read, the same in every language (like `gateway add`'s).
+    click.echo(f"  MQTT     {endpoint.host}:{endpoint.port}  user {code}")
+    click.echo(f"  password {password}")
+    click.echo(f"  topic    {channels.village_topic(village)}  (read only, retained, QoS 1)")
+    click.echo("  " + _("(shown once: store it in the terminal now)"))
+    if not settings.mqtt.managed:
+        click.echo("  " + _("the broker is external: add this login there, with the terminal's "
+                            "ACL block from config/mosquitto.acl"))
+    else:
+        click.echo("  " + (_("broker reloaded") if reloaded else
+                           _("the managed broker is not running; it will know the terminal "
+                             "when it starts")))
+
+
+@terminal.command("list")
+@guarded
+def terminal_list() -> None:
+    """List the terminals: login, village, whether active, when registered."""
+    from alerts import channels
+    from dispatch.core.db import db
+
+    app = _app(_settings())
+    with app.app_context():
+        rows = [(t.code, t.village_code, t.active, t.created_at)
+                for t in channels.terminals(db.session)]
+    if not rows:
+        click.echo(_("no terminals yet: add one with rescuehub terminal add VILLAGE"))
+    for code, village, active, created in rows:
+        state = _("active") if active else _("disabled")
+        click.echo(f"{code}\t{village}\t{state}\t{created.isoformat(timespec='seconds')}")
+
+
+@terminal.command("disable")
+@click.argument("code")
+@guarded
+def terminal_disable(code: str) -> None:
+    """Retire a terminal: remove its MQTT login."""
+    from alerts import channels
+    from dispatch.core.db import db
+    from dispatch.core.errors import NotFound
+
+    settings = _settings()
+    app = _app(settings)
+    with app.app_context():
+        try:
+            with db.transaction() as s:
+                changed = channels.disable_terminal(s, code, actor="cli")
+        except NotFound as exc:
+            raise BadUsage(terminal_str(exc.message)) from None
+        reloaded = _rewrite_broker_files(settings) if settings.mqtt.managed else False
+    click.echo(_("terminal %(terminal)s disabled", terminal=code) if changed
+               else _("terminal %(terminal)s was already disabled", terminal=code))
+    if not settings.mqtt.managed:
+        click.echo("  " + _("the broker is external: remove the MQTT login %(terminal)s there",
+                            terminal=code))
+    elif reloaded:
+        click.echo("  " + _("MQTT login removed; broker reloaded"))
+    else:
+        click.echo("  " + _("MQTT login removed; the managed broker is not running"))
+
+
+@main.group()
 def audit() -> None:
     """The audit trail."""
 

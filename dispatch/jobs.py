@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from alerts import channels
 from alerts import jobs as alerts
 from dispatch.core import audit
 from dispatch.core import jobs as kernel
@@ -12,8 +13,9 @@ from dispatch.core.runtime import Job
 from telemetry import bridge
 from telemetry import jobs as telemetry
 
-# What consumes the worker's MQTT connection (each returns its stop function).
-SUBSCRIBERS = [bridge.attach, alerts.attach]
+# What consumes the worker's MQTT connection (each returns its stop function): the ingest,
+# alerts' channels (the retained village warnings, the webhooks) and alerts' evaluator.
+SUBSCRIBERS = [bridge.attach, channels.attach, alerts.attach]
 
 SCHEDULE = [
     Job("heartbeat", kernel.beat, timedelta(seconds=10)),
@@ -21,7 +23,7 @@ SCHEDULE = [
     Job("roll_up_hours", telemetry.roll_up_hours, timedelta(minutes=1), own_process=True),
     Job("mark_silent", telemetry.mark_silent, timedelta(minutes=1)),
     # Judges every warning subject (time passing clears alerts) and takes due escalations.
-    Job("alerts_sweep", alerts.sweep, timedelta(seconds=15)),
+    Job("sweep_warnings", alerts.sweep_warnings, timedelta(seconds=15)),
     Job("prune_raw_readings", telemetry.prune_raw_readings, timedelta(hours=1),
         own_process=True),
     Job("prune_dead_letters", telemetry.prune_dead_letters, timedelta(hours=1),

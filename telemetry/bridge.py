@@ -163,7 +163,10 @@ class IngestBridge:
         if written.revisions:
             self.state.follow(written.readings, written.revisions)
             with self.app.app_context():
-                readings_stored.send(ReadingsStored(frozenset(written.revisions)))
+                readings_stored.send(ReadingsStored(
+                    frozenset(written.revisions),
+                    frozenset(sid for sid, readings in written.readings.items()
+                              if any(value != 0 for _ts, value, _flag in readings))))
         self.announcer.announce(written.newest)
         if written.status_events:
             with self.app.app_context():

@@ -236,7 +236,9 @@ def post_readings():
     if steps:
         # The warning rules of this process (the all-in-one `run`) evaluate these sensors'
         # subjects now; a worker in another process sweeps them within alerts.evaluate_every_s.
-        readings_stored.send(ReadingsStored(frozenset(steps)))
+        readings_stored.send(ReadingsStored(frozenset(steps), frozenset(
+            sid for sid, readings in ingest.pending.readings.items()
+            if any(value != 0 for _ts, value, _flag in readings))))
     announce_readings(result.stored_readings)
     send_status(ingest.status_events)
     whole = [reason for index, reason in result.rejected if index is None]

@@ -59,7 +59,7 @@ PID_FILE = "mosquitto.pid"
 PERSISTENCE_FILE = "mosquitto.db"
 
 BROKER_USER = "mosquitto"
-ROLES = ("hub", "gateway", "observer")
+ROLES = ("hub", "gateway", "observer", "terminal")
 
 # Topics of a hub account and the patterns every account gets (DESIGN §5 MQTT table).
 # config/mosquitto.acl documents the same rules for a production broker; a test keeps them equal.
@@ -72,10 +72,18 @@ HUB_TOPICS = ("rescuehub/#", "owntracks/#")
 OBSERVER_TOPICS = HUB_TOPICS
 OBSERVER_DENIED = ("rescuehub/v1/readings/{name}", "rescuehub/v1/status/{name}",
                    "owntracks/{name}/#")
+# A gateway reads every village's warnings (a field station may drive a siren). A line of its
+# own, not a pattern: a pattern would open every village's topic to a terminal too, and no deny
+# line can take that back for all villages but one (Mosquitto checks a user's deny lines first,
+# so `deny warnings/#` would also close the terminal's own village).
+GATEWAY_TOPICS = ("rescuehub/v1/warnings/#",)
+# A village broadcast terminal (a loudspeaker) reads its own village's warning topic, given per
+# account (BrokerAccount.topics), and the hub's status; it writes nothing: the deny lines close
+# the own-name topics the patterns below would open to it, as for an observer.
+TERMINAL_DENIED = OBSERVER_DENIED
 ACL_PATTERNS = (
     "pattern write rescuehub/v1/readings/%u",
     "pattern write rescuehub/v1/status/%u",
-    "pattern read rescuehub/v1/warnings/#",
     "pattern read rescuehub/v1/hub/status",
     "pattern readwrite owntracks/%u/#",
 )
@@ -89,6 +97,9 @@ _SALT_BYTES = 12
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _PASSWORD_HASH = re.compile(r"^\$[67]\$[^\s:]+$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# A topic an account is given by name: printable ASCII without spaces (a space or a line break
+# would end the ACL line and start another), no wildcards and no %-substitutions.
+_TOPIC = re.compile(r"^[!-~]{1,200}$")
 
 _PR_SET_PDEATHSIG = 1
 _SUPERVISE_POLL_S = 0.2
@@ -103,11 +114,13 @@ class BrokerError(Exception):
 
 @dataclass(frozen=True)
 class BrokerAccount:
-    """One MQTT login: a name, its Mosquitto password hash and its role (one of ROLES)."""
+    """One MQTT login: a name, its Mosquitto password hash, its role (one of ROLES) and, for a
+    terminal, the topics it may read."""
 
     username: str
     password_hash: str
     role: str
+    topics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_username(self.username)
@@ -115,6 +128,12 @@ class BrokerAccount:
             raise ValueError(f"not a Mosquitto password hash for {self.username!r}")
         if self.role not in ROLES:
             raise ValueError(f"unknown broker role {self.role!r} (expected one of {ROLES})")
+        if (self.role == "terminal") != bool(self.topics):
+            raise ValueError(f"{self.username!r}: a terminal, and only a terminal, names its "
+                             "topics")
+        for topic in self.topics:
+            if not _TOPIC.match(topic) or any(c in topic for c in "+#%"):
+                raise ValueError(f"{self.username!r}: {topic!r} cannot be an ACL topic here")
 
 
 def check_username(name: str) -> str:
@@ -143,24 +162,30 @@ def render_passwd(accounts: Iterable[BrokerAccount]) -> str:
     return "".join(f"{a.username}:{a.password_hash}\n" for a in accounts)
 
 
+def _acl_block(account: BrokerAccount) -> list[str]:
+    """The `user` block of one account (its deny lines first, as Mosquitto checks them)."""
+    name = account.username
+    if account.role == "hub":
+        topics = [f"topic readwrite {topic}" for topic in HUB_TOPICS]
+    elif account.role == "observer":
+        topics = [f"topic deny {topic.format(name=name)}" for topic in OBSERVER_DENIED]
+        topics += [f"topic read {topic}" for topic in OBSERVER_TOPICS]
+    elif account.role == "gateway":
+        topics = [f"topic read {topic}" for topic in GATEWAY_TOPICS]
+    else:
+        topics = [f"topic deny {topic.format(name=name)}" for topic in TERMINAL_DENIED]
+        topics += [f"topic read {topic}" for topic in account.topics]
+    return [f"user {name}", *topics, ""]
+
+
 def render_acl(accounts: Iterable[BrokerAccount]) -> str:
-    """The ACL file: one block per hub and observer account, then the patterns every account
-    gets."""
+    """The ACL file: one block per account, then the patterns every account gets."""
     lines = ["# Written by the hub (dispatch.core.broker); edits are overwritten.", ""]
     for account in accounts:
-        if account.role == "hub":
-            lines += [f"user {account.username}"]
-            lines += [f"topic readwrite {topic}" for topic in HUB_TOPICS]
-            lines += [""]
-        elif account.role == "observer":
-            lines += [f"user {account.username}"]
-            lines += [f"topic deny {topic.format(name=account.username)}"
-                      for topic in OBSERVER_DENIED]
-            lines += [f"topic read {topic}" for topic in OBSERVER_TOPICS]
-            lines += [""]
+        lines += _acl_block(account)
     # Patterns apply to every user (topic lines before the first `user` line would apply to
-    # anonymous clients only): a gateway writes only its own readings and status and reads the
-    # warnings and the hub's status; a tablet user reads and writes its own OwnTracks tree.
+    # anonymous clients only): a gateway writes only its own readings and status; everyone
+    # reads the hub's status; a tablet user reads and writes its own OwnTracks tree.
     lines += list(ACL_PATTERNS)
     return "\n".join(lines) + "\n"
 

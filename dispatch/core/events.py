@@ -76,6 +76,10 @@ class ReadingsStored:
     rules, which evaluate the subjects of these sensors right after."""
 
     sensor_ids: frozenset[int]
+    # Those of them with a reading that is not 0 (rain fell, a slope moved, a level stood): a
+    # batch of 0 mm rain reports cannot raise a warning (alerts judges their subjects only
+    # when an alert is active there). None: not known, treat every sensor as changed.
+    nonzero_ids: frozenset[int] | None = None
 
 
 readings_stored = Signal("telemetry.readings_stored", ReadingsStored)

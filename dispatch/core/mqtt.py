@@ -10,7 +10,9 @@ the hub's login pushes this one off: every other client needs a login of its own
 (bench/ingest.py); the hub needs none of them. Subscriptions are made in `on_connect` so a
 reconnect restores them, and a retained online status with a last will on
 `rescuehub/v1/hub/status`. Callbacks never block and never raise: handlers are expected to hand
-work to a queue; an exception is logged with its traceback and the loop goes on.
+work to a queue; an exception is logged with its traceback and the loop goes on. Packages that
+must act on every (re)connect (alerts republishes the retained village warnings a restarted
+broker may have lost) register with `on_connected`.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class HubMqtt:
         self.v5 = protocol == "5"
         self.manual_ack = manual_ack
         self._subscriptions: list[Subscription] = []
+        self._on_connected: list[Callable[[], None]] = []
         self._connected = threading.Event()
         # Manual acks: a handler acknowledges a QoS 1 message only once it is safely stored
         # (telemetry.bridge); an unacknowledged one is redelivered after a crash.
@@ -92,6 +95,11 @@ class HubMqtt:
         self.client.message_callback_add(topic, self._guard(handler))
         if self.connected:
             self.client.subscribe(topic, qos)
+
+    def on_connected(self, callback: Callable[[], None]) -> None:
+        """Call callback after every (re)connect, once the subscriptions are made. It runs in
+        paho's network thread, so it must not block (wake a thread of its own instead)."""
+        self._on_connected.append(callback)
 
     @property
     def connected(self) -> bool:
@@ -160,6 +168,12 @@ class HubMqtt:
         client.publish(HUB_STATUS_TOPIC, _status(True), qos=1, retain=True)
         self._connected.set()
         metrics.mqtt_connected.set(1)
+        for callback in self._on_connected:
+            try:
+                callback()
+            except Exception:  # one package's failure must not keep the others from knowing
+                log.exception("MQTT on-connect callback %s failed",
+                              getattr(callback, "__qualname__", callback))
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props):
         if self._connected.is_set():

@@ -11,7 +11,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -148,9 +148,21 @@ def broker_dir(settings: Settings) -> Path:
     return reachable_broker_dir(settings.data_dir / "mosquitto")
 
 
+AccountsProvider = Callable[[Settings], Iterable[BrokerAccount]]
+_account_providers: list[AccountsProvider] = []
+
+
+def add_broker_accounts(provider: AccountsProvider) -> None:
+    """Let a package add MQTT logins to the managed broker's files (alerts: the village
+    terminals). The provider is called in an app context, with the settings, whenever the files
+    are written."""
+    if provider not in _account_providers:
+        _account_providers.append(provider)
+
+
 def broker_accounts(settings: Settings) -> list[BrokerAccount]:
-    """The hub's login, the observers' and every active gateway's, for the managed broker's
-    passwd and ACL."""
+    """The hub's login, the observers', every active gateway's and those the packages add
+    (add_broker_accounts), for the managed broker's passwd and ACL."""
     hub = BrokerAccount(settings.mqtt.username, hash_mqtt_password(hub_mqtt_password(settings)),
                         "hub")
     rows = db.session.execute(select(Gateway.code, Gateway.mqtt_password_hash)
@@ -166,7 +178,18 @@ def broker_accounts(settings: Settings) -> list[BrokerAccount]:
             continue
         observers.append(BrokerAccount(
             name, hash_mqtt_password(observer_password(settings, name)), "observer"))
-    return [hub, *observers, *gateways]
+    taken |= {account.username.lower() for account in observers}
+    added = []
+    for provider in _account_providers:
+        for account in provider(settings):
+            if account.username.lower() in taken:
+                log.warning("MQTT login %s (%s) is the hub's, an observer's or a gateway's "
+                            "already; left out of the broker files", account.username,
+                            account.role)
+                continue
+            taken.add(account.username.lower())
+            added.append(account)
+    return [hub, *observers, *gateways, *added]
 
 
 def managed_broker(settings: Settings) -> ManagedBroker:

@@ -291,6 +291,8 @@ const POPUPS = {
         [F.householdsAtRisk, count(p.households)],
         [F.peopleAtRisk, count(p.people)],
       ]),
+      el("a", { class: "fp-details", href: config.urls.hazardPage.replace(/CODE$/,
+        encodeURIComponent(p.code)) }, F.hazardCharts),
     ];
   },
   roads(p) {

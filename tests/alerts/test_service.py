@@ -162,3 +162,177 @@ def test_a_silent_gauge_is_missing_data_not_zero_rain(app, client, village):
     assert [(a.level, a.subject_code) for a in data] == [("missing", "V-1")]
     assert set(data[0].rule["windows"]) == {"1h", "3h", "6h"}
     assert _alerts("flash_flood") == []
+
+
+def _judge_at(app, now: datetime) -> service.Changes:
+    """One pass of the rules with the clock at `now` (time passing, without waiting)."""
+    from alerts.evaluate import build_index, evaluate
+
+    with db.transaction() as s:
+        index = build_index(s, 5000)
+        changes = evaluate(s, app, index, {}, None, now)
+        changes.extend(service.escalate_due(s, now))
+        service.prepare_announcement(s, changes)
+    service.announce(changes)
+    return changes
+
+
+def test_unacknowledged_alerts_escalate_to_the_county_and_ack_stops_it(app, client, village):
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    _rain(client, village, [0.0] * 36, now - timedelta(hours=3))
+    _rain(client, village, [3.0] * 35, now)  # 105 mm in 3 h: evacuate
+    _judge(app)
+    alert = _alerts("flash_flood")[0]
+    assert alert.level == "evacuate" and alert.escalation_due_at is not None
+    raised = alert.level_at
+    _judge_at(app, raised + timedelta(minutes=5, seconds=1))
+    db.session.expire_all()
+    alert = _alerts("flash_flood")[0]
+    assert (alert.state, alert.escalation_step) == ("escalated", 1)
+    # The hub was down past the next two steps: each is taken once, the county last.
+    _judge_at(app, raised + timedelta(minutes=16))
+    _judge_at(app, raised + timedelta(minutes=17))
+    db.session.expire_all()
+    alert = _alerts("flash_flood")[0]
+    assert alert.escalation_step == 3 and alert.escalation_due_at is None
+    steps = [h for h in service.describe(db.session, alert)["history"]
+             if h["state"] == "escalated" and h["by"] == "hub"]
+    # Three steps, the county last (乡呼县应, in either language), and no county webhook set.
+    assert "乡呼县应" in steps[2]["note"] and "county_webhook" in steps[3]["note"]
+
+
+def test_acknowledging_stops_escalation(app, client, village, bearer):
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    _rain(client, village, [0.0] * 36, now - timedelta(hours=3))
+    _rain(client, village, [3.0] * 35, now)
+    _judge(app)
+    alert = _alerts("flash_flood")[0]
+    client.post(f"/api/v1/alerts/{alert.id}/ack", headers=bearer("dispatcher"))
+    _judge_at(app, alert.level_at + timedelta(hours=1))
+    db.session.expire_all()
+    alert = _alerts("flash_flood")[0]
+    assert (alert.state, alert.escalation_step) == ("acknowledged", 0)
+
+
+def test_an_alert_clears_itself_after_the_hold_time(app, client, village):
+    t = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    # A storm 12 to 9 hours ago, then nine dry hours of 0 mm reports (the gauge kept talking).
+    _rain(client, village, [0.0] * 36, t - timedelta(hours=12))
+    _rain(client, village, [1.8] * 35, t - timedelta(hours=9))
+    _rain(client, village, [0.0] * 108, t)
+    _judge_at(app, t - timedelta(hours=9))
+    assert _alerts("flash_flood")[0].level == "prepare"
+    # Every window dry and complete: the hold clock starts ...
+    _judge_at(app, t - timedelta(hours=2))
+    db.session.expire_all()
+    alert = _alerts("flash_flood")[0]
+    assert alert.active_key is not None and alert.below_since is not None
+    # ... and an hour below the lowest level clears it, and the village's warning.
+    _judge_at(app, t - timedelta(minutes=58))
+    db.session.expire_all()
+    alert = _alerts("flash_flood")[0]
+    assert alert.state == "cleared" and alert.active_key is None
+    assert db.session.scalar(select(Village.warning_level).where(Village.code == "V-1")) \
+        == "none"
+
+
+@pytest.mark.parametrize(("table", "cells"), [
+    # A gap: the normal row has two numbers for three windows.
+    ({**WORKED, "prepare": {**WORKED["prepare"], "normal": [40, 65]}}, {"prepare.normal[2]"}),
+    ({**WORKED, "evacuate": {**WORKED["evacuate"], "dry": [50, -1, 105]}},
+     {"evacuate.dry[1]"}),
+    # Not increasing along the windows.
+    ({**WORKED, "prepare": {**WORKED["prepare"], "wet": [35, 30, 90]}}, {"prepare.wet[1]"}),
+    # Evacuate below prepare.
+    ({**WORKED, "evacuate": {**WORKED["evacuate"], "normal": [39, 70, 100]}},
+     {"evacuate.normal[0]"}),
+    ({**WORKED, "gauges": ["RG-NOPE"]}, {"gauges[0]"}),
+])
+def test_bad_threshold_tables_are_refused_naming_each_cell(client, village, bearer, table,
+                                                           cells):
+    answer = client.put("/api/v1/villages/V-1/thresholds", json=table,
+                        headers=bearer("dispatcher"))
+    assert answer.status_code == 422 and answer.json["error"] == "bad_thresholds"
+    assert cells <= {c["path"] for c in answer.json["cells"]}, answer.json
+
+
+def test_wet_above_dry_is_refused_and_a_good_table_is_audited(client, village, bearer):
+    wet_above_dry = {**WORKED, "prepare": {**WORKED["prepare"], "wet": [46, 70, 100]}}
+    answer = client.put("/api/v1/villages/V-1/thresholds", json=wet_above_dry,
+                        headers=bearer("dispatcher"))
+    assert answer.status_code == 422
+    assert any(c["path"].startswith("prepare.") for c in answer.json["cells"])
+    assert client.put("/api/v1/villages/V-1/thresholds", json=WORKED,
+                      headers=bearer("viewer")).status_code == 403
+    good = client.put("/api/v1/villages/V-1/thresholds", json=WORKED,
+                      headers=bearer("dispatcher"))
+    assert good.status_code == 200, good.json
+    assert client.get("/api/v1/villages/V-1/thresholds", headers=bearer("viewer")).json[
+        "windows_h"] == [1, 3, 6]
+    assert db.session.scalar(select(AuditEntry.action).where(
+        AuditEntry.action == "thresholds.village")) == "thresholds.village"
+
+
+def test_threshold_csv_import_is_all_or_nothing(client, village, bearer):
+    rows = ["village,level,soil,window_h,mm"]
+    for level, table in (("prepare", WORKED["prepare"]), ("evacuate", WORKED["evacuate"])):
+        for soil, values in table.items():
+            rows += [f"V-1,{level},{soil},{w},{mm}" for w, mm in zip((1, 3, 6), values,
+                                                                      strict=True)]
+    good = client.post("/api/v1/thresholds/import", data="\n".join(rows),
+                       content_type="text/csv", headers=bearer("dispatcher"))
+    assert good.status_code == 200 and good.json["imported"] == ["V-1"], good.json
+    bad = client.post("/api/v1/thresholds/import", data="\n".join(rows + ["V-9,prepare,dry,1,x"]),
+                      content_type="text/csv", headers=bearer("dispatcher"))
+    assert bad.status_code == 422 and any("line" in c["path"] for c in bad.json["cells"])
+
+
+def test_the_office_hears_alerts_live_and_acknowledges_over_the_socket(app, client, village,
+                                                                        login, sio):
+    from dispatch.core.realtime import NAMESPACE
+
+    login("dispatcher")
+    office = sio()
+    office.get_received(NAMESPACE)
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    _rain(client, village, [0.0] * 36, now - timedelta(hours=3))
+    # One report of 45 mm is beyond the heaviest 5-minute rain: QC flags it suspect, and a
+    # suspect reading still counts (DESIGN §6: only fail and missing are not data).
+    _rain(client, village, [0.0] * 34 + [45.0], now)
+    _judge(app)
+    events = [e["args"][0] for e in office.get_received(NAMESPACE) if e["name"] == "alert"]
+    raised = [e for e in events if e["event"] == "raised" and e["alert"]["kind"] == "flash_flood"]
+    assert raised and raised[0]["alert"]["level"] == "evacuate" and raised[0]["id"]
+    alert_id = raised[0]["alert"]["id"]
+    assert office.emit("ack_alert", {"id": alert_id, "note": "on it"}, namespace=NAMESPACE,
+                       callback=True) == {"ok": True}
+    assert office.emit("ack_alert", {"id": "x"}, namespace=NAMESPACE,
+                       callback=True)["error"] == "bad_request"
+    acked = [e["args"][0] for e in office.get_received(NAMESPACE) if e["name"] == "alert"]
+    assert [e["event"] for e in acked] == ["acknowledged"]
+    db.session.expire_all()
+    assert db.session.get(Alert, alert_id).acknowledged_by
+
+
+def test_a_cleared_alert_is_not_raised_again_until_the_rule_rearms(app, client, village, bearer):
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    _rain(client, village, [0.0] * 36, now - timedelta(hours=3))
+    _rain(client, village, [1.8] * 35, now)
+    _judge(app)
+    first = _alerts("flash_flood")[0]
+    assert first.level == "prepare"
+    # The commander knows better (the gauge's funnel was flushed with a bucket): cleared while
+    # the rule still sees 61 mm. The next passes raise nothing at prepare ...
+    client.post(f"/api/v1/alerts/{first.id}/clear", json={"reason": "gauge was flushed"},
+                headers=bearer("commander"))
+    _judge(app)
+    _judge(app)
+    db.session.expire_all()
+    assert [(a.id, a.state) for a in _alerts("flash_flood")] == [(first.id, "cleared")]
+    # ... but a higher level is new danger: raised at once.
+    _rain(client, village, [22.5, 22.5], now + timedelta(minutes=2), step_min=1)
+    _judge(app)
+    db.session.expire_all()
+    flood = _alerts("flash_flood")
+    assert [(a.level, a.state) for a in flood] == [("prepare", "cleared"),
+                                                     ("evacuate", "raised")]

@@ -142,7 +142,8 @@ def test_write_broker_files(tmp_path):
         f"rescuehub:{hub.password_hash}\ngw-01:{gateway.password_hash}\n")
     acl = (broker_dir / "acl").read_text()
     assert "user rescuehub\ntopic readwrite rescuehub/#\ntopic readwrite owntracks/#\n" in acl
-    assert "user gw-01" not in acl  # gateways get the patterns only
+    # A gateway's block reads the warnings only; the patterns give it its own topics.
+    assert "user gw-01\ntopic read rescuehub/v1/warnings/#\n\n" in acl
     assert stat.S_IMODE(broker_dir.stat().st_mode) == 0o700
     for name in ("passwd", "acl"):
         info = (broker_dir / name).stat()
@@ -209,6 +210,45 @@ def test_acl_template_states_the_rules_the_hub_writes():
     template = (ROOT / "config" / "mosquitto.acl").read_text()
     assert acl_rules(template) == acl_rules(render_acl([hub]))
     assert acl_rules(template)[-len(ACL_PATTERNS):] == list(ACL_PATTERNS)
+
+
+def commented_block(template: str, user_line: str) -> list[str]:
+    """A `user` block the template documents in a comment ("#   user NAME" and what follows)."""
+    lines = template.splitlines()
+    start = lines.index(f"#   {user_line}")
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("#   "):
+            break
+        block.append(line.removeprefix("#   "))
+    return block
+
+
+@pytest.mark.parametrize(("account", "user_line"), [
+    (BrokerAccount("GATEWAY", hash_mqtt_password("pw"), "gateway"), "user GATEWAY"),
+    (BrokerAccount("TERMINAL", hash_mqtt_password("pw"), "terminal",
+                   topics=("rescuehub/v1/warnings/VILLAGE",)), "user TERMINAL"),
+    (BrokerAccount("NAME", hash_mqtt_password("pw"), "observer"), "user NAME"),
+])
+def test_acl_template_documents_the_blocks_the_hub_writes(account, user_line):
+    template = (ROOT / "config" / "mosquitto.acl").read_text()
+    rendered = acl_rules(render_acl([account]))
+    assert rendered[:-len(ACL_PATTERNS)] == commented_block(template, user_line)
+
+
+@pytest.mark.parametrize(("role", "topics"), [
+    ("terminal", ()),                                       # a terminal names its topic
+    ("gateway", ("rescuehub/v1/warnings/V1",)),             # only a terminal does
+    ("terminal", ("rescuehub/v1/warnings/#",)),             # no wildcards
+    ("terminal", ("rescuehub/v1/warnings/+",)),
+    ("terminal", ("rescuehub/v1/warnings/%u",)),            # no substitutions
+    ("terminal", ("rescuehub/v1/warnings/V1\ntopic readwrite #",)),  # no second ACL line
+    ("terminal", ("rescuehub/v1/warnings/V 1",)),
+    ("terminal", ("",)),
+])
+def test_account_topics_that_would_widen_the_acl_are_refused(role, topics):
+    with pytest.raises(ValueError):
+        BrokerAccount("T-V1-1", hash_mqtt_password("pw"), role, topics=topics)
 
 
 def test_config_template_renders_every_placeholder():

@@ -56,3 +56,31 @@ def test_ack_all_acknowledges_exactly_the_messages_it_names(broker, protocol):
             received.get(timeout=0.5)
     finally:
         hub.stop()
+
+
+@pytest.mark.allow_logged_exceptions
+def test_on_connected_callbacks_run_on_every_connect_and_survive_a_failing_one(
+        broker, caplog):
+    """Each (re)connect calls every callback, in order, once connected; one that raises
+    is logged and the others still run."""
+    calls: queue.Queue = queue.Queue()
+    hub = HubMqtt(host=broker.host, port=broker.port, client_id="test-on-connected",
+                  username=broker.hub_username, password=broker.hub_password,
+                  session_expiry_s=60)
+    hub.subscribe("rescuehub/v1/readings/+", lambda _message: None)
+
+    def broken() -> None:
+        raise RuntimeError("a package's bug")
+
+    hub.on_connected(lambda: calls.put(("first", hub.connected)))
+    hub.on_connected(broken)
+    hub.on_connected(lambda: calls.put(("last", hub.connected)))
+    hub.start()
+    try:
+        assert [calls.get(timeout=5) for _ in range(2)] == [("first", True), ("last", True)]
+        assert "MQTT on-connect callback" in caplog.text and "a package's bug" in caplog.text
+        broker.managed.stop()
+        broker.managed.start()
+        assert [calls.get(timeout=10) for _ in range(2)] == [("first", True), ("last", True)]
+    finally:
+        hub.stop()

@@ -183,6 +183,15 @@ OPERATIONS = [
     ("GET", "/api/v1/gateways"), ("POST", "/api/v1/readings"),
     ("GET", "/api/v1/dead-letters"), ("GET", "/api/v1/dead-letters/summary"),
     ("POST", "/api/v1/dead-letters/{letter_id}/reprocess"),
+    ("GET", "/api/v1/alerts"), ("GET", "/api/v1/alerts/{alert_id}"),
+    *[("POST", f"/api/v1/alerts/{{alert_id}}/{action}")
+      for action in ("ack", "clear", "cancel", "approve", "publish")],
+    ("GET", "/api/v1/alerts/{alert_id}.cap"), ("GET", "/api/v1/alerts/{alert_id}/cap"),
+    ("GET", "/api/v1/alerts.atom"),
+    ("GET", "/api/v1/villages/{code}/thresholds"), ("PUT", "/api/v1/villages/{code}/thresholds"),
+    ("GET", "/api/v1/hazards/{code}/thresholds"), ("PUT", "/api/v1/hazards/{code}/thresholds"),
+    ("GET", "/api/v1/hazards/{code}/charts"),
+    ("POST", "/api/v1/thresholds/import"),
 ]
 
 

@@ -48,11 +48,13 @@ def upgrade() -> None:
     sa.Column('escalation_due_at', dispatch.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('cap_status', sa.String(length=16), nullable=False),
     sa.Column('close_reason', sa.Text(), nullable=False),
+    sa.Column('holds_off', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
     sa.UniqueConstraint('active_key', name=op.f('uq_alerts_active_key'))
     )
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_alerts_escalation_due_at'), ['escalation_due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_alerts_holds_off'), ['holds_off'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_raised_at'), ['raised_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_state'), ['state'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_subject_code'), ['subject_code'], unique=False)
@@ -195,6 +197,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_alerts_state'))
         batch_op.drop_index(batch_op.f('ix_alerts_raised_at'))
         batch_op.drop_index(batch_op.f('ix_alerts_escalation_due_at'))
+        batch_op.drop_index(batch_op.f('ix_alerts_holds_off'))
 
     op.drop_table('alerts')
     # ### end Alembic commands ###
