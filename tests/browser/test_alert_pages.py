@@ -149,7 +149,7 @@ def test_the_alert_panel_sees_hears_and_acts_on_a_storm(hub, commander_api, page
     assert gauge.get_attribute("fill").lower() == "#d7191c"
     gauge.click()
     popup = page.locator(".leaflet-popup-content .fp-sensors")
-    expect(popup.locator('[data-field="signal"] dd')).to_have_text("暴雨红色预警")
+    expect(popup.locator('[data-field="signal"] dd')).to_have_text("暴雨红色预警信号")
     expect(popup.locator('[data-field="sum-1h"] dd')).to_have_text("36 mm")
     expect(popup.locator('[data-field="sum-3h"] dd')).to_have_text("108 mm")
     page.keyboard.press("Escape")
@@ -330,7 +330,7 @@ def test_alert_history_and_an_alerts_page(hub, commander_api, page, artifacts):
     expect(root.locator('[data-field="rule"] [data-key="threshold_mm"] dd')).to_have_text("65 mm")
     expect(root.locator('[data-field="evidence"] tr[data-sensor="RG-H"]')).to_have_count(1)
     forecast = root.locator('[data-part="forecast"]')
-    expect(forecast.locator("h2")).to_have_text("预测，并非确定结果")
+    expect(forecast.locator("h2")).to_have_text("预测，并非确定")
     expect(forecast).to_contain_text("并非确定")
     expect(forecast.locator('[data-key="r2"] dd')).to_have_text("0.93")
     expect(forecast.locator('[data-key="points"] dd')).to_have_text("14")
@@ -386,7 +386,7 @@ def test_the_threshold_editor_shows_the_rain_now_and_names_each_bad_cell(hub, co
     page.get_by_role("button", name="保存阈值表").click()
     expect(form).to_have_attribute("data-state", "bad")
     expect(page.locator('[data-why="evacuate.normal[1]"]')).to_contain_text(
-        "不能低于同一土壤状态和时段的准备转移值")
+        "不能小于同一土壤状态和时段的准备转移值")
     expect(page.locator('[data-why="prepare.dry[2]"]')).to_contain_text("必须是数字")
     expect(cell("evacuate.normal[1]")).to_have_attribute("aria-invalid", "true")
     page.screenshot(path=str(artifacts / "thresholds-bad-cells.png"), full_page=True)
