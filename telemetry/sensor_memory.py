@@ -156,7 +156,9 @@ class TelemetryState:
                     del self._memories[sensor_id]
                     continue
                 new = sorted((ts, v) for ts, v, _ in readings.get(sensor_id, ()))
-                if new:
+                if new and (not memory.history or new[0][0] > memory.history[-1][0]):
+                    memory.history = (memory.history + new)[-HISTORY:]  # the usual case
+                elif new:
                     memory.history = sorted({**dict(memory.history),
                                              **dict(new)}.items())[-HISTORY:]
                 if memory.rain is not None:
