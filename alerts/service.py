@@ -345,22 +345,22 @@ def acknowledge(session: Session, alert_id: int, *, actor: str, note: Any = "") 
 
 def clear(session: Session, alert_id: int, *, actor: str, reason: Any) -> Changes:
     """A commander ends the alert (the danger is over), with a reason."""
-    text = _reason(reason)
-    alert = _open(session, alert_id)
-    now = utcnow()
-    alert.holds_off = alert.below_since is None
-    changes = Changes([_close(session, alert, AlertState.CLEARED, actor, text, now)])
-    changes.extend(refresh_warnings(session, alert.villages, _zone(alert), now))
-    return changes
+    return _close_by_person(session, alert_id, AlertState.CLEARED, actor, reason)
 
 
 def cancel(session: Session, alert_id: int, *, actor: str, reason: Any) -> Changes:
     """A commander withdraws the alert as raised in error, with a reason."""
+    return _close_by_person(session, alert_id, AlertState.CANCELLED, actor, reason)
+
+
+def _close_by_person(session: Session, alert_id: int, state: AlertState, actor: str,
+                     reason: Any) -> Changes:
     text = _reason(reason)
     alert = _open(session, alert_id)
     now = utcnow()
+    # Closed while its rule still sees the condition: hold off a new one (apply_decision).
     alert.holds_off = alert.below_since is None
-    changes = Changes([_close(session, alert, AlertState.CANCELLED, actor, text, now)])
+    changes = Changes([_close(session, alert, state, actor, text, now)])
     changes.extend(refresh_warnings(session, alert.villages, _zone(alert), now))
     return changes
 

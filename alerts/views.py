@@ -257,17 +257,36 @@ def _zone(s, code: str) -> HazardZone:
     return zone
 
 
+def _table(row, missing) -> Response:
+    if row is None:
+        raise NotFound(missing, code="no_thresholds")
+    return jsonify(row.table)
+
+
+def _replace(parse, store, target) -> Response:
+    """Validate the body with `parse`, store it on `target` (audited), judge again."""
+    from alerts import thresholds
+
+    s = db.session
+    try:
+        table = parse(s, json_object())
+    except thresholds.BadThresholds as exc:
+        raise _bad(exc) from None
+    store(s, target, table.as_json(), actor=auth.current_principal().actor)
+    s.commit()
+    _nudge_evaluator()
+    return jsonify(table.as_json())
+
+
 @bp.get("/api/v1/villages/<code>/thresholds")
 @auth.roles(*PERSON_ROLES)
 def get_village_thresholds(code: str):
     """The village's critical-rainfall table (404 `no_thresholds` when it has none)."""
     s = db.session
     village = _village(s, code)
-    row = s.scalar(select(VillageThreshold).where(VillageThreshold.village_id == village.id))
-    if row is None:
-        raise NotFound(_l("Village %(code)s has no threshold table yet.", code=code),
-                       code="no_thresholds")
-    return jsonify(row.table)
+    return _table(s.scalar(select(VillageThreshold).where(
+        VillageThreshold.village_id == village.id)),
+        _l("Village %(code)s has no threshold table yet.", code=code))
 
 
 @bp.put("/api/v1/villages/<code>/thresholds")
@@ -276,16 +295,9 @@ def put_village_thresholds(code: str):
     """Replace the village's table (422 naming every bad cell); audited."""
     from alerts import thresholds
 
-    s = db.session
-    village = _village(s, code)
-    try:
-        table = thresholds.village_thresholds(json_object(), rain_gauges=_gauge_codes(s))
-    except thresholds.BadThresholds as exc:
-        raise _bad(exc) from None
-    tables.store_village_table(s, village, table.as_json(), actor=auth.current_principal().actor)
-    s.commit()
-    _nudge_evaluator()
-    return jsonify(table.as_json())
+    return _replace(lambda s, body: thresholds.village_thresholds(
+        body, rain_gauges=_gauge_codes(s)), tables.store_village_table,
+        _village(db.session, code))
 
 
 @bp.get("/api/v1/hazards/<code>/thresholds")
@@ -294,11 +306,8 @@ def get_hazard_thresholds(code: str):
     """The zone's rainfall curves and slope-velocity thresholds."""
     s = db.session
     zone = _zone(s, code)
-    row = s.scalar(select(HazardThreshold).where(HazardThreshold.hazard_id == zone.id))
-    if row is None:
-        raise NotFound(_l("Hazard zone %(code)s has no threshold table yet.", code=code),
-                       code="no_thresholds")
-    return jsonify(row.table)
+    return _table(s.scalar(select(HazardThreshold).where(HazardThreshold.hazard_id == zone.id)),
+                  _l("Hazard zone %(code)s has no threshold table yet.", code=code))
 
 
 @bp.put("/api/v1/hazards/<code>/thresholds")
@@ -307,17 +316,9 @@ def put_hazard_thresholds(code: str):
     """Replace the zone's table (422 naming every bad cell); audited."""
     from alerts import thresholds
 
-    s = db.session
-    zone = _zone(s, code)
-    try:
-        table = thresholds.hazard_thresholds(json_object(), rain_gauges=_gauge_codes(s),
-                                             displacement_sensors=_displacement_codes(s))
-    except thresholds.BadThresholds as exc:
-        raise _bad(exc) from None
-    tables.store_hazard_table(s, zone, table.as_json(), actor=auth.current_principal().actor)
-    s.commit()
-    _nudge_evaluator()
-    return jsonify(table.as_json())
+    return _replace(lambda s, body: thresholds.hazard_thresholds(
+        body, rain_gauges=_gauge_codes(s), displacement_sensors=_displacement_codes(s)),
+        tables.store_hazard_table, _zone(db.session, code))
 
 
 @bp.post("/api/v1/thresholds/import")
