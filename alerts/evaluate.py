@@ -3,10 +3,10 @@ memory, and the evaluator thread of the process that owns MQTT (DESIGN §5, §6)
 
 - **When**: right after every committed batch of readings (`readings_stored`, sent in the
   process that learned of the commit: the MQTT owner after its writer's batch, or an HTTP ingest
-  in the same process), for the subjects of those sensors only; and a sweep of every subject at
-  least every SWEEP_S (time passing clears alerts, slides windows off the rain, and finds
-  readings stored by other processes). A replayed or late old reading cannot raise anything:
-  the rules always judge the windows ending *now*.
+  in the same process), for the subjects of those sensors only; and a sweep of every subject
+  every 15 s (the `sweep_warnings` job in dispatch/jobs.py: time passing clears alerts, slides
+  windows off the rain, and finds readings stored by other processes). A replayed or late old
+  reading cannot raise anything: the rules always judge the windows ending *now*.
 - **Inputs, no rescans**: rain windows come from telemetry's incremental memory
   (TelemetryState.rain_sums, which the bridge keeps current with `follow`); the antecedent index
   is read from the hourly roll-ups once per gauge and day; a gauge's current rain event and a
@@ -47,7 +47,6 @@ from telemetry.slope import inverse_velocity_forecast
 
 log = logging.getLogger(__name__)
 
-SWEEP_S = 15.0
 # Subjects judged per slice of a sweep (readings' work goes between slices).
 SWEEP_CHUNK = 100
 _GEOD = Geod(ellps="WGS84")
@@ -248,7 +247,7 @@ class Inputs:
         cache = self.caches.setdefault("antecedent", {})
         hit = cache.get(sensor.id)
         if hit is None or hit[0] != day:
-            index, complete = telemetry_series._antecedent(
+            index, complete = telemetry_series.antecedent(
                 session, sensor, now, self.settings.telemetry.antecedent_days,
                 self.settings.telemetry.antecedent_k)
             hit = cache[sensor.id] = (day, index if complete > 0 else None)
@@ -261,11 +260,11 @@ class Inputs:
         cache = self.caches.setdefault("event", {})
         hit = cache.get(sid)
         if hit is None or hit[0] != sensor.revision:
-            rows = telemetry_series._rows(session, sensor, now - telemetry_series.EVENT_LOOKBACK,
-                                          now)
+            since = now - telemetry_series.EVENT_LOOKBACK
+            rows = telemetry_series.readings_between(session, sensor, since, now)
             gap = self.settings.telemetry.event_dry_gap_h
             found = current_event(rows, now=now, interval_s=sensor.interval_s, dry_gap_h=gap)
-            seen = telemetry_series._seen_dry(rows, now, gap)
+            seen = telemetry_series.seen_dry(rows, now, gap)
             hit = cache[sid] = (sensor.revision, found, seen)
         _, found, seen = hit
         if found is not None:

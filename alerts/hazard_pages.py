@@ -93,13 +93,13 @@ def _slope_sensors(s: Session, zone: HazardZone, table: dict) -> list[Sensor]:
 def _gauge_event(s: Session, gauge: Sensor, now: datetime, dry_gap_h: float,
                  min_duration_h: float) -> tuple[dict[str, Any], rules.GaugeEvent]:
     """One gauge's current event as the chart shows it and as the rule reads it."""
-    rows = telemetry_series._rows(s, gauge, now - telemetry_series.EVENT_LOOKBACK, now)
+    rows = telemetry_series.readings_between(s, gauge, now - telemetry_series.EVENT_LOOKBACK, now)
     event = current_event(rows, now=now, interval_s=gauge.interval_s, dry_gap_h=dry_gap_h)
     item: dict[str, Any] = {"code": gauge.code, "name": gauge.name or gauge.code,
                             "status": gauge.status, "event": None}
     if event is None:
         # Dry only when observed dry lately; a silent gauge is unknown, never 0 mm (DESIGN §6).
-        seen = telemetry_series._seen_dry(rows, now, dry_gap_h)
+        seen = telemetry_series.seen_dry(rows, now, dry_gap_h)
         item["state"] = "dry" if seen else "unknown"
         return item, rules.GaugeEvent(gauge.code, None, 0.0 if seen else None)
     duration = max((now - event.start) / timedelta(hours=1), min_duration_h)

@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
@@ -92,6 +91,10 @@ class Changes:
     alerts: list[Change] = field(default_factory=list)
     villages: set[str] = field(default_factory=set)
     hazards: set[str] = field(default_factory=set)
+    # Filled before the commit by prepare_announcement: each changed alert's event payload, and
+    # the active alerts counted by "kind:level" (for rescuehub_alerts_active).
+    payloads: dict[int, dict] = field(default_factory=dict)
+    active: dict[str, int] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.alerts or self.villages or self.hazards)
@@ -133,8 +136,7 @@ def describe(session: Session, alert: Alert, *, with_history: bool = True) -> di
 
 
 def _cap_summary(session: Session, alert: Alert) -> dict[str, Any]:
-    latest = session.scalar(select(AlertMessage).where(AlertMessage.alert_id == alert.id)
-                            .order_by(AlertMessage.n.desc()).limit(1))
+    latest = _latest_message(session, alert)
     if latest is None:
         return {"status": CapStatus.NONE.value, "identifier": None, "url": None}
     return {"status": alert.cap_status, "identifier": latest.identifier,
@@ -530,13 +532,6 @@ def messages(session: Session, alert: Alert) -> list[AlertMessage]:
                                 .order_by(AlertMessage.n)))
 
 
-def texts_in(locale: str, alert: Alert) -> dict[str, str]:
-    """Event, headline, level and kind words of an alert in one language (for CAP and the
-    broadcast terminals, which speak both languages whatever the reader's)."""
-    with force_locale(locale):
-        return {"kind": str(LABELS[AlertKind(alert.kind)]), "level": _level_text(alert),
-                "subject": alert.subject_name}
-
 
 # --- after the transaction ----------------------------------------------------------------------
 
@@ -572,8 +567,8 @@ def prepare_announcement(session: Session, changes: Changes) -> None:
             alert.updated_at = utcnow()
             _history(session, alert, HUB, _("No county webhook is configured "
                                             "(alerts.county_webhook): call the county now."))
-    changes.payloads = payloads  # type: ignore[attr-defined]
-    changes.active = dict(session.execute(  # type: ignore[attr-defined]
+    changes.payloads = payloads
+    changes.active = dict(session.execute(
         select(Alert.kind + ":" + Alert.level, func.count()).where(
             Alert.active_key.is_not(None)).group_by(Alert.kind, Alert.level)).all())
 
@@ -585,7 +580,7 @@ def announce(changes: Changes) -> None:
     from dispatch.core.events import WarningChanged, warning_changed
     from dispatch.core.realtime import notify
 
-    payloads = getattr(changes, "payloads", {})
+    payloads = changes.payloads
     for change in changes.alerts:
         payload = payloads.get(change.alert_id)
         if payload is None:
@@ -595,7 +590,7 @@ def announce(changes: Changes) -> None:
             metrics.alert_transitions.labels(kind=payload["kind"], state=state).inc()
         rooms = ["office", *(f"village:{code}" for code in payload["villages"])]
         notify("alert", {"event": change.event, "alert": payload}, rooms=rooms)
-    active_counts = getattr(changes, "active", None)
+    active_counts = changes.active
     if active_counts is not None:
         for kind, levels in LEVELS.items():
             for level in levels:

@@ -111,14 +111,16 @@ def hourly(session: Session, sensor: Sensor, args, now: datetime) -> dict[str, A
                        "complete": round(min(1.0, r.covered_s / 3600), 4)} for r in rows]}
 
 
-def _rows(session: Session, sensor: Sensor, since: datetime, now: datetime) -> list[tuple]:
+def readings_between(session: Session, sensor: Sensor, since: datetime,
+                     now: datetime) -> list[tuple]:
+    """A sensor's (ts, value, flag) in (since, now], oldest first."""
     return [tuple(r) for r in session.execute(
         select(Reading.ts, Reading.value, Reading.flag).where(
             Reading.sensor_id == sensor.id, Reading.ts > since, Reading.ts <= now)
         .order_by(Reading.ts))]
 
 
-def _antecedent(session: Session, sensor: Sensor, now: datetime, days: int,
+def antecedent(session: Session, sensor: Sensor, now: datetime, days: int,
                 k: float) -> tuple[float, float]:
     """P_a over the `days` whole days before today, and how complete those days' data is."""
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -135,7 +137,7 @@ def _antecedent(session: Session, sensor: Sensor, now: datetime, days: int,
     return index, min(1.0, covered / (days * 86400))
 
 
-def _seen_dry(rows: list[tuple], now: datetime, dry_gap_h: float) -> bool:
+def seen_dry(rows: list[tuple], now: datetime, dry_gap_h: float) -> bool:
     """Whether "no rain event" is an observation: a usable report in the last dry gap (the
     time after which an event ends). Without one the gauge has said nothing lately: unknown."""
     recent = now - timedelta(hours=dry_gap_h)
@@ -155,22 +157,22 @@ def sums(session: Session, state: TelemetryState, sensor: Sensor, now: datetime,
         answer["windows"] = {name: {"mm": round(w.mm, 3) if w.complete > 0 else None,
                                     "complete": round(w.complete, 4)}
                              for name, w in windows.items()}
-        rows = _rows(session, sensor, now - EVENT_LOOKBACK, now)
+        rows = readings_between(session, sensor, now - EVENT_LOOKBACK, now)
         dry_gap_h = settings.telemetry.event_dry_gap_h
         event = current_event(rows, now=now, interval_s=sensor.interval_s, dry_gap_h=dry_gap_h)
         answer["event_mm"] = (round(event.mm, 3) if event
-                              else 0.0 if _seen_dry(rows, now, dry_gap_h) else None)
+                              else 0.0 if seen_dry(rows, now, dry_gap_h) else None)
         answer["event"] = None if event is None else {
             "start": event.start.isoformat(), "end": event.end.isoformat(),
             "mm": round(event.mm, 3), "duration_h": round(event.duration_h, 3),
             "intensity_mm_h": round(event.intensity_mm_h, 3), "dry_h": round(event.dry_h, 3)}
-        index, complete = _antecedent(session, sensor, now, settings.telemetry.antecedent_days,
+        index, complete = antecedent(session, sensor, now, settings.telemetry.antecedent_days,
                                       settings.telemetry.antecedent_k)
         answer["antecedent_mm"] = round(index, 3) if complete > 0 else None
         answer["antecedent_complete"] = round(complete, 4)
     elif sensor.kind in DISPLACEMENT_KINDS:
         series = [(ts, value) for ts, value, flag in
-                  _rows(session, sensor, now - DISPLACEMENT_LOOKBACK, now)
+                  readings_between(session, sensor, now - DISPLACEMENT_LOOKBACK, now)
                   if flag in {"good", "suspect"}]
         velocity = displacement_velocity(series)
         inverse = smoothed_inverse_velocity(series)
