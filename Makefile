@@ -1,10 +1,13 @@
 # Township Rescue Hub. Everything is installed by .ci/setup.sh (idempotent, fast when done).
 #   make run                      install what is missing, then start the hub
-#   make test PYTEST_ARGS='-k x'  install test dependencies too, then ruff + pytest
+#   make test PYTEST_ARGS='-k x'  install test dependencies too, then ruff + pytest (every core)
 
 VENV        := .venv
 PYTHON      := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# The suite on every core (pytest-xdist), a test file per worker at a time: module-scoped hubs
+# and browsers stay shared. PYTEST_WORKERS=0 runs it in this process (a debugger, -x, -s).
+PYTEST_WORKERS ?= auto
 RUN_ARGS    ?=
 
 .PHONY: setup setup-test run test lint bench clean lock
@@ -20,7 +23,7 @@ run: setup
 	$(VENV)/bin/rescuehub run $(RUN_ARGS)
 
 test: setup-test
-	$(VENV)/bin/ruff check . && $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup-test
 	$(VENV)/bin/ruff check .

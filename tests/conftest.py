@@ -40,6 +40,22 @@ REQUIRE_POSTGIS = os.environ.get("RESCUEHUB_TEST_REQUIRE_POSTGIS") == "1"
 PASSWORD = "correct horse battery"
 
 
+# The longest files first: `make test` runs the suite on every core with pytest-xdist, a file per
+# worker at a time (--dist loadfile keeps module-scoped hubs and browsers shared), and a long file
+# taken last would leave the other cores idle at the end.
+SLOW_FIRST = ("tests/e2e/", "tests/browser/", "tests/telemetry/test_reliability.py")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items) -> None:
+    """Put the slow files first (a stable sort: each file's order, and pytest's, stays)."""
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return next((i for i, prefix in enumerate(SLOW_FIRST) if path.startswith(prefix)),
+                    len(SLOW_FIRST))
+    items.sort(key=rank)
+
+
 def _postgis_unavailable(reason: str):
     if REQUIRE_POSTGIS:
         pytest.fail(f"PostGIS is required (RESCUEHUB_TEST_REQUIRE_POSTGIS=1) but {reason}")
