@@ -46,14 +46,10 @@ PASSWORD = "correct horse battery"
 SLOW_FIRST = ("tests/e2e/", "tests/browser/", "tests/telemetry/test_reliability.py")
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items) -> None:
-    """Put the slow files first (a stable sort: each file's order, and pytest's, stays)."""
-    def rank(item) -> int:
-        path = item.nodeid.split("::")[0]
-        return next((i for i, prefix in enumerate(SLOW_FIRST) if path.startswith(prefix)),
-                    len(SLOW_FIRST))
-    items.sort(key=rank)
+def _slow_first(item) -> int:
+    path = item.nodeid.split("::")[0]
+    return next((i for i, prefix in enumerate(SLOW_FIRST) if path.startswith(prefix)),
+                len(SLOW_FIRST))
 
 
 def _postgis_unavailable(reason: str):
@@ -260,8 +256,11 @@ def fail_on_logged_exception(request):
         pytest.fail(f"an exception was logged: {first.getMessage()}", pytrace=False)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `any_backend` run on SpatiaLite only: they use the app but no SQL that
+    """The slow files first (a stable sort: each file's order, and pytest's, stays).
+
+    Tests marked `any_backend` run on SpatiaLite only: they use the app but no SQL that
     differs between the backends (pages, sign-in flows, socket rooms, translations), so a second
     run on PostGIS would only cost time. Everything that reads or writes domain data stays on
     both."""
@@ -272,4 +271,4 @@ def pytest_collection_modifyitems(config, items):
         (drop if on_postgis and item.get_closest_marker("any_backend") else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    items[:] = sorted(keep, key=_slow_first)
