@@ -16,6 +16,7 @@ from flask import Flask
 import alerts
 import maps
 import telemetry
+from dispatch import evacuation
 from dispatch import views as office
 from dispatch.core import auth, i18n, realtime, web
 from dispatch.core import views as core_views
@@ -25,8 +26,8 @@ from dispatch.core.keys import stored_secret
 from dispatch.core.settings import ROOT, Settings, load_settings
 
 # Each registers its blueprints, pages, layers, metrics and body limit in its init_app(app).
-# `office` is the dispatch domain's office pages (dispatch.views).
-PACKAGES = (maps, telemetry, alerts, office)
+# `office` is the dispatch domain's office pages (dispatch.views); `evacuation` its plans.
+PACKAGES = (maps, telemetry, alerts, evacuation, office)
 
 
 def create_app(overrides: dict[str, dict[str, Any]] | None = None,

@@ -700,6 +700,67 @@ def check_config(as_json: bool) -> None:
     click.echo(_("settings OK"))
 
 
+# --- evacuation -------------------------------------------------------------------------------
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON.")
+@click.option("--levels", "levels_file", type=click.File("r", encoding="utf-8"), default=None,
+              help='A drill: a JSON file of village levels, {"V012": "evacuate"}.')
+@click.option("--mode", type=click.Choice(["split", "together"]), default=None,
+              help="split (exact, default) or together (each village to one shelter).")
+@guarded
+def plan(as_json: bool, levels_file, mode: str | None) -> None:
+    """Compute and store a new evacuation plan version; print its summary (or --json)."""
+    from sqlalchemy import select
+
+    from dispatch.core.db import db
+    from dispatch.evacuation import planner, rules
+    from maps.models import Village
+
+    settings = _settings()
+    _configure_logging(settings, to_file=False)
+    app = _app(settings)
+    with app.app_context():
+        levels = None
+        if levels_file is not None:
+            try:
+                levels = rules.levels_from(json.load(levels_file),
+                                           db.session.scalars(select(Village.code)).all())
+            except (ValueError, json.JSONDecodeError) as exc:
+                raise BadUsage(_("--levels: %(problem)s", problem=str(exc))) from None
+            db.session.rollback()
+        stored = planner.make_plan(app, trigger="manual", ref="cli", actor="cli",
+                                   drill_levels=levels, mode=mode)
+    body = stored.body
+    if as_json:
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    _print_plan(body)
+
+
+def _print_plan(body: dict) -> None:
+    metrics = body["metrics"]
+    label = _("drill plan") if body["drill"] else _("plan")
+    click.echo(_("%(label)s version %(version)s (%(mode)s): %(placed)s of %(to_move)s people "
+                 "placed, %(no_route)s without a route, %(no_capacity)s without a place",
+                 label=label, version=body["version"], mode=body["mode"],
+                 placed=metrics["placed"], to_move=metrics["to_move"],
+                 no_route=metrics["unplaced"]["no_route"],
+                 no_capacity=metrics["unplaced"]["no_capacity"]))
+    click.echo(_("longest trip %(minutes)s min; %(person_h)s person-hours in all; computed in "
+                 "%(ms)s ms", minutes=round(metrics["max_travel_s"] / 60),
+                 person_h=round(body["objective_person_s"] / 3600), ms=metrics["total_ms"]))
+    for a in body["assignments"][:40]:
+        click.echo(f"  {a['village']} → {a['shelter']}: {a['people']} "
+                   f"({round(a['travel_s'] / 60)} min, {len(a['roads'])} "
+                   + _("road segments") + ")")
+    if len(body["assignments"]) > 40:
+        click.echo("  " + _("… and %(n)s more (see --json)", n=len(body["assignments"]) - 40))
+    for v in body["villages"]:
+        if v["unplaced"]:
+            click.echo("  " + _("%(village)s: %(people)s not placed (%(reason)s)",
+                                village=v["code"], people=v["unplaced"], reason=v["reason"]))
+
+
 # --- serving ----------------------------------------------------------------------------------
 
 def _start_broker(settings: Settings, app):

@@ -10,12 +10,14 @@ from alerts import jobs as alerts
 from dispatch.core import audit
 from dispatch.core import jobs as kernel
 from dispatch.core.runtime import Job
+from dispatch.evacuation import jobs as evacuation
 from telemetry import bridge
 from telemetry import jobs as telemetry
 
 # What consumes the worker's MQTT connection (each returns its stop function): the ingest,
-# alerts' channels (the retained village warnings, the webhooks) and alerts' evaluator.
-SUBSCRIBERS = [bridge.attach, channels.attach, alerts.attach]
+# alerts' channels (the retained village warnings, the webhooks), alerts' evaluator and the
+# evacuation planner (it re-plans where the alerts are raised).
+SUBSCRIBERS = [bridge.attach, channels.attach, alerts.attach, evacuation.attach]
 
 SCHEDULE = [
     Job("heartbeat", kernel.beat, timedelta(seconds=10)),
@@ -24,6 +26,8 @@ SCHEDULE = [
     Job("mark_silent", telemetry.mark_silent, timedelta(minutes=1)),
     # Judges every warning subject (time passing clears alerts) and takes due escalations.
     Job("sweep_warnings", alerts.sweep_warnings, timedelta(seconds=15)),
+    # A new plan version when levels, roads or shelters changed in another process.
+    Job("refresh_plan", evacuation.refresh_plan, timedelta(seconds=5)),
     Job("prune_raw_readings", telemetry.prune_raw_readings, timedelta(hours=1),
         own_process=True),
     Job("prune_dead_letters", telemetry.prune_dead_letters, timedelta(hours=1),

@@ -122,6 +122,10 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
                    "maxItems": 4}}, "code", "epsg", "bounds")))},
     "maps.legend": {"ok": ok(schema={"type": "object", "additionalProperties": obj(
         {"label": {"type": "string"}, "colour": {"type": ["string", "null"]}}, "label")})},
+    "maps.count_shelter_occupancy": {
+        "body": {"oneOf": [obj({"delta": {"type": "integer", "not": {"const": 0}}}, "delta"),
+                           obj({"occupancy": {"type": "integer", "minimum": 0}}, "occupancy")]},
+        "ok": ok(schema=FEATURE), "errors": (409,)},
     "maps.update_road": {"body": change(service.ROADS, geometry=False), "ok": ok(schema=FEATURE)},
     **{f"maps.import_{name}": {
         "media": IMPORT_MEDIA,

@@ -51,6 +51,8 @@ class Village(Base):
     population: Mapped[int] = mapped_column(default=0)
     households: Mapped[int] = mapped_column(default=0)
     vulnerable: Mapped[int] = mapped_column(default=0)
+    # People already reported moved out (the evacuation plan moves the rest).
+    moved: Mapped[int] = mapped_column(default=0, server_default="0")
     contact_name: Mapped[str] = mapped_column(String(64), default="")
     contact_phone: Mapped[str] = mapped_column(String(32), default="")
     riverside: Mapped[bool] = mapped_column(default=False)

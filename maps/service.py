@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.core import audit
 from dispatch.core.codes import check_code
+from dispatch.core.db import utcnow
 from dispatch.core.errors import BadRequest, Conflict, NotFound, field_error
 from maps import geo
 from maps.choices import HazardKind, RoadClass, RoadStructure, ShelterKind, ShelterStatus
@@ -124,7 +125,7 @@ VILLAGE_FIELDS = {
     "code": CODE, "name_zh": Field(str, required=True, max_len=64),
     "name_pinyin": Field(str, max_len=128), "community_code": Field(str, max_len=32, code=True),
     "community_name": Field(str, max_len=64), "population": COUNT, "households": COUNT,
-    "vulnerable": COUNT, "contact_name": Field(str, max_len=64),
+    "vulnerable": COUNT, "moved": COUNT, "contact_name": Field(str, max_len=64),
     "contact_phone": Field(str, max_len=32), "riverside": Field(bool),
     "elevation_m": Field(float, minimum=-500, maximum=9000),
 }
@@ -167,6 +168,7 @@ def _village_props(v) -> dict[str, Any]:
     return {"code": v.code, "name": v.name_zh, "name_pinyin": v.name_pinyin,
             "community": v.community_name, "community_code": v.community_code,
             "population": v.population, "households": v.households, "vulnerable": v.vulnerable,
+            "moved": v.moved or 0,
             "contact_name": v.contact_name, "contact_phone": v.contact_phone,
             "riverside": v.riverside, "elevation_m": v.elevation_m,
             # Written onto the row by the warnings package (alerts), DESIGN §5.
@@ -188,8 +190,11 @@ def _hazard_props(h) -> dict[str, Any]:
 
 
 def _road_props(r) -> dict[str, Any]:
+    # source, target, length_m, speed_kmh, oneway and open are the evacuation plan's public
+    # input (DESIGN §5): anyone can check a plan's routes from this layer.
     return {"code": r.code, "road_class": r.road_class, "length_m": round(r.length_m, 1),
             "speed_kmh": r.speed_kmh, "oneway": r.oneway, "structure": r.structure,
+            "source": r.source, "target": r.target,
             "open": r.is_open, "closed_reason": r.closed_reason}
 
 
@@ -388,6 +393,49 @@ def update(session: Session, kind: FeatureKind, code: str, body: Any, *, actor: 
         audit.record(session, actor=actor, action=f"{kind.entity}.update",
                      entity_type=kind.entity, entity_id=code, before=before, after=after)
     return row
+
+
+MAX_PEOPLE = 10_000_000
+
+
+def _whole(body: dict[str, Any], name: str) -> int:
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_PEOPLE:
+        raise field_error(name, _l("must be a whole number of people"))
+    return value
+
+
+def count_occupancy(session: Session, code: str, body: Any, *, actor: str) -> Shelter:
+    """People in or out of a shelter: `{"delta": n}` (n ≠ 0, + in, − out) or `{"occupancy": n}`
+    (a head count). One UPDATE, so two counters at one door never lose a count; audited."""
+    if not isinstance(body, dict) or len(set(body) & {"delta", "occupancy"}) != 1:
+        raise BadRequest(_l("Send either delta (people in, or out when negative) or occupancy "
+                            "(a head count)."), code="bad_occupancy")
+    shelter = find(session, SHELTERS, code)
+    before = shelter.occupancy
+    if "delta" in body:
+        delta = _whole(body, "delta")
+        if delta == 0:
+            raise field_error("delta", _l("must not be 0"))
+        value = Shelter.occupancy + delta
+    else:
+        count = _whole(body, "occupancy")
+        if count < 0:
+            raise field_error("occupancy", _l("must be 0 or more"))
+        value = count
+    changed = session.execute(
+        Shelter.__table__.update().where(Shelter.id == shelter.id, value >= 0,
+                                         value <= MAX_PEOPLE)
+        .values(occupancy=value, updated_at=utcnow()).returning(Shelter.occupancy)).first()
+    if changed is None:
+        raise Conflict(_l("The shelter holds %(count)s people: fewer cannot leave than are "
+                          "there. Count again and send the head count as occupancy.",
+                          count=before), code="occupancy_below_zero")
+    session.refresh(shelter)
+    audit.record(session, actor=actor, action="shelter.occupancy", entity_type="shelter",
+                 entity_id=code, before={"occupancy": before},
+                 after={"occupancy": shelter.occupancy})
+    return shelter
 
 
 def delete(session: Session, kind: FeatureKind, code: str, *, actor: str) -> None:

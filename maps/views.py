@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from dispatch.core import auth
 from dispatch.core.body import json_body
-from dispatch.core.choices import EDITORS, PERSON_ROLES
+from dispatch.core.choices import EDITORS, PERSON_ROLES, Role
 from dispatch.core.db import db
 from dispatch.core.errors import BadRequest, NotFound
 from dispatch.core.events import FeatureChanged, WarningChanged, feature_changed
@@ -162,6 +162,17 @@ def update_road(code: str):
     s.commit()
     _changed(service.ROADS, "update", code, row)
     return jsonify(service.feature(service.ROADS, row))
+
+
+@bp.post("/api/v1/shelters/<code>/occupancy")
+@auth.roles(*EDITORS, Role.KEEPER)
+def count_shelter_occupancy(code: str):
+    """People in or out (`{"delta": n}`) or a head count (`{"occupancy": n}`); audited, live."""
+    s = db.session
+    row = service.count_occupancy(s, code, json_body(), actor=auth.current_principal().actor)
+    s.commit()
+    _changed(service.SHELTERS, "update", code, row)
+    return jsonify(service.feature(service.SHELTERS, row))
 
 
 def _import(kind: FeatureKind):

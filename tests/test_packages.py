@@ -19,7 +19,7 @@ def overrides(overrides):
 
 def test_the_factory_calls_each_package_init_app():
     assert [p.__name__ for p in dispatch.PACKAGES] == ["maps", "telemetry", "alerts",
-                                                    "dispatch.views"]
+                                                    "dispatch.evacuation", "dispatch.views"]
     assert all(callable(p.init_app) for p in dispatch.PACKAGES)
 
 
@@ -63,8 +63,10 @@ def test_dispatch_jobs_only_lists_the_packages_jobs():
     assert not [name for name, f in inspect.getmembers(jobs, inspect.isfunction)
                 if f.__module__ == jobs.__name__]
     assert {job.func.__module__ for job in jobs.SCHEDULE} == {"dispatch.core.jobs",
-                                                             "telemetry.jobs", "alerts.jobs"}
+                                                             "telemetry.jobs", "alerts.jobs",
+                                                             "dispatch.evacuation.jobs"}
     assert {job.name for job in jobs.SCHEDULE} == {
         "heartbeat", "prune_sign_in_records", "roll_up_hours", "mark_silent",
-        "prune_raw_readings", "prune_dead_letters", "audit_checkpoint", "sweep_warnings"}
+        "prune_raw_readings", "prune_dead_letters", "audit_checkpoint", "sweep_warnings",
+        "refresh_plan"}
     assert all(job.name == job.func.__name__ or job.name == "heartbeat" for job in jobs.SCHEDULE)

@@ -192,6 +192,11 @@ OPERATIONS = [
     ("GET", "/api/v1/hazards/{code}/thresholds"), ("PUT", "/api/v1/hazards/{code}/thresholds"),
     ("GET", "/api/v1/hazards/{code}/charts"),
     ("POST", "/api/v1/thresholds/import"),
+    ("POST", "/api/v1/shelters/{code}/occupancy"),
+    ("POST", "/api/v1/evacuation/plan"), ("GET", "/api/v1/evacuation/plan"),
+    ("GET", "/api/v1/evacuation/plans"), ("GET", "/api/v1/evacuation/plans/{version}"),
+    ("GET", "/api/v1/evacuation/plans/{version}/diff"),
+    ("GET", "/api/v1/evacuation/plan.geojson"),
 ]
 
 

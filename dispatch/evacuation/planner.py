@@ -1,0 +1,150 @@
+"""Re-planning within seconds of a change (DESIGN §5: a raised, upgraded or cleared alert, a road
+opened or closed, a shelter's status or occupancy change, or a request makes a new version and a
+`plan` event).
+
+One planner thread per serving process (`attach`, in the process that owns MQTT, where the rules
+raise alerts; a web process of a scale-out has none). Changes reach it two ways:
+- the kernel's signals, in this process: `warning_changed` (alerts), `feature_changed` (roads,
+  shelters, villages changed through the API), at once;
+- the `refresh_plan` job every few seconds: a cheap key of the inputs (levels, closures, shelters,
+  people, day or night) read in one query, for changes committed by other processes.
+Requests within `evacuation.debounce_s` of each other make one version. A version is stored only
+when something is (or was) to move, and only when its inputs differ from the latest live
+version's: an idle township writes no versions.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from dispatch.core.db import db, utcnow
+from dispatch.core.errors import HubError
+from dispatch.core.realtime import notify
+from dispatch.evacuation import rules, service
+from dispatch.evacuation.settings import minutes_of_day
+from maps.models import HazardZone, RoadSegment, Shelter, Village
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "evacuation.planner"
+LAYER_TRIGGERS = {"roads": "road", "shelters": "shelter", "villages": "manual",
+                  "hazards": "alert"}
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: str
+    ref: str
+
+
+def plan_event(plan) -> dict[str, Any]:
+    """The `plan` live event: the version's summary (the map fetches the layer)."""
+    return service.summary(plan)
+
+
+def make_plan(app: Flask, *, trigger: str, ref: str, actor: str = "hub",
+              drill_levels: dict[str, str] | None = None, mode: str | None = None,
+              only_if_changed: bool = False):
+    """Compute and store a version, then send the `plan` event (None when nothing changed)."""
+    with db.transaction() as s:
+        previous = service.latest(s, live_only=True)
+        mode = mode or (previous.mode if previous is not None else "split")
+        doc = service.compute(s, app.config["SETTINGS"], drill_levels=drill_levels, mode=mode)
+        if only_if_changed:
+            idle = doc["metrics"]["to_move"] == 0 and (previous is None or previous.to_move == 0)
+            same = previous is not None and previous.inputs_key == service.inputs_key(doc)
+            if idle or same:
+                return None
+        plan = service.store(s, doc, trigger=trigger, ref=ref, actor=actor)
+    notify("plan", plan_event(plan))
+    log.info("evacuation: plan version %d (%s %s): %d to move, %d placed, %.0f ms",
+             plan.version, trigger, ref, plan.to_move, plan.placed,
+             doc["metrics"]["total_ms"])
+    return plan
+
+
+class Planner:
+    """The thread that makes new versions when asked (merged within the debounce time)."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.queue: queue.Queue[Request | None] = queue.Queue()
+        self.key: tuple | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="evacuation-planner",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.put(None)
+        self._thread.join(10)
+
+    def request(self, kind: str, ref: str = "") -> None:
+        self.queue.put(Request(kind, ref))
+
+    def _gather(self) -> list[Request]:
+        first = self.queue.get()
+        if first is None:
+            return []
+        wanted = [first]
+        deadline = time.monotonic() + self.app.config["SETTINGS"].evacuation.debounce_s
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                item = self.queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if item is None:
+                self._stop.set()
+                break
+            wanted.append(item)
+        return wanted
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            wanted = self._gather()
+            if not wanted or self._stop.is_set():
+                continue
+            first = wanted[0]
+            refs = sorted({r.ref for r in wanted if r.kind == first.kind and r.ref})
+            with self.app.app_context():
+                try:
+                    make_plan(self.app, trigger=first.kind, ref=",".join(refs)[:200],
+                              only_if_changed=True)
+                except HubError as exc:  # no roads yet, a road that cannot be routed
+                    log.warning("evacuation: no plan: %s", exc.message)
+                except Exception:
+                    log.exception("evacuation: planning failed; the next change or the "
+                                  "refresh job tries again")
+                finally:
+                    db.remove()
+
+
+def inputs_key(session, settings, now: datetime | None = None) -> tuple:
+    """A cheap key of what a plan reads (one query per table): changes when a level, a
+    closure, a shelter, a village's people or day/night changes."""
+    cfg = settings.evacuation
+    local = (now or utcnow()).astimezone(ZoneInfo(cfg.timezone))
+    night = rules.is_night(local, minutes_of_day(cfg.night_start), minutes_of_day(cfg.night_end))
+    return (
+        tuple(session.execute(select(func.max(Village.updated_at), func.max(Village.warning_at),
+                                     func.count(Village.id))).one()),
+        tuple(session.execute(select(func.max(HazardZone.updated_at),
+                                     func.max(HazardZone.warning_at))).one()),
+        tuple(session.execute(select(func.max(RoadSegment.updated_at),
+                                     func.count(RoadSegment.id))).one()),
+        tuple(session.execute(select(func.max(Shelter.updated_at),
+                                     func.count(Shelter.id))).one()),
+        night)
