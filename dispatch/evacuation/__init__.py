@@ -33,9 +33,10 @@ def init_app(app: Flask) -> None:
     """Register the plan's endpoints, sheets and the re-planning receivers."""
     import dispatch.evacuation.models  # noqa: F401  (its table joins the metadata)
     from dispatch.core.events import feature_changed, warning_changed
-    from dispatch.evacuation import api_schemas, jobs, views
+    from dispatch.evacuation import api_schemas, jobs, pages, views
 
     views.init_app(app)
+    pages.init_app(app)
 
     api_schemas.init_app(app)  # bodies, query parameters and answers for the OpenAPI document
     # Connected once per process (the signals are global; a second connect is a no-op). They

@@ -69,6 +69,7 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
         "query": [query("version", VERSION, "a version (default: the latest live plan)")],
         "ok": ok(GEOJSON, obj({"type": {"const": "FeatureCollection"},
                                "features": {"type": "array"}}, "type", "features"))},
+    "evacuation.plan_sheets": {"ok": ok("text/html", TEXT)},
 }
 
 

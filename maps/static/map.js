@@ -17,6 +17,9 @@
 // `alert` events), with their 1 h and 3 h sums in the popup (GET /api/v1/sensors/<code>/sums).
 // Selecting an alert in the panel highlights its villages, zone or gauge.
 //
+// The evacuation plan is ./plan_layer.js: its layer in the switcher, its panel (lower right) and
+// the `plan` events.
+//
 // #map keeps data-state (loading | ready | empty), data-features-loaded (total), data-count-<layer>,
 // data-view (west,south,east,north), data-last-change (layer:code:action), data-warned (loaded
 // villages under a warning, code:level) and data-highlight (the selected alert's village codes)
@@ -27,6 +30,7 @@ import { el } from "../dom.js";
 import { FLAG_COLOURS, sparkline } from "../sparkline.js";
 import { colourOf, levelLabel, vocabulary } from "../warnings.js";
 import { AlertPanel } from "./alert_panel.js";
+import { PlanLayer } from "./plan_layer.js";
 
 const L = window.L;
 const mapEl = document.getElementById("map");
@@ -925,6 +929,7 @@ async function connectLive() {
   socket.on("alert", (message) => panel.take(message));
   socket.on("reading", onReading);
   socket.on("sensor_status", onSensorStatus);
+  socket.on("plan", (message) => plan.take(message));
   let wasOnline = false;
   let connectedBefore = false;
   onLive((live) => {
@@ -932,6 +937,7 @@ async function connectLive() {
     if (live.online && !wasOnline && connectedBefore && started) {
       loadAll(true);
       panel.load();
+      plan.load();
     }
     if (live.online) connectedBefore = true;
     wasOnline = live.online;
@@ -1142,6 +1148,8 @@ function buildControls(townships) {
     base.addTo(map);
     switcher.addOverlay(base, overlayName("base"));
   }
+  plan.group.addTo(map);
+  switcher.addOverlay(plan.group, overlayName("plan"));
   for (const name of [...ORDER].reverse()) {
     overlays[name].group.addTo(map);
     switcher.addOverlay(overlays[name].group, overlayName(name));
@@ -1264,6 +1272,16 @@ const panel = new AlertPanel(document.getElementById("alert-panel"), {
   },
 });
 panel.load();
+
+// --- the evacuation plan (./plan_layer.js): a layer of the switcher and its panel -------------
+
+const plan = new PlanLayer(map, {
+  words: JSON.parse(document.getElementById("plan-vocabulary").textContent),
+  urls: config.urls,
+  lang,
+  english,
+});
+plan.load();
 
 connectLive().catch(() => {
   // The map works without the live channel; the indicator in the top bar shows it is down.

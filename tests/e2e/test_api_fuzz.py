@@ -197,6 +197,7 @@ OPERATIONS = [
     ("GET", "/api/v1/evacuation/plans"), ("GET", "/api/v1/evacuation/plans/{version}"),
     ("GET", "/api/v1/evacuation/plans/{version}/diff"),
     ("GET", "/api/v1/evacuation/plan.geojson"),
+    ("GET", "/api/v1/evacuation/plans/{version}/sheets"),
 ]
 
 
