@@ -144,6 +144,7 @@ class Inputs:
     shelters: list[Any]
     closed: dict[str, str]  # road code -> why (its reason, or the hazard zone)
     drill: bool
+    repaired: list[str]  # hazard zones whose polygon was invalid (made valid to be used)
 
 
 def _zone_villages(session: Session, zones) -> dict[str, str | None]:
@@ -186,17 +187,20 @@ def read_inputs(session: Session, net: Network, drill_levels: dict[str, str] | N
         levels = {v.code: v.warning_level or "none" for v in villages}
         flood = _flood_levels(session)
         zone_levels = {z.code: z.warning_level or "none" for z in zones}
-    shapes = {}
+    shapes, repaired = {}, []
     for zone in zones:
         shape = to_shape(zone.geometry)
-        shapes[zone.code] = shape if shape.is_valid else shapely.make_valid(shape)
+        if not shape.is_valid:
+            repaired.append(zone.code)
+            shape = shapely.make_valid(shape)
+        shapes[zone.code] = shape
     for code, level in zone_levels.items():
         if level == "evacuate":
             for i in net.tree.query(shapes[code], predicate="intersects"):
                 closed.setdefault(net.graph.codes[i], f"hazard zone {code} at evacuate")
     return Inputs(list(villages), levels, flood,
                   [(z, zone_levels.get(z.code, "none")) for z in zones], shapes,
-                  list(shelters), closed, drill_levels is not None)
+                  list(shelters), closed, drill_levels is not None, repaired)
 
 
 def _flood_levels(session: Session) -> dict[str, str]:
@@ -370,6 +374,15 @@ def _document(net, inputs, needs, demand, v_idx, v_nodes, v_access, s_nodes, s_a
                 if inputs.levels.get(v.code, "none") != "none" and need.population <= 0]
     problems += [{"shelter": s.code, "why": "over_capacity"} for s in inputs.shelters
                  if s.occupancy > max(s.capacity_day, s.capacity_night)]
+    problems += [{"shelter": s.code, "why": "negative_capacity"} for s in inputs.shelters
+                 if min(s.capacity_day, s.capacity_night, s.occupancy) < 0]
+    problems += [{"hazard": code, "why": "invalid_polygon_repaired"} for code in inputs.repaired]
+    stranded = sorted({v["code"] for v in villages if v["reason"] == "no_route"})
+    if stranded:  # say how many parts the open roads fall into (a cut-off valley shows)
+        parts = routing.components(net.graph, np.array([c not in inputs.closed
+                                                       for c in net.graph.codes]))
+        problems.append({"why": "no_route", "villages": stranded,
+                         "road_parts": int(len(np.unique(parts)))})
     return {
         "metrics": {"to_move": int(demand.sum()), "placed": int(solution.placed.sum()),
                     "unplaced": unplaced, "max_travel_s": max_travel},

@@ -191,3 +191,15 @@ def test_roles_and_missing_versions(client, township, bearer):
     assert client.get("/api/v1/evacuation/plan.geojson?version=x",
                       headers=viewer).status_code == 400
     assert client.get("/api/v1/evacuation/plan").status_code == 401
+
+
+def test_problems_are_named_not_hidden(client, township, editor):
+    with db.transaction() as s:
+        s.add(_village("V3", 107.02, 33.02, 0, 0))
+        s.query(Shelter).filter_by(code="S2").update({"occupancy": 250})
+    doc = plan(client, editor, levels={"V2": "evacuate", "V3": "evacuate"})
+    problems = doc["problems"]
+    assert {"village": "V3", "why": "no_population"} in problems
+    assert {"shelter": "S2", "why": "over_capacity"} in problems
+    stranded = next(p for p in problems if p["why"] == "no_route")
+    assert stranded["villages"] == ["V2"] and stranded["road_parts"] == 2
