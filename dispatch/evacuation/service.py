@@ -300,13 +300,18 @@ def compute(session: Session, settings, *, drill_levels: dict[str, str] | None =
         capacity=np.array([max(0, avail[i][0]) for i in usable_idx], dtype=np.int64),
         arc_village=cols.astype(np.int32), arc_shelter=rows.astype(np.int32),
         arc_travel_s=np.rint(total[rows, cols]).astype(np.int64))
-    solve = solver.solve_together if mode == "together" else solver.solve
-    solution = solve(instance)
+    solution = solver.solve(instance)
     gap = None
-    if mode == "together":
-        exact = solver.solve(instance)
+    if mode == "together":  # the heuristic, guided by the exact plan, and its gap to it
+        exact = solution
+        solution = solver.solve_together(instance, guide=exact)
         gap = {"exact_objective_person_s": int(exact.objective_person_s),
-               "exact_placed": int(exact.placed.sum())}
+               "exact_placed": int(exact.placed.sum()),
+               "placed": int(solution.placed.sum()),
+               # Only meaningful when both place the same people (else compare `placed`).
+               "objective_gap_pct": round(100.0 * (solution.objective_person_s
+                                                   / exact.objective_person_s - 1), 2)
+               if exact.objective_person_s else 0.0}
 
     doc = _document(net, inputs, needs, demand, v_idx, v_nodes, v_access, s_nodes, s_access,
                     avail, usable_idx, reach, instance, solution)
