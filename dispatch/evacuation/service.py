@@ -255,6 +255,16 @@ def _lonlat(geoms) -> np.ndarray:
     return np.array([shapely.get_coordinates(to_shape(g))[0] for g in geoms]).reshape(-1, 2)
 
 
+# Each independent part's last solution by its content (maps.solver.solve_parts): a change in
+# one township re-solves that township only, and the others keep their assignments.
+_memos: dict[str, dict] = {}
+
+
+def _together(sub: solver.Instance) -> solver.Solution:
+    """The together heuristic on one part, guided by that part's exact plan."""
+    return solver.solve_together(sub, guide=solver.solve(sub))
+
+
 def compute(session: Session, settings, *, drill_levels: dict[str, str] | None = None,
             mode: str = "split", now: datetime | None = None) -> dict[str, Any]:
     """The plan document (DESIGN's JSON, without version and trigger) for the current inputs."""
@@ -300,11 +310,12 @@ def compute(session: Session, settings, *, drill_levels: dict[str, str] | None =
         capacity=np.array([max(0, avail[i][0]) for i in usable_idx], dtype=np.int64),
         arc_village=cols.astype(np.int32), arc_shelter=rows.astype(np.int32),
         arc_travel_s=np.rint(total[rows, cols]).astype(np.int64))
-    solution = solver.solve(instance)
+    memo = _memos.setdefault(str(session.get_bind().url), {})
+    solution = solver.solve_parts(instance, solver.solve, memo)
     gap = None
     if mode == "together":  # the heuristic, guided by the exact plan, and its gap to it
         exact = solution
-        solution = solver.solve_together(instance, guide=exact)
+        solution = solver.solve_parts(instance, _together, memo)
         gap = {"exact_objective_person_s": int(exact.objective_person_s),
                "exact_placed": int(exact.placed.sum()),
                "placed": int(solution.placed.sum()),

@@ -20,7 +20,9 @@ from maps.solver import (
     Solution,
     SolverInputError,
     solve,
+    solve_parts,
     solve_together,
+    split,
 )
 
 
@@ -356,3 +358,30 @@ def test_a_long_list_of_problems_is_cut_in_the_message_but_kept_whole():
     assert len(caught.value.problems) == 120
     assert str(caught.value).endswith("; and 70 more")
     assert "village 29 class 4" in caught.value.problems[-1]
+
+
+@settings(max_examples=80, deadline=None)
+@given(instances())
+def test_solving_part_by_part_is_as_exact_as_the_whole(inst: Instance):
+    whole, parts = solve(inst), solve_parts(inst)
+    assert_consistent(inst, parts)
+    assert (parts.placed.sum(axis=0) == whole.placed.sum(axis=0)).all()
+    assert parts.objective_person_s == whole.objective_person_s
+    assert parts.reason == whole.reason
+    covered = sorted(int(a) for _, _, arcs in split(inst) for a in arcs)
+    assert covered == list(range(len(inst.arc_village)))
+
+
+def test_an_unchanged_part_keeps_its_plan():
+    # Two villages tie between two shelters in part A; part B is elsewhere. Changing B must
+    # not reshuffle A (same answer from the memo), and the memo is keyed by content.
+    a = [(0, 0, 100), (0, 1, 100), (1, 0, 100), (1, 1, 100)]
+    b = [(2, 2, 50)]
+    first = instance([[0, 10], [0, 10], [0, 5]], [10, 10, 5], a + b)
+    memo: dict = {}
+    before = solve_parts(first, memo=memo)
+    changed = instance([[0, 10], [0, 10], [0, 5]], [10, 10, 2], a + b)
+    after = solve_parts(changed, memo=memo)
+    assert (after.flow[:4] == before.flow[:4]).all()
+    assert after.unplaced[2].sum() == 3 and after.reason[2] == NO_CAPACITY
+    assert len(memo) == 3  # A once, B twice (its content changed)
