@@ -140,26 +140,49 @@ class Inputs:
     levels: dict[str, str]
     flood: dict[str, str]
     zones: list[Any]
-    zone_shapes: dict[str, Any]
+    zone_info: Zones
     shelters: list[Any]
     closed: dict[str, str]  # road code -> why (its reason, or the hazard zone)
     drill: bool
-    repaired: list[str]  # hazard zones whose polygon was invalid (made valid to be used)
 
 
-def _zone_villages(session: Session, zones) -> dict[str, str | None]:
-    """Each hazard zone's village: its own, else the village its centre lies in."""
-    ids = dict(session.execute(select(Village.id, Village.code)).all())
-    out = {}
-    for zone in zones:
-        out[zone.code] = ids.get(zone.village_id) if zone.village_id else None
-    missing = [z for z in zones if out[z.code] is None]
-    for zone in missing:
-        centre = shapely.get_coordinates(to_shape(zone.geometry).representative_point())[0]
-        out[zone.code] = session.scalar(select(Village.code).where(func.ST_Contains(
-            Village.boundary, func.ST_GeomFromText(f"POINT({centre[0]} {centre[1]})", 4326)))
-            .limit(1))
-    return out
+@dataclass
+class Zones:
+    """The hazard zones' shapes (made valid) and villages, read again only when zones change."""
+
+    key: tuple
+    shapes: dict[str, Any]
+    village_of: dict[str, str | None]
+    repaired: list[str]
+
+
+_zones: dict[str, Zones] = {}
+
+
+def _zones_of(session: Session) -> Zones:
+    """Each zone's shape and village: its own, else the village its centre lies in."""
+    key = tuple(session.execute(select(func.count(HazardZone.id), func.max(HazardZone.id),
+                                       func.max(HazardZone.updated_at))).one())
+    cache_key = str(session.get_bind().url)
+    cached = _zones.get(cache_key)
+    if cached is not None and cached.key == key:
+        return cached
+    codes = dict(session.execute(select(Village.id, Village.code)).all())
+    shapes, village_of, repaired = {}, {}, []
+    for code, village_id, geometry in session.execute(select(
+            HazardZone.code, HazardZone.village_id, HazardZone.geometry)):
+        shape = to_shape(geometry)
+        if not shape.is_valid:
+            repaired.append(code)
+            shape = shapely.make_valid(shape)
+        shapes[code] = shape
+        village_of[code] = codes.get(village_id) if village_id else None
+        if village_of[code] is None:
+            x, y = shapely.get_coordinates(shape.representative_point())[0]
+            village_of[code] = session.scalar(select(Village.code).where(func.ST_Contains(
+                Village.boundary, func.ST_GeomFromText(f"POINT({x} {y})", 4326))).limit(1))
+    _zones[cache_key] = Zones(key, shapes, village_of, sorted(repaired))
+    return _zones[cache_key]
 
 
 def read_inputs(session: Session, net: Network, drill_levels: dict[str, str] | None) -> Inputs:
@@ -167,15 +190,16 @@ def read_inputs(session: Session, net: Network, drill_levels: dict[str, str] | N
     villages = session.execute(select(
         Village.id, Village.code, Village.name_zh, Village.name_pinyin, Village.population,
         Village.vulnerable, Village.moved, Village.warning_level, Village.contact_name,
-        Village.contact_phone, Village.centre).order_by(Village.code)).all()
+        Village.contact_phone, func.ST_X(Village.centre).label("lon"),
+        func.ST_Y(Village.centre).label("lat")).order_by(Village.code)).all()
     zones = session.execute(select(
-        HazardZone.code, HazardZone.village_id, HazardZone.people, HazardZone.warning_level,
-        HazardZone.geometry).order_by(HazardZone.code)).all()
+        HazardZone.code, HazardZone.people, HazardZone.warning_level)
+        .order_by(HazardZone.code)).all()
     shelters = session.execute(select(
         Shelter.code, Shelter.name_zh, Shelter.name_pinyin, Shelter.village_id,
         Shelter.capacity_day, Shelter.capacity_night, Shelter.occupancy, Shelter.status,
-        Shelter.contact_name, Shelter.contact_phone, Shelter.location)
-        .order_by(Shelter.code)).all()
+        Shelter.contact_name, Shelter.contact_phone, func.ST_X(Shelter.location).label("lon"),
+        func.ST_Y(Shelter.location).label("lat")).order_by(Shelter.code)).all()
     closed = dict(session.execute(select(RoadSegment.code, RoadSegment.closed_reason)
                                   .where(RoadSegment.is_open.is_(False))).all())
     closed = {code: f"closed: {why}" if why else "closed" for code, why in closed.items()}
@@ -187,20 +211,14 @@ def read_inputs(session: Session, net: Network, drill_levels: dict[str, str] | N
         levels = {v.code: v.warning_level or "none" for v in villages}
         flood = _flood_levels(session)
         zone_levels = {z.code: z.warning_level or "none" for z in zones}
-    shapes, repaired = {}, []
-    for zone in zones:
-        shape = to_shape(zone.geometry)
-        if not shape.is_valid:
-            repaired.append(zone.code)
-            shape = shapely.make_valid(shape)
-        shapes[zone.code] = shape
+    known = _zones_of(session)
     for code, level in zone_levels.items():
-        if level == "evacuate":
-            for i in net.tree.query(shapes[code], predicate="intersects"):
+        if level == "evacuate" and code in known.shapes:
+            for i in net.tree.query(known.shapes[code], predicate="intersects"):
                 closed.setdefault(net.graph.codes[i], f"hazard zone {code} at evacuate")
     return Inputs(list(villages), levels, flood,
-                  [(z, zone_levels.get(z.code, "none")) for z in zones], shapes,
-                  list(shelters), closed, drill_levels is not None, repaired)
+                  [(z, zone_levels.get(z.code, "none")) for z in zones], known,
+                  list(shelters), closed, drill_levels is not None)
 
 
 def _flood_levels(session: Session) -> dict[str, str]:
@@ -213,7 +231,7 @@ def _flood_levels(session: Session) -> dict[str, str]:
 # --- computing a plan -----------------------------------------------------------------------------
 
 def _needs(session: Session, inputs: Inputs, shelter_level: dict[str, str]) -> list:
-    zone_village = _zone_villages(session, [z for z, _ in inputs.zones])
+    zone_village = inputs.zone_info.village_of
     zones_of: dict[str, list[tuple[str, int]]] = {}
     for zone, level in inputs.zones:
         village = zone_village.get(zone.code)
@@ -233,14 +251,15 @@ def _needs(session: Session, inputs: Inputs, shelter_level: dict[str, str]) -> l
 def _shelter_levels(inputs: Inputs) -> dict[str, str]:
     """A shelter is in danger when its village is at evacuate or it lies in a zone at evacuate."""
     village_level = {v.id: inputs.levels.get(v.code, "none") for v in inputs.villages}
-    danger = [inputs.zone_shapes[z.code] for z, level in inputs.zones if level == "evacuate"]
-    out = {}
-    for shelter in inputs.shelters:
-        point = to_shape(shelter.location)
-        inside = any(shape.covers(point) for shape in danger)
-        at_home = village_level.get(shelter.village_id) == "evacuate"
-        out[shelter.code] = "evacuate" if inside or at_home else "none"
-    return out
+    danger = [inputs.zone_info.shapes[z.code] for z, level in inputs.zones
+              if level == "evacuate" and z.code in inputs.zone_info.shapes]
+    lon = np.array([s.lon for s in inputs.shelters], dtype=float)
+    lat = np.array([s.lat for s in inputs.shelters], dtype=float)
+    inside = np.zeros(len(inputs.shelters), dtype=bool)
+    for shape in danger:
+        inside |= shapely.intersects_xy(shape, lon, lat)
+    return {s.code: "evacuate" if inside[i] or village_level.get(s.village_id) == "evacuate"
+            else "none" for i, s in enumerate(inputs.shelters)}
 
 
 def _access(net: Network, points_lonlat: np.ndarray, speed_kmh: float):
@@ -251,8 +270,8 @@ def _access(net: Network, points_lonlat: np.ndarray, speed_kmh: float):
     return nodes, dist / (speed_kmh / 3.6)
 
 
-def _lonlat(geoms) -> np.ndarray:
-    return np.array([shapely.get_coordinates(to_shape(g))[0] for g in geoms]).reshape(-1, 2)
+def _lonlat(rows) -> np.ndarray:
+    return np.array([(r.lon, r.lat) for r in rows], dtype=float).reshape(-1, 2)
 
 
 # Each independent part's last solution by its content (maps.solver.solve_parts): a change in
@@ -280,9 +299,9 @@ def compute(session: Session, settings, *, drill_levels: dict[str, str] | None =
     demand = np.array([rules.demand(n, cfg.prepare_fraction) for n in needs],
                       dtype=np.int64).reshape(-1, 4)
 
-    v_nodes, v_access = _access(net, _lonlat([v.centre for v in inputs.villages]),
+    v_nodes, v_access = _access(net, _lonlat(inputs.villages),
                                 cfg.access_speed_kmh)
-    s_nodes, s_access = _access(net, _lonlat([s.location for s in inputs.shelters]),
+    s_nodes, s_access = _access(net, _lonlat(inputs.shelters),
                                 cfg.access_speed_kmh)
     states = [rules.ShelterState(s.code, s.capacity_day, s.capacity_night, s.occupancy,
                                  s.status, shelter_level[s.code]) for s in inputs.shelters]
@@ -392,7 +411,8 @@ def _document(net, inputs, needs, demand, v_idx, v_nodes, v_access, s_nodes, s_a
                  if s.occupancy > max(s.capacity_day, s.capacity_night)]
     problems += [{"shelter": s.code, "why": "negative_capacity"} for s in inputs.shelters
                  if min(s.capacity_day, s.capacity_night, s.occupancy) < 0]
-    problems += [{"hazard": code, "why": "invalid_polygon_repaired"} for code in inputs.repaired]
+    problems += [{"hazard": code, "why": "invalid_polygon_repaired"}
+                 for code in inputs.zone_info.repaired]
     stranded = sorted({v["code"] for v in villages if v["reason"] == "no_route"})
     if stranded:  # say how many parts the open roads fall into (a cut-off valley shows)
         parts = routing.components(net.graph, np.array([c not in inputs.closed
