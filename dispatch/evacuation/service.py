@@ -313,12 +313,13 @@ def compute(session: Session, settings, *, drill_levels: dict[str, str] | None =
     route_started = time.perf_counter()
     wanted = demand.sum(axis=1) > 0
     targets = s_nodes[usable]
-    reach = routing.reach_targets(net.graph, open_segments, targets, limit_s)
+    v_idx = np.flatnonzero(wanted)
+    # Times from the villages with people to move only, kept per connected part (compact).
+    reach = routing.reach_targets(net.graph, open_segments, targets, limit_s,
+                                  sources=v_nodes[v_idx])
     # travel_s(v, s) = access(v) + road time node(v) -> node(s) + access(s), whole seconds.
     usable_idx = np.flatnonzero(usable)
-    v_idx = np.flatnonzero(wanted)
-    road = reach.time_s[:, v_nodes[v_idx]] if len(v_idx) and len(usable_idx) else np.zeros(
-        (len(usable_idx), len(v_idx)))
+    road = reach.time_s
     total = road + v_access[v_idx][None, :] + s_access[usable_idx][:, None]
     ok = np.isfinite(total) & (total <= limit_s)
     rows, cols = np.nonzero(ok)
