@@ -242,6 +242,23 @@ class Inputs:
         return rules.GaugeRain(sensor.code, windows, self._antecedent(session, sensor, now),
                                self._last(sensor))
 
+    def prime_antecedents(self, session: Session, now: datetime) -> None:
+        """Read P_a of every loaded rain gauge that has none for today, in one query: a storm's
+        first readings (and the first pass after midnight) need them all at once, and one
+        query per gauge there held the ingest back (bench/alerts.py's slow first second)."""
+        day = now.date()
+        cache = self.caches.setdefault("antecedent", {})
+        missing = [sid for sid, sensor in self.sensors.items()
+                   if sensor.kind == SensorKind.RAIN_GAUGE
+                   and (sid not in cache or cache[sid][0] != day)]
+        if not missing:
+            return
+        found = telemetry_series.antecedents(
+            session, missing, now, self.settings.telemetry.antecedent_days,
+            self.settings.telemetry.antecedent_k)
+        for sid, (index, complete) in found.items():
+            cache[sid] = (day, index if complete > 0 else None)
+
     def _antecedent(self, session: Session, sensor: Sensor, now: datetime) -> float | None:
         day = now.date()
         cache = self.caches.setdefault("antecedent", {})
@@ -366,6 +383,7 @@ def evaluate(session: Session, app: Flask, index: SubjectIndex, caches: dict,
                if keys is None or ("hazard", code) in keys]
     inputs.load(session, [*gauges, *(g for v in villages for g in v.gauges),
                           *(s for h in hazards for s in h.gauges + h.sensors)])
+    inputs.prime_antecedents(session, now)
     inputs.actives = {a.active_key: a for a in session.scalars(
         select(Alert).where(Alert.active_key.is_not(None)))}
     for held in session.scalars(select(Alert).where(Alert.holds_off.is_(True))

@@ -3,18 +3,23 @@
 DESIGN §5 "Evacuation (contract)": travel time of a segment = length_m / (speed_kmh / 3.6) s,
 one-way segments only from source to target, closed segments not used. The graph is built once
 per road-network revision; a closure is a boolean mask, so node indexing never changes between
-plans. Searches run in scipy's compiled Dijkstra, never in a Python loop over nodes.
+plans. Searches run in scipy's compiled Dijkstra, never in a Python loop over nodes, each on
+the weakly connected part of the open network that holds its target: a prefecture's roads fall
+apart into one part per township, and a search never touches (or allocates for) the others.
+Given sources, a reach keeps only times from them, and per target the nodes that reach it
+within the limit, each with its next hop as a position in that same list.
 Nothing here imports Flask or the database.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
-from scipy.sparse import csr_array, csr_matrix
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
@@ -63,12 +68,20 @@ class RoadGraph:
     def node_index(self, ids) -> np.ndarray:
         """External node ids -> node indices (int64; -1 for an id not in the graph)."""
         ids = np.asarray(ids)
-        if ids.dtype.kind not in "iu":
+        if ids.size and ids.dtype.kind not in "iu":   # [] arrives as float64
             raise ValueError("node ids must be integers")
         ids = ids.astype(np.int64, copy=False)
         pos = np.searchsorted(self.node_ids, ids)
         clipped = np.minimum(pos, len(self.node_ids) - 1)
         return np.where(self.node_ids[clipped] == ids, pos, -1).astype(np.int64)
+
+    @cached_property
+    def _pair_orders(self) -> tuple[np.ndarray, np.ndarray]:
+        # Every arc by (head, tail, time, segment) and by (tail, head, time, segment), sorted
+        # once per graph: a closure only filters these orders, so no plan sorts the arcs again.
+        by_head = np.lexsort((self.arc_segment, self.arc_time_s, self.arc_tail, self.arc_head))
+        by_tail = np.lexsort((self.arc_segment, self.arc_time_s, self.arc_head, self.arc_tail))
+        return _frozen(by_head.astype(np.int32)), _frozen(by_tail.astype(np.int32))
 
 
 def _segment_problems(codes: list, length: np.ndarray, speed: np.ndarray, time_s: np.ndarray,
@@ -147,12 +160,16 @@ def build_graph(codes, source, target, length_m, speed_kmh, oneway) -> RoadGraph
     )
 
 
-def _open_arcs(graph: RoadGraph, open_segments) -> np.ndarray:
+def _open_mask(graph: RoadGraph, open_segments) -> np.ndarray:
     mask = np.asarray(open_segments)
     if mask.dtype != bool or mask.shape != (graph.n_segments,):
         raise ValueError(f"open_segments must be {graph.n_segments} booleans, one per segment "
                          f"(got dtype {mask.dtype}, shape {mask.shape})")
-    return np.flatnonzero(mask[graph.arc_segment])
+    return mask[graph.arc_segment]
+
+
+def _open_arcs(graph: RoadGraph, open_segments) -> np.ndarray:
+    return np.flatnonzero(_open_mask(graph, open_segments))
 
 
 def _node_indices(graph: RoadGraph, nodes, name: str) -> np.ndarray:
@@ -169,26 +186,46 @@ def _node_indices(graph: RoadGraph, nodes, name: str) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Reach:
-    """Shortest travel times from every node to each of the targets over open roads."""
+    """Shortest travel times to each target over open roads, and the trees that give the routes.
+
+    Each distinct target has one shortest-path tree holding only the nodes that reach it within
+    the limit: tree t is tree_node[tree_start[t]:tree_start[t + 1]] (and the same of tree_next).
+    """
 
     targets: np.ndarray       # node indices of the targets (e.g. shelters' nodes), as given
-    time_s: np.ndarray        # float64 (len(targets), n_nodes); np.inf = not reachable within limit
-    next_node: np.ndarray     # int32 (len(targets), n_nodes): next node toward the target, -1 none
-    next_arc: np.ndarray      # int32 arc index used for that hop, -1 none
-    limit_s: float = np.inf
+    sources: np.ndarray | None  # node indices of time_s's columns, as given; None: every node
+    time_s: np.ndarray        # float64 (len(targets), len(sources) or n_nodes); inf: not in limit
+    tree_of: np.ndarray       # int32 tree of each target row (repeated targets share one)
+    tree_start: np.ndarray    # int64 (n_trees + 1): where each tree begins in tree_node
+    tree_node: np.ndarray     # int32 node index, ascending within a tree
+    tree_next: np.ndarray     # int32 position in the same tree of the next node; -1 at the target
+    hop_key: np.ndarray       # int64 tail * n_nodes + head of each open arc routes use, ascending
+    hop_arc: np.ndarray       # int32 arc index of each hop_key (the fastest of parallel arcs)
+    limit_s: float
+    next_node: np.ndarray | None = None  # dense form only: int32 (len(targets), n_nodes), -1 none
+    next_arc: np.ndarray | None = None   # dense form only: int32 arc used for that hop, -1 none
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the reach's arrays."""
+        return sum(getattr(self, f.name).nbytes for f in fields(self)
+                   if isinstance(getattr(self, f.name), np.ndarray))
 
 
-def _fastest_arcs(graph: RoadGraph, arcs: np.ndarray) -> np.ndarray:
-    # Sort by (head, tail, time, segment) and keep the first of each (head, tail) pair:
+def _fastest_arcs(graph: RoadGraph, open_segments) -> tuple[np.ndarray, np.ndarray]:
+    """The fastest open arc of each node pair, sorted by (head, tail) and by (tail, head)."""
+    # In (head, tail, time, segment) order the first open arc of a pair is the one to keep:
     # csr_matrix would sum parallel arcs, and the lowest segment index breaks a tie every run
     # the same way (no two arcs of one pair come from the same segment).
-    order = np.lexsort((graph.arc_segment[arcs], graph.arc_time_s[arcs], graph.arc_tail[arcs],
-                        graph.arc_head[arcs]))
-    arcs = arcs[order]
+    is_open = _open_mask(graph, open_segments)
+    by_head, by_tail = graph._pair_orders
+    arcs = by_head[is_open[by_head]]
     head, tail = graph.arc_head[arcs], graph.arc_tail[arcs]
     first = np.ones(len(arcs), dtype=bool)
     first[1:] = (head[1:] != head[:-1]) | (tail[1:] != tail[:-1])
-    return arcs[first]
+    kept = np.zeros(len(is_open), dtype=bool)
+    kept[arcs[first]] = True
+    return arcs[first], by_tail[kept[by_tail]]
 
 
 def _reverse_csr(graph: RoadGraph, arcs: np.ndarray) -> csr_matrix:
@@ -202,47 +239,151 @@ def _reverse_csr(graph: RoadGraph, arcs: np.ndarray) -> csr_matrix:
                       shape=(n, n))
 
 
-def _hop_arcs(graph: RoadGraph, arcs: np.ndarray, next_node: np.ndarray) -> np.ndarray:
-    # The arc of each hop v -> next_node[v]: a forward CSR (row tail, column head) holding
-    # arc + 1, sampled in compiled code. Each lookup stays inside node v's few neighbours, which
-    # measured 5x faster than one searchsorted over all arc keys. One target row at a time
-    # bounds the temporaries.
+@dataclass(frozen=True, eq=False)
+class _Blocks:
+    """The reversed open graph renumbered so that each weakly connected component is one block."""
+
+    reverse: csr_matrix       # block diagonal, in the new numbering
+    labels: np.ndarray        # component of each node
+    nodes: np.ndarray         # node index at each new position: grouped by component, ascending
+    start: np.ndarray         # component c holds new positions start[c]..start[c + 1] - 1
+    position: np.ndarray      # new position of each node index
+
+    def block(self, c: int) -> csr_matrix:
+        """Component c alone, its nodes numbered from 0 in node-index order."""
+        lo, hi = int(self.start[c]), int(self.start[c + 1])
+        indptr = self.reverse.indptr[lo:hi + 1]
+        first, last = indptr[0], indptr[-1]
+        return csr_matrix((self.reverse.data[first:last], self.reverse.indices[first:last] - lo,
+                           indptr - first), shape=(hi - lo, hi - lo))
+
+
+def _blocks(graph: RoadGraph, arcs: np.ndarray) -> _Blocks:
     n = graph.n_nodes
-    tail, head = graph.arc_tail[arcs], graph.arc_head[arcs]
-    order = np.lexsort((head, tail))
+    count, labels = connected_components(_reverse_csr(graph, arcs), directed=True,
+                                         connection="weak")
+    nodes = np.argsort(labels, kind="stable")
+    position = np.empty(n, dtype=np.int64)
+    position[nodes] = np.arange(n)
+    start = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(labels, minlength=count), out=start[1:])
+    # Renumbering keeps node order inside a component, so arcs grouped stably by their head's
+    # component stay sorted by (new head, new tail): canonical CSR again, with no sort.
+    arcs = arcs[np.argsort(labels[graph.arc_head[arcs]], kind="stable")]
     indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(tail, minlength=n), out=indptr[1:])
-    forward = csr_array((arcs[order].astype(np.int32) + 1, head[order], indptr), shape=(n, n))
-    next_arc = np.full(next_node.shape, -1, dtype=np.int32)
-    for row, hops in enumerate(next_node):
-        nodes = np.flatnonzero(hops >= 0)
-        if len(nodes):
-            next_arc[row, nodes] = forward[nodes, hops[nodes]] - 1
-    return next_arc
+    np.cumsum(np.bincount(position[graph.arc_head[arcs]], minlength=n), out=indptr[1:])
+    reverse = csr_matrix((graph.arc_time_s[arcs], position[graph.arc_tail[arcs]].astype(np.int32),
+                          indptr), shape=(n, n))
+    return _Blocks(reverse, labels, nodes, start, position)
 
 
-def reach_targets(graph: RoadGraph, open_segments, targets, limit_s: float = np.inf) -> Reach:
-    """Shortest travel times (≤ limit_s) and next hops from every node to each target node."""
+# Targets searched together in one component: bounds scipy's (targets × nodes) outputs and our
+# temporaries (~17 bytes an entry in all) to ~35 MB on a large connected network.
+_CHUNK_ENTRIES = 1 << 21
+
+
+def _tree(dist: np.ndarray, pred: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, ...]:
+    # Keep only reached nodes, row by row in node order (flat indices are row-major), turning each
+    # predecessor into its position in the same row, so that a route walks by plain indexing.
+    reached = np.isfinite(dist)
+    rows, cols = np.divmod(np.flatnonzero(reached), dist.shape[1])   # 3x faster than nonzero
+    rank = np.cumsum(reached, axis=1, dtype=np.int32) - 1   # position of a node in its row
+    hop = pred[rows, cols]
+    nxt = np.where(hop < 0, -1, rank[rows, np.maximum(hop, 0)]).astype(np.int32, copy=False)
+    return rank[:, -1] + 1, nodes[cols].astype(np.int32), nxt
+
+
+def _column_groups(labels: np.ndarray, columns: np.ndarray, wanted: np.ndarray) -> list:
+    # The columns (indices into `columns`) whose node lies in each wanted component.
+    col_labels = labels[columns]
+    order = np.argsort(col_labels, kind="stable")
+    ordered = col_labels[order]
+    lo = np.searchsorted(ordered, wanted, side="left")
+    hi = np.searchsorted(ordered, wanted, side="right")
+    return [order[a:b] for a, b in zip(lo, hi, strict=True)]
+
+
+def _dense_hops(graph: RoadGraph, reach: Reach) -> tuple[np.ndarray, np.ndarray]:
+    # The historical (targets × nodes) next-hop arrays, expanded from the trees.
+    starts = reach.tree_start
+    entry_tree = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    last = reach.tree_next < 0
+    to = np.where(last, -1, reach.tree_node[starts[entry_tree] + np.maximum(reach.tree_next, 0)])
+    keys = reach.tree_node[~last].astype(np.int64) * graph.n_nodes + to[~last]
+    arc = np.full(len(to), -1, dtype=np.int32)
+    arc[~last] = reach.hop_arc[np.searchsorted(reach.hop_key, keys)]
+    next_node = np.full((len(reach.targets), graph.n_nodes), -1, dtype=np.int32)
+    next_arc = np.full((len(reach.targets), graph.n_nodes), -1, dtype=np.int32)
+    for row, tree in enumerate(reach.tree_of):
+        span = slice(starts[tree], starts[tree + 1])
+        next_node[row, reach.tree_node[span]] = to[span]
+        next_arc[row, reach.tree_node[span]] = arc[span]
+    return next_node, next_arc
+
+
+def reach_targets(graph: RoadGraph, open_segments, targets, limit_s: float = np.inf,
+                  sources=None) -> Reach:
+    """Shortest travel times (≤ limit_s) from each source (default every node) to each target.
+
+    With sources, time_s is (targets × sources) and nothing else is dense; without, time_s is
+    (targets × nodes) and the dense next_node/next_arc arrays are filled as well.
+    """
     if not limit_s >= 0:  # also refuses NaN
         raise ValueError(f"limit_s must be a non-negative number of seconds, got {limit_s!r}")
     targets = _node_indices(graph, targets, "targets")
-    arcs = _fastest_arcs(graph, _open_arcs(graph, open_segments))
-    # Each distinct target is searched once, in order of first appearance, so that without
-    # duplicates scipy's rows are already the answer and nothing is copied.
-    uniq, first, inverse = np.unique(targets, return_index=True, return_inverse=True)
-    order = np.argsort(first)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    time_s, pred = dijkstra(_reverse_csr(graph, arcs), directed=True, indices=uniq[order],
-                            return_predecessors=True, limit=float(limit_s))
-    if len(uniq) != len(targets):
-        time_s, pred = time_s[rank[inverse]], pred[rank[inverse]]
-    np.maximum(pred, -1, out=pred)  # scipy marks "none" with -9999; no temporary mask
-    next_node = pred.astype(np.int32, copy=False)
-    next_arc = _hop_arcs(graph, arcs, next_node)
-    return Reach(targets=_frozen(targets.copy()), time_s=_frozen(time_s),
-                 next_node=_frozen(next_node), next_arc=_frozen(next_arc),
-                 limit_s=float(limit_s))
+    dense = sources is None
+    columns = np.arange(graph.n_nodes) if dense else _node_indices(graph, sources, "sources")
+    arcs, hop_arcs = _fastest_arcs(graph, open_segments)
+    blocks = _blocks(graph, arcs)
+    # One tree per distinct target, numbered by (component, node) so that each component's
+    # trees are consecutive and come out of its searches in order.
+    uniq, inverse = np.unique(targets, return_inverse=True)
+    order = np.argsort(blocks.labels[uniq], kind="stable")
+    trees = uniq[order]
+    rank = np.empty(len(trees), dtype=np.int32)
+    rank[order] = np.arange(len(trees), dtype=np.int32)
+    tree_of = rank[inverse.reshape(-1)]
+    rows_of_tree = np.argsort(tree_of, kind="stable")
+    row_start = np.concatenate(([0], np.cumsum(np.bincount(tree_of, minlength=len(trees)))))
+
+    time_s = np.full((len(targets), len(columns)), np.inf)
+    # A component with no target is never searched: it costs nothing.
+    wanted, first_tree = np.unique(blocks.labels[trees], return_index=True)
+    tree_ends = np.append(first_tree, len(trees))[1:]
+    groups = _column_groups(blocks.labels, columns, wanted)
+    sizes, tree_node, tree_next = [], [], []
+    for c, begin, end, cols in zip(wanted, first_tree, tree_ends, groups, strict=True):
+        graph_c = blocks.block(int(c))
+        lo, hi = blocks.start[c], blocks.start[c + 1]
+        local_cols = blocks.position[columns[cols]] - lo
+        step = max(1, _CHUNK_ENTRIES // int(hi - lo))
+        for t0 in range(begin, end, step):
+            t1 = min(t0 + step, end)
+            dist, pred = dijkstra(graph_c, directed=True, return_predecessors=True,
+                                  indices=blocks.position[trees[t0:t1]] - lo, limit=float(limit_s))
+            rows = rows_of_tree[row_start[t0]:row_start[t1]]
+            time_s[np.ix_(rows, cols)] = dist[np.ix_(tree_of[rows] - t0, local_cols)]
+            counts, nodes, nxt = _tree(dist, pred, blocks.nodes[lo:hi])
+            sizes.append(counts)
+            tree_node.append(nodes)
+            tree_next.append(nxt)
+    tree_start = np.zeros(len(trees) + 1, dtype=np.int64)
+    if sizes:
+        np.cumsum(np.concatenate(sizes), out=tree_start[1:])
+    # Routes name the arc of each hop (tail -> head) by binary search over these keys.
+    hop_key = graph.arc_tail[hop_arcs].astype(np.int64) * graph.n_nodes + graph.arc_head[hop_arcs]
+    empty = np.zeros(0, dtype=np.int32)
+    reach = Reach(
+        targets=_frozen(targets.copy()), sources=None if dense else _frozen(columns.copy()),
+        time_s=_frozen(time_s), tree_of=_frozen(tree_of), tree_start=_frozen(tree_start),
+        tree_node=_frozen(np.concatenate(tree_node) if tree_node else empty),
+        tree_next=_frozen(np.concatenate(tree_next) if tree_next else empty),
+        hop_key=_frozen(hop_key), hop_arc=_frozen(hop_arcs.astype(np.int32)),
+        limit_s=float(limit_s))
+    if not dense:
+        return reach
+    next_node, next_arc = _dense_hops(graph, reach)
+    return replace(reach, next_node=_frozen(next_node), next_arc=_frozen(next_arc))
 
 
 def route(graph: RoadGraph, reach: Reach, target_row: int, from_node: int) -> list[int]:
@@ -251,20 +392,29 @@ def route(graph: RoadGraph, reach: Reach, target_row: int, from_node: int) -> li
         raise ValueError(f"target_row {target_row} is not a row of this reach")
     if not 0 <= from_node < graph.n_nodes:
         raise ValueError(f"from_node {from_node} is not a node index")
-    if not np.isfinite(reach.time_s[target_row, from_node]):
+    tree = int(reach.tree_of[target_row])
+    span = slice(reach.tree_start[tree], reach.tree_start[tree + 1])
+    nodes, nexts = reach.tree_node[span], reach.tree_next[span]
+    at = int(np.searchsorted(nodes, from_node))
+    if at == len(nodes) or nodes[at] != from_node:
         raise ValueError(f"node {graph.node_ids[from_node]} cannot reach node "
                          f"{graph.node_ids[reach.targets[target_row]]} within "
                          f"{reach.limit_s:g} s over open roads")
-    hops, arcs = reach.next_node[target_row], reach.next_arc[target_row]
-    segments: list[int] = []
-    node = int(from_node)
+    path = [at]
     # A shortest path visits each node at most once; the bound only guards against a corrupt reach.
-    for _ in range(graph.n_nodes):
-        if node == reach.targets[target_row]:
-            return segments
-        segments.append(int(graph.arc_segment[arcs[node]]))
-        node = int(hops[node])
-    raise ValueError("the reach's next hops do not lead to the target")
+    for _ in range(len(nodes)):
+        at = int(nexts[at])
+        if at < 0:
+            break
+        path.append(at)
+    else:
+        raise ValueError("the reach's trees do not lead to the target")
+    hops = nodes[path].astype(np.int64)
+    keys = hops[:-1] * graph.n_nodes + hops[1:]
+    found = np.searchsorted(reach.hop_key, keys)
+    if (found >= len(reach.hop_key)).any() or not np.array_equal(reach.hop_key[found], keys):
+        raise ValueError("the reach's trees use a road this graph does not have open")
+    return graph.arc_segment[reach.hop_arc[found]].tolist()
 
 
 def nearest_nodes(node_xy: np.ndarray, points_xy: np.ndarray,

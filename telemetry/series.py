@@ -9,6 +9,7 @@ roll-ups (the antecedent-rain index over whole days). Days are hydrological days
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -123,18 +124,28 @@ def readings_between(session: Session, sensor: Sensor, since: datetime,
 def antecedent(session: Session, sensor: Sensor, now: datetime, days: int,
                 k: float) -> tuple[float, float]:
     """P_a over the `days` whole days before today, and how complete those days' data is."""
+    return antecedents(session, [sensor.id], now, days, k)[sensor.id]
+
+
+def antecedents(session: Session, sensor_ids: Iterable[int], now: datetime, days: int,
+                k: float) -> dict[int, tuple[float, float]]:
+    """`antecedent` for many gauges in one query (the warning rules need every gauge's at once
+    when a storm starts, and again when the day changes)."""
+    ids = sorted(set(sensor_ids))
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=days)
-    totals = [0.0] * days
-    covered = 0.0
-    for hour, total, covered_s in session.execute(
-            select(ReadingHour.hour, ReadingHour.total, ReadingHour.covered_s).where(
-                ReadingHour.sensor_id == sensor.id, ReadingHour.hour >= start,
-                ReadingHour.hour < today)):
-        totals[(hour - start).days] += total
-        covered += covered_s
-    index = math.fsum(k ** i * p for i, p in enumerate(reversed(totals), start=1))
-    return index, min(1.0, covered / (days * 86400))
+    totals = {sid: [0.0] * days for sid in ids}
+    covered = dict.fromkeys(ids, 0.0)
+    for chunk in (ids[i:i + 5000] for i in range(0, len(ids), 5000)):
+        for sid, hour, total, covered_s in session.execute(
+                select(ReadingHour.sensor_id, ReadingHour.hour, ReadingHour.total,
+                       ReadingHour.covered_s).where(
+                    ReadingHour.sensor_id.in_(chunk), ReadingHour.hour >= start,
+                    ReadingHour.hour < today)):
+            totals[sid][(hour - start).days] += total
+            covered[sid] += covered_s
+    return {sid: (math.fsum(k ** i * p for i, p in enumerate(reversed(totals[sid]), start=1)),
+                  min(1.0, covered[sid] / (days * 86400))) for sid in ids}
 
 
 def seen_dry(rows: list[tuple], now: datetime, dry_gap_h: float) -> bool:

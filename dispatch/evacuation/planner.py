@@ -37,6 +37,7 @@ from maps.models import HazardZone, RoadSegment, Shelter, Village
 log = logging.getLogger(__name__)
 
 EXTENSION = "evacuation.planner"
+TRIGGER_ORDER = ("alert", "road", "shelter", "manual")
 LAYER_TRIGGERS = {"roads": "road", "shelters": "shelter", "villages": "manual",
                   "hazards": "alert"}
 
@@ -117,7 +118,9 @@ class Planner:
             wanted = self._gather()
             if not wanted or self._stop.is_set():
                 continue
-            first = wanted[0]
+            # The most telling cause names the version (an alert before a road before a shelter
+            # before a request), with every reference of that kind.
+            first = min(wanted, key=lambda r: TRIGGER_ORDER.index(r.kind))
             refs = sorted({r.ref for r in wanted if r.kind == first.kind and r.ref})
             with self.app.app_context():
                 try:
@@ -143,8 +146,9 @@ def inputs_key(session, settings, now: datetime | None = None) -> tuple:
                                      func.count(Village.id))).one()),
         tuple(session.execute(select(func.max(HazardZone.updated_at),
                                      func.max(HazardZone.warning_at))).one()),
-        tuple(session.execute(select(func.max(RoadSegment.updated_at),
-                                     func.count(RoadSegment.id))).one()),
+        # Roads have no update time: which ones are closed, as a count and a sum of their ids.
+        tuple(session.execute(select(func.count(RoadSegment.id), func.sum(RoadSegment.id))
+                              .where(RoadSegment.is_open.is_(False))).one()),
         tuple(session.execute(select(func.max(Shelter.updated_at),
                                      func.count(Shelter.id))).one()),
         night)

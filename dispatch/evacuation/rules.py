@@ -160,14 +160,19 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]
     """Each village whose assignment differs between two plans: before, after (shelter →
     people) and why (DESIGN "the diff to the previous version: who moves elsewhere and why")."""
     before_all, after_all = _by_village(old), _by_village(new)
+    old_routes, new_routes = _routes(old), _routes(new)
     old_unplaced = {v["code"]: v["unplaced"] for v in old.get("villages", ())}
     new_unplaced = {v["code"]: v["unplaced"] for v in new.get("villages", ())}
     moves = []
     for code in sorted(set(before_all) | set(after_all) | set(old_unplaced) | set(new_unplaced)):
         before, after = before_all.get(code, {}), after_all.get(code, {})
-        if before == after and old_unplaced.get(code, 0) == new_unplaced.get(code, 0):
+        # The same shelter over other roads is a move too: the team leader's route changed.
+        rerouted = sorted(s for s in set(before) & set(after)
+                          if old_routes[(code, s)] != new_routes[(code, s)])
+        if before == after and not rerouted and (
+                old_unplaced.get(code, 0) == new_unplaced.get(code, 0)):
             continue
-        moves.append({"village": code, "before": before, "after": after,
+        moves.append({"village": code, "before": before, "after": after, "rerouted": rerouted,
                       "unplaced": {"before": old_unplaced.get(code, 0),
                                    "after": new_unplaced.get(code, 0)},
                       "why": _reasons(code, old, new, before, after)})

@@ -140,25 +140,49 @@ class Inputs:
     levels: dict[str, str]
     flood: dict[str, str]
     zones: list[Any]
-    zone_shapes: dict[str, Any]
+    zone_info: Zones
     shelters: list[Any]
     closed: dict[str, str]  # road code -> why (its reason, or the hazard zone)
     drill: bool
 
 
-def _zone_villages(session: Session, zones) -> dict[str, str | None]:
-    """Each hazard zone's village: its own, else the village its centre lies in."""
-    ids = dict(session.execute(select(Village.id, Village.code)).all())
-    out = {}
-    for zone in zones:
-        out[zone.code] = ids.get(zone.village_id) if zone.village_id else None
-    missing = [z for z in zones if out[z.code] is None]
-    for zone in missing:
-        centre = shapely.get_coordinates(to_shape(zone.geometry).representative_point())[0]
-        out[zone.code] = session.scalar(select(Village.code).where(func.ST_Contains(
-            Village.boundary, func.ST_GeomFromText(f"POINT({centre[0]} {centre[1]})", 4326)))
-            .limit(1))
-    return out
+@dataclass
+class Zones:
+    """The hazard zones' shapes (made valid) and villages, read again only when zones change."""
+
+    key: tuple
+    shapes: dict[str, Any]
+    village_of: dict[str, str | None]
+    repaired: list[str]
+
+
+_zones: dict[str, Zones] = {}
+
+
+def _zones_of(session: Session) -> Zones:
+    """Each zone's shape and village: its own, else the village its centre lies in."""
+    key = tuple(session.execute(select(func.count(HazardZone.id), func.max(HazardZone.id),
+                                       func.max(HazardZone.updated_at))).one())
+    cache_key = str(session.get_bind().url)
+    cached = _zones.get(cache_key)
+    if cached is not None and cached.key == key:
+        return cached
+    codes = dict(session.execute(select(Village.id, Village.code)).all())
+    shapes, village_of, repaired = {}, {}, []
+    for code, village_id, geometry in session.execute(select(
+            HazardZone.code, HazardZone.village_id, HazardZone.geometry)):
+        shape = to_shape(geometry)
+        if not shape.is_valid:
+            repaired.append(code)
+            shape = shapely.make_valid(shape)
+        shapes[code] = shape
+        village_of[code] = codes.get(village_id) if village_id else None
+        if village_of[code] is None:
+            x, y = shapely.get_coordinates(shape.representative_point())[0]
+            village_of[code] = session.scalar(select(Village.code).where(func.ST_Contains(
+                Village.boundary, func.ST_GeomFromText(f"POINT({x} {y})", 4326))).limit(1))
+    _zones[cache_key] = Zones(key, shapes, village_of, sorted(repaired))
+    return _zones[cache_key]
 
 
 def read_inputs(session: Session, net: Network, drill_levels: dict[str, str] | None) -> Inputs:
@@ -166,15 +190,16 @@ def read_inputs(session: Session, net: Network, drill_levels: dict[str, str] | N
     villages = session.execute(select(
         Village.id, Village.code, Village.name_zh, Village.name_pinyin, Village.population,
         Village.vulnerable, Village.moved, Village.warning_level, Village.contact_name,
-        Village.contact_phone, Village.centre).order_by(Village.code)).all()
+        Village.contact_phone, func.ST_X(Village.centre).label("lon"),
+        func.ST_Y(Village.centre).label("lat")).order_by(Village.code)).all()
     zones = session.execute(select(
-        HazardZone.code, HazardZone.village_id, HazardZone.people, HazardZone.warning_level,
-        HazardZone.geometry).order_by(HazardZone.code)).all()
+        HazardZone.code, HazardZone.people, HazardZone.warning_level)
+        .order_by(HazardZone.code)).all()
     shelters = session.execute(select(
         Shelter.code, Shelter.name_zh, Shelter.name_pinyin, Shelter.village_id,
         Shelter.capacity_day, Shelter.capacity_night, Shelter.occupancy, Shelter.status,
-        Shelter.contact_name, Shelter.contact_phone, Shelter.location)
-        .order_by(Shelter.code)).all()
+        Shelter.contact_name, Shelter.contact_phone, func.ST_X(Shelter.location).label("lon"),
+        func.ST_Y(Shelter.location).label("lat")).order_by(Shelter.code)).all()
     closed = dict(session.execute(select(RoadSegment.code, RoadSegment.closed_reason)
                                   .where(RoadSegment.is_open.is_(False))).all())
     closed = {code: f"closed: {why}" if why else "closed" for code, why in closed.items()}
@@ -186,16 +211,13 @@ def read_inputs(session: Session, net: Network, drill_levels: dict[str, str] | N
         levels = {v.code: v.warning_level or "none" for v in villages}
         flood = _flood_levels(session)
         zone_levels = {z.code: z.warning_level or "none" for z in zones}
-    shapes = {}
-    for zone in zones:
-        shape = to_shape(zone.geometry)
-        shapes[zone.code] = shape if shape.is_valid else shapely.make_valid(shape)
+    known = _zones_of(session)
     for code, level in zone_levels.items():
-        if level == "evacuate":
-            for i in net.tree.query(shapes[code], predicate="intersects"):
+        if level == "evacuate" and code in known.shapes:
+            for i in net.tree.query(known.shapes[code], predicate="intersects"):
                 closed.setdefault(net.graph.codes[i], f"hazard zone {code} at evacuate")
     return Inputs(list(villages), levels, flood,
-                  [(z, zone_levels.get(z.code, "none")) for z in zones], shapes,
+                  [(z, zone_levels.get(z.code, "none")) for z in zones], known,
                   list(shelters), closed, drill_levels is not None)
 
 
@@ -209,7 +231,7 @@ def _flood_levels(session: Session) -> dict[str, str]:
 # --- computing a plan -----------------------------------------------------------------------------
 
 def _needs(session: Session, inputs: Inputs, shelter_level: dict[str, str]) -> list:
-    zone_village = _zone_villages(session, [z for z, _ in inputs.zones])
+    zone_village = inputs.zone_info.village_of
     zones_of: dict[str, list[tuple[str, int]]] = {}
     for zone, level in inputs.zones:
         village = zone_village.get(zone.code)
@@ -229,14 +251,15 @@ def _needs(session: Session, inputs: Inputs, shelter_level: dict[str, str]) -> l
 def _shelter_levels(inputs: Inputs) -> dict[str, str]:
     """A shelter is in danger when its village is at evacuate or it lies in a zone at evacuate."""
     village_level = {v.id: inputs.levels.get(v.code, "none") for v in inputs.villages}
-    danger = [inputs.zone_shapes[z.code] for z, level in inputs.zones if level == "evacuate"]
-    out = {}
-    for shelter in inputs.shelters:
-        point = to_shape(shelter.location)
-        inside = any(shape.covers(point) for shape in danger)
-        at_home = village_level.get(shelter.village_id) == "evacuate"
-        out[shelter.code] = "evacuate" if inside or at_home else "none"
-    return out
+    danger = [inputs.zone_info.shapes[z.code] for z, level in inputs.zones
+              if level == "evacuate" and z.code in inputs.zone_info.shapes]
+    lon = np.array([s.lon for s in inputs.shelters], dtype=float)
+    lat = np.array([s.lat for s in inputs.shelters], dtype=float)
+    inside = np.zeros(len(inputs.shelters), dtype=bool)
+    for shape in danger:
+        inside |= shapely.intersects_xy(shape, lon, lat)
+    return {s.code: "evacuate" if inside[i] or village_level.get(s.village_id) == "evacuate"
+            else "none" for i, s in enumerate(inputs.shelters)}
 
 
 def _access(net: Network, points_lonlat: np.ndarray, speed_kmh: float):
@@ -247,8 +270,18 @@ def _access(net: Network, points_lonlat: np.ndarray, speed_kmh: float):
     return nodes, dist / (speed_kmh / 3.6)
 
 
-def _lonlat(geoms) -> np.ndarray:
-    return np.array([shapely.get_coordinates(to_shape(g))[0] for g in geoms]).reshape(-1, 2)
+def _lonlat(rows) -> np.ndarray:
+    return np.array([(r.lon, r.lat) for r in rows], dtype=float).reshape(-1, 2)
+
+
+# Each independent part's last solution by its content (maps.solver.solve_parts): a change in
+# one township re-solves that township only, and the others keep their assignments.
+_memos: dict[str, dict] = {}
+
+
+def _together(sub: solver.Instance) -> solver.Solution:
+    """The together heuristic on one part, guided by that part's exact plan."""
+    return solver.solve_together(sub, guide=solver.solve(sub))
 
 
 def compute(session: Session, settings, *, drill_levels: dict[str, str] | None = None,
@@ -266,9 +299,9 @@ def compute(session: Session, settings, *, drill_levels: dict[str, str] | None =
     demand = np.array([rules.demand(n, cfg.prepare_fraction) for n in needs],
                       dtype=np.int64).reshape(-1, 4)
 
-    v_nodes, v_access = _access(net, _lonlat([v.centre for v in inputs.villages]),
+    v_nodes, v_access = _access(net, _lonlat(inputs.villages),
                                 cfg.access_speed_kmh)
-    s_nodes, s_access = _access(net, _lonlat([s.location for s in inputs.shelters]),
+    s_nodes, s_access = _access(net, _lonlat(inputs.shelters),
                                 cfg.access_speed_kmh)
     states = [rules.ShelterState(s.code, s.capacity_day, s.capacity_night, s.occupancy,
                                  s.status, shelter_level[s.code]) for s in inputs.shelters]
@@ -280,12 +313,13 @@ def compute(session: Session, settings, *, drill_levels: dict[str, str] | None =
     route_started = time.perf_counter()
     wanted = demand.sum(axis=1) > 0
     targets = s_nodes[usable]
-    reach = routing.reach_targets(net.graph, open_segments, targets, limit_s)
+    v_idx = np.flatnonzero(wanted)
+    # Times from the villages with people to move only, kept per connected part (compact).
+    reach = routing.reach_targets(net.graph, open_segments, targets, limit_s,
+                                  sources=v_nodes[v_idx])
     # travel_s(v, s) = access(v) + road time node(v) -> node(s) + access(s), whole seconds.
     usable_idx = np.flatnonzero(usable)
-    v_idx = np.flatnonzero(wanted)
-    road = reach.time_s[:, v_nodes[v_idx]] if len(v_idx) and len(usable_idx) else np.zeros(
-        (len(usable_idx), len(v_idx)))
+    road = reach.time_s
     total = road + v_access[v_idx][None, :] + s_access[usable_idx][:, None]
     ok = np.isfinite(total) & (total <= limit_s)
     rows, cols = np.nonzero(ok)
@@ -296,13 +330,19 @@ def compute(session: Session, settings, *, drill_levels: dict[str, str] | None =
         capacity=np.array([max(0, avail[i][0]) for i in usable_idx], dtype=np.int64),
         arc_village=cols.astype(np.int32), arc_shelter=rows.astype(np.int32),
         arc_travel_s=np.rint(total[rows, cols]).astype(np.int64))
-    solve = solver.solve_together if mode == "together" else solver.solve
-    solution = solve(instance)
+    memo = _memos.setdefault(str(session.get_bind().url), {})
+    solution = solver.solve_parts(instance, solver.solve, memo)
     gap = None
-    if mode == "together":
-        exact = solver.solve(instance)
+    if mode == "together":  # the heuristic, guided by the exact plan, and its gap to it
+        exact = solution
+        solution = solver.solve_parts(instance, _together, memo)
         gap = {"exact_objective_person_s": int(exact.objective_person_s),
-               "exact_placed": int(exact.placed.sum())}
+               "exact_placed": int(exact.placed.sum()),
+               "placed": int(solution.placed.sum()),
+               # Only meaningful when both place the same people (else compare `placed`).
+               "objective_gap_pct": round(100.0 * (solution.objective_person_s
+                                                   / exact.objective_person_s - 1), 2)
+               if exact.objective_person_s else 0.0}
 
     doc = _document(net, inputs, needs, demand, v_idx, v_nodes, v_access, s_nodes, s_access,
                     avail, usable_idx, reach, instance, solution)
@@ -370,6 +410,16 @@ def _document(net, inputs, needs, demand, v_idx, v_nodes, v_access, s_nodes, s_a
                 if inputs.levels.get(v.code, "none") != "none" and need.population <= 0]
     problems += [{"shelter": s.code, "why": "over_capacity"} for s in inputs.shelters
                  if s.occupancy > max(s.capacity_day, s.capacity_night)]
+    problems += [{"shelter": s.code, "why": "negative_capacity"} for s in inputs.shelters
+                 if min(s.capacity_day, s.capacity_night, s.occupancy) < 0]
+    problems += [{"hazard": code, "why": "invalid_polygon_repaired"}
+                 for code in inputs.zone_info.repaired]
+    stranded = sorted({v["code"] for v in villages if v["reason"] == "no_route"})
+    if stranded:  # say how many parts the open roads fall into (a cut-off valley shows)
+        parts = routing.components(net.graph, np.array([c not in inputs.closed
+                                                       for c in net.graph.codes]))
+        problems.append({"why": "no_route", "villages": stranded,
+                         "road_parts": int(len(np.unique(parts)))})
     return {
         "metrics": {"to_move": int(demand.sum()), "placed": int(solution.placed.sum()),
                     "unplaced": unplaced, "max_travel_s": max_travel},

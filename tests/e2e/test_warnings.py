@@ -51,6 +51,69 @@ def _latest_levels(observer, levels: dict) -> dict:
             levels[message.topic.rsplit("/", 1)[-1]] = json.loads(message.payload)["level"]
 
 
+def _plan(hub, headers, version=None):
+    path = f"/api/v1/evacuation/plans/{version}" if version else "/api/v1/evacuation/plan"
+    answer = requests.get(hub.url + path, headers=headers, timeout=10)
+    return answer.json() if answer.status_code == 200 else None
+
+
+def _evacuation_follows(hub, viewer, chief, flooded: set[str]) -> None:
+    """Issue #20 "Done when": the villages at evacuate are in a plan within seconds, with routes
+    along open roads to usable shelters; closing a road on a route moves those people in the
+    next version, whose diff says why; a shelter reported full sends its people elsewhere."""
+    def covering():
+        doc = _plan(hub, viewer)
+        levels = {v["code"]: v["level"] for v in (doc or {}).get("villages", ())}
+        return doc if doc and all(levels.get(c) == "evacuate" for c in flooded) else None
+
+    doc = _wait(covering, timeout=30)
+    assert doc, _plan(hub, viewer)
+    routed = [a for a in doc["assignments"] if a["village"] in flooded and a["roads"]]
+    assert routed, doc["metrics"]
+    usable = {s["code"] for s in doc["shelters"] if s["usable"]}
+    assert all(a["shelter"] in usable for a in doc["assignments"])
+    closed = {r["code"] for r in doc["closed_roads"]}
+    assert not closed & {road for a in doc["assignments"] for road in a["roads"]}
+
+    # Close a road on a route: the next version routes around it and its diff says why.
+    road, village = routed[0]["roads"][0], routed[0]["village"]
+    answer = requests.patch(f"{hub.url}/api/v1/roads/{road}", headers=chief, timeout=10,
+                            json={"is_open": False, "closed_reason": "washed out"})
+    assert answer.status_code == 200, answer.text
+
+    def without_road():
+        new = _plan(hub, viewer)
+        return new if new and any(r["code"] == road for r in new["closed_roads"]) else None
+
+    after = _wait(without_road, timeout=15)
+    assert after and after["version"] > doc["version"]
+    assert not [a for a in after["assignments"] if road in a["roads"]]
+    diff = requests.get(f"{hub.url}/api/v1/evacuation/plans/{after['version']}/diff",
+                        params={"from": doc["version"]}, headers=viewer, timeout=10).json()
+    moved = next(m for m in diff["moves"] if m["village"] == village)
+    assert {"why": "road_closed", "road": road, "reason": "closed: washed out",
+            "shelter": routed[0]["shelter"]} in moved["why"], moved
+
+    # A shelter reported full: its people go elsewhere (or are reported without a place).
+    shelter = next(s for s in after["shelters"] if s["assigned"] > 0)
+    answer = requests.post(f"{hub.url}/api/v1/shelters/{shelter['code']}/occupancy",
+                           json={"delta": shelter["available"]}, headers=chief, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+    def shelter_full():
+        new = _plan(hub, viewer)
+        state = {s["code"]: s for s in (new or {}).get("shelters", ())}.get(shelter["code"])
+        return new if state and state["why_not"] == "full" else None
+
+    full = _wait(shelter_full, timeout=15)
+    assert full, _plan(hub, viewer)
+    assert not [a for a in full["assignments"] if a["shelter"] == shelter["code"]]
+    diff = requests.get(f"{hub.url}/api/v1/evacuation/plans/{full['version']}/diff",
+                        params={"from": after["version"]}, headers=viewer, timeout=10).json()
+    assert any({"why": "shelter_unusable", "shelter": shelter["code"], "reason": "full"}
+               in m["why"] for m in diff["moves"]), diff
+
+
 def test_simulated_storm_raises_the_warnings_in_order(tmp_path):
     data_dir = tmp_path / "var"
     data_dir.mkdir()
@@ -88,6 +151,7 @@ def test_simulated_storm_raises_the_warnings_in_order(tmp_path):
         levels: dict = {}
         assert _wait(lambda: all(_latest_levels(observer, levels).get(code) == "evacuate"
                                  for a in evacuate for code in a["villages"]), timeout=30), levels
+        _evacuation_follows(hub, viewer, chief, {c for a in evacuate for c in a["villages"]})
         # Restart the hub (and its managed broker) with the alerts active: nothing is raised
         # twice, escalation timers continue from where they were, and a new subscriber gets
         # the right retained level (the channels republish every village on connect).

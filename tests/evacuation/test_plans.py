@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pytest
 from geoalchemy2.shape import from_shape
-from shapely.geometry import LineString, MultiPolygon, Point, box
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from alerts.models import Alert
 from dispatch.core.db import db
-from maps.models import RoadSegment, Shelter, Village
+from maps.models import HazardZone, RoadSegment, Shelter, Village
 
 NODES = {1: (107.00, 33.00), 2: (107.01, 33.00), 3: (107.02, 33.00), 4: (107.01, 33.04),
          5: (107.30, 33.30), 6: (107.31, 33.30)}
@@ -191,3 +191,24 @@ def test_roles_and_missing_versions(client, township, bearer):
     assert client.get("/api/v1/evacuation/plan.geojson?version=x",
                       headers=viewer).status_code == 400
     assert client.get("/api/v1/evacuation/plan").status_code == 401
+
+
+def test_problems_are_named_not_hidden(client, township, editor):
+    # A bow-tie polygon (self-intersecting), as a careless import might leave it.
+    bowtie = Polygon([(107.3, 33.3), (107.31, 33.31), (107.31, 33.3), (107.3, 33.31)])
+    with db.transaction() as s:
+        s.add(_village("V3", 107.02, 33.02, 0, 0))
+        s.query(Shelter).filter_by(code="S2").update({"occupancy": 250})
+        s.query(Shelter).filter_by(code="S1").update({"capacity_night": -5, "capacity_day": -5})
+        s.add(HazardZone(code="H1", kind="landslide", people=10,
+                         geometry=from_shape(MultiPolygon([bowtie]), 4326)))
+    doc = plan(client, editor, levels={"V2": "evacuate", "V3": "evacuate"})
+    problems = doc["problems"]
+    assert {"village": "V3", "why": "no_population"} in problems
+    assert {"shelter": "S2", "why": "over_capacity"} in problems
+    assert {"shelter": "S1", "why": "negative_capacity"} in problems
+    assert {"hazard": "H1", "why": "invalid_polygon_repaired"} in problems
+    s1 = next(x for x in doc["shelters"] if x["code"] == "S1")
+    assert s1["usable"] is False and s1["why_not"] == "full"
+    stranded = next(p for p in problems if p["why"] == "no_route")
+    assert stranded["villages"] == ["V2"] and stranded["road_parts"] == 2

@@ -105,3 +105,14 @@ def test_drill_levels_name_each_bad_entry():
         rules.levels_from({"V9": "evacuate", "V2": "red"}, ["V1", "V2"])
     with pytest.raises(ValueError, match="object"):
         rules.levels_from(["V1"], ["V1"])
+
+
+def test_diff_reports_a_new_route_to_the_same_shelter():
+    old = _plan([("V1", "S1", 100, ["R1", "R2"])], [("V1", "evacuate", [10, 90, 0, 0], 0)],
+                shelters=[("S1", True, None)])
+    new = _plan([("V1", "S1", 100, ["R1", "R3", "R4"])], [("V1", "evacuate", [10, 90, 0, 0], 0)],
+                closed=[("R2", "closed: washed out")], shelters=[("S1", True, None)])
+    [move] = rules.diff(old, new)
+    assert move["before"] == move["after"] == {"S1": 100} and move["rerouted"] == ["S1"]
+    assert move["why"] == [{"why": "road_closed", "road": "R2", "reason": "closed: washed out",
+                            "shelter": "S1"}]

@@ -51,6 +51,9 @@ def test_build_graph_indexes_nodes_and_lays_out_arcs():
     assert graph.arc_time_s.tolist() == [10.0, 25.0, 25.0]
     assert graph.arc_tail.dtype == graph.arc_segment.dtype == np.int32
     assert graph.node_index([10**15, 700, 5, -3, -4]).tolist() == [2, 1, -1, 0, -1]
+    assert graph.node_index([]).tolist() == []
+    with pytest.raises(ValueError, match="integers"):
+        graph.node_index([700.0])
 
 
 def test_travel_time_is_length_over_speed():
@@ -249,13 +252,92 @@ def test_no_targets_give_empty_rows():
     graph = _graph([("A", 1, 2, 100.0, False)])
     reach = routing.reach_targets(graph, _all_open(graph), np.array([], dtype=np.int64))
     assert reach.time_s.shape == (0, 2) and reach.next_arc.shape == (0, 2)
+    compact = routing.reach_targets(graph, _all_open(graph), [], sources=[1, 0, 1])
+    assert compact.time_s.shape == (0, 3) and len(compact.tree_node) == 0
+    no_sources = routing.reach_targets(graph, _all_open(graph), [1], sources=[])
+    assert no_sources.time_s.shape == (1, 0)
+    assert routing.route(graph, no_sources, 0, 0) == [0]    # routes do not need sources
 
 
 def test_reach_arrays_are_read_only():
     graph = _graph([("A", 1, 2, 100.0, False)])
-    reach = routing.reach_targets(graph, _all_open(graph), [0])
-    with pytest.raises(ValueError):
-        reach.time_s[0, 0] = 5.0
+    for reach in (routing.reach_targets(graph, _all_open(graph), [0]),
+                  routing.reach_targets(graph, _all_open(graph), [0], sources=[1])):
+        for name in ("targets", "time_s", "tree_of", "tree_start", "tree_node", "tree_next",
+                     "hop_key", "hop_arc"):
+            with pytest.raises(ValueError):
+                getattr(reach, name)[0] = 5
+    assert not reach.sources.flags.writeable
+
+
+def test_sources_give_times_from_just_those_nodes():
+    # Two parts: 1 - 2 - 3 (one-way 2 -> 3) and 10 - 11; a source may repeat or lie elsewhere.
+    graph = _graph([("A", 1, 2, 100.0, False), ("B", 2, 3, 200.0, True),
+                    ("C", 10, 11, 500.0, False)])
+    one, two, three, ten, eleven = (_idx(graph, i) for i in (1, 2, 3, 10, 11))
+    sources = [three, one, eleven, one, two]
+    reach = routing.reach_targets(graph, _all_open(graph), [three, one, ten, three], 100.0,
+                                  sources=sources)
+    inf = math.inf
+    assert reach.time_s.tolist() == [[0.0, 30.0, inf, 30.0, 20.0],
+                                     [inf, 0.0, inf, 0.0, 10.0],
+                                     [inf, inf, 50.0, inf, inf],
+                                     [0.0, 30.0, inf, 30.0, 20.0]]
+    assert reach.sources.tolist() == sources and reach.targets.tolist() == [three, one, ten, three]
+    assert reach.next_node is None and reach.next_arc is None
+    assert reach.tree_of[0] == reach.tree_of[3] and len(reach.tree_start) == 4   # 3 trees
+    # Routes work from any node of the target's tree, source or not.
+    assert _codes(graph, routing.route(graph, reach, 3, one)) == ["A", "B"]
+    assert _codes(graph, routing.route(graph, reach, 2, eleven)) == ["C"]
+    assert routing.route(graph, reach, 1, one) == []
+    for row, node in ((0, eleven), (2, one), (1, three)):
+        with pytest.raises(ValueError, match="cannot reach"):
+            routing.route(graph, reach, row, node)
+    short = routing.reach_targets(graph, _all_open(graph), [eleven], 49.0, sources=[ten])
+    assert short.time_s.tolist() == [[inf]]
+    with pytest.raises(ValueError, match="within 49 s"):
+        routing.route(graph, short, 0, ten)
+
+
+def test_each_search_runs_on_its_targets_part_only(monkeypatch):
+    # Three parts of 3, 2 and 4 nodes; targets in the first and last only.
+    graph = _graph([("A", 1, 2, 100.0, False), ("B", 2, 3, 100.0, False),
+                    ("C", 10, 11, 100.0, False),
+                    ("D", 20, 21, 100.0, False), ("E", 21, 22, 100.0, True),
+                    ("F", 22, 23, 100.0, False)])
+    searched = []
+
+    def spy(csgraph, **kwargs):
+        searched.append((csgraph.shape, len(kwargs["indices"])))
+        return dijkstra(csgraph, **kwargs)
+
+    dijkstra = routing.dijkstra
+    monkeypatch.setattr(routing, "dijkstra", spy)
+    targets = [_idx(graph, 23), _idx(graph, 2), _idx(graph, 20), _idx(graph, 2)]
+    reach = routing.reach_targets(graph, _all_open(graph), targets, sources=[0, 3])
+    assert sorted(searched) == [((3, 3), 1), ((4, 4), 2)]
+    assert set(reach.tree_node.tolist()) == {0, 1, 2, 5, 6, 7, 8}   # nothing from part 10 - 11
+    assert reach.time_s[:, 1].tolist() == [math.inf] * 4
+
+
+def test_chunked_searches_give_the_same_reach(monkeypatch):
+    # A 12 x 12 grid with 30 targets, searched whole and then a few targets at a time.
+    ids = np.arange(144, dtype=np.int64).reshape(12, 12)
+    source = np.concatenate((ids[:, :-1].ravel(), ids[:-1, :].ravel()))
+    target = np.concatenate((ids[:, 1:].ravel(), ids[1:, :].ravel()))
+    rng = np.random.default_rng(3)
+    n = len(source)
+    graph = routing.build_graph([f"G{i}" for i in range(n)], source, target,
+                                rng.choice([100.0, 200.0, 300.0], n), np.full(n, KMH),
+                                rng.random(n) < 0.2)
+    targets = rng.choice(144, size=30)
+    whole = routing.reach_targets(graph, _all_open(graph), targets, 150.0, sources=np.arange(144))
+    monkeypatch.setattr(routing, "_CHUNK_ENTRIES", 144 * 4)    # 4 targets a search
+    chunked = routing.reach_targets(graph, _all_open(graph), targets, 150.0,
+                                    sources=np.arange(144))
+    for name in ("time_s", "tree_of", "tree_start", "tree_node", "tree_next"):
+        assert np.array_equal(getattr(whole, name), getattr(chunked, name)), name
+    assert np.isfinite(whole.time_s).any() and not np.isfinite(whole.time_s).all()
 
 
 @pytest.mark.parametrize(("open_", "targets", "limit", "match"), [
@@ -271,6 +353,13 @@ def test_reach_targets_rejects_bad_arguments(open_, targets, limit, match):
     graph = _graph([("A", 1, 2, 100.0, False), ("B", 2, 3, 100.0, False)])
     with pytest.raises(ValueError, match=match):
         routing.reach_targets(graph, open_, targets, limit)
+
+
+@pytest.mark.parametrize("sources", [[3], [-1], [0.5], [[0, 1]], ["0"]])
+def test_reach_targets_rejects_bad_sources(sources):
+    graph = _graph([("A", 1, 2, 100.0, False), ("B", 2, 3, 100.0, False)])
+    with pytest.raises(ValueError, match="sources"):
+        routing.reach_targets(graph, _all_open(graph), [0], sources=sources)
 
 
 def test_route_rejects_bad_rows_and_nodes():
@@ -408,6 +497,67 @@ def test_agrees_with_an_independent_dijkstra(network):
             assert (reach.next_node[row, node] == -1) == (node == goal)
 
 
+@st.composite
+def _parted_networks(draw):
+    """Like _networks, but with 1-4 parts that share no node, and sources (repeats allowed)."""
+    sizes = draw(st.lists(st.integers(1, 6), min_size=1, max_size=4))
+    ids = draw(st.lists(st.integers(-2**62, 2**62), min_size=sum(sizes), max_size=sum(sizes),
+                        unique=True))
+    speeds = st.sampled_from([5.0, 20.0, 30.0, 47.5, 90.0])
+    segments, open_, first = [], [], 0
+    for size in sizes:
+        part = ids[first:first + size]
+        first += size
+        if size == 1:
+            continue   # a node of no segment is no node: the part only shifts the ids
+        pair = st.tuples(st.sampled_from(part), st.sampled_from(part)).filter(
+            lambda p: p[0] != p[1])
+        segment = st.tuples(pair, st.floats(1.0, 5000.0), speeds, st.booleans(), st.booleans())
+        for (a, b), length, speed, oneway, is_open in draw(st.lists(segment, min_size=1,
+                                                                     max_size=8)):
+            segments.append((a, b, length, speed, oneway))
+            open_.append(is_open)
+    if not segments:
+        segments, open_ = [(ids[0], ids[0] + 1 if ids[0] + 1 not in ids else ids[0] - 1, 100.0,
+                            30.0, False)], [True]
+    used = sorted({node for s, t, *_ in segments for node in (s, t)})
+    targets = draw(st.lists(st.sampled_from(used), min_size=0, max_size=5))
+    sources = draw(st.lists(st.sampled_from(used), min_size=0, max_size=8))
+    limit = draw(st.one_of(st.just(math.inf), st.floats(0.0, 3000.0)))
+    return segments, np.array(open_), targets, sources, limit
+
+
+@settings(deadline=None, max_examples=150)
+@given(_parted_networks())
+def test_compact_form_agrees_with_the_dense_form_and_an_independent_dijkstra(network):
+    segments, open_, targets, sources, limit = network
+    graph = _build(segments)
+    rows, columns = graph.node_index(targets), graph.node_index(sources)
+    dense = routing.reach_targets(graph, open_, rows, limit)
+    compact = routing.reach_targets(graph, open_, rows, limit, sources=columns)
+    assert compact.time_s.shape == (len(targets), len(sources))
+    assert np.array_equal(compact.time_s, dense.time_s[:, columns])
+    expected = _reference_times(graph.node_ids.tolist(), segments, open_)
+    for row, goal_id in enumerate(targets):
+        for col, start_id in enumerate(sources):
+            want = expected.get((start_id, goal_id), math.inf)
+            got = compact.time_s[row, col]
+            if math.isfinite(want) and math.isclose(want, limit, rel_tol=1e-9):
+                continue  # summed in another order, a time at the limit may fall either side
+            assert got == (pytest.approx(want, rel=1e-9, abs=0.0) if want <= limit else math.inf)
+        # Routes agree from every node, source or not, and walk to the goal in the stated time.
+        for node, node_id in enumerate(graph.node_ids.tolist()):
+            if not math.isfinite(dense.time_s[row, node]):
+                with pytest.raises(ValueError, match="cannot reach"):
+                    routing.route(graph, compact, row, node)
+                continue
+            path = routing.route(graph, compact, row, node)
+            assert path == routing.route(graph, dense, row, node)
+            end, total = _walk(graph, segments, open_, node_id, path)
+            assert end == goal_id
+            assert total == pytest.approx(dense.time_s[row, node], rel=1e-9, abs=0.0)
+
+
 @settings(deadline=None, max_examples=60)
 @given(_networks())
 def test_components_match_an_undirected_flood_fill(network):
@@ -423,28 +573,69 @@ def test_components_match_an_undirected_flood_fill(network):
 
 # ---------------------------------------------------------------- scale
 
+def _grids(parts, rows, cols, length_m):
+    """`parts` separate rows x cols grids, two-way, node index = (part, row, col) in that order."""
+    ids = np.arange(parts * rows * cols, dtype=np.int64).reshape(parts, rows, cols) * 7 + 1000
+    source = np.concatenate((ids[:, :, :-1].ravel(), ids[:, :-1, :].ravel()))
+    target = np.concatenate((ids[:, :, 1:].ravel(), ids[:, 1:, :].ravel()))
+    n = len(source)
+    return routing.build_graph([f"G{i}" for i in range(n)], source, target,
+                               np.full(n, length_m), np.full(n, KMH), np.zeros(n, dtype=bool))
+
+
+def _check_grid_reach(graph, reach, rows, cols, hop_s, rng):
+    """Times are Manhattan hops x hop_s within a part and the limit; trees hold just those nodes."""
+    part_of, within_part = np.divmod(np.arange(graph.n_nodes), rows * cols)
+    r, c = np.divmod(within_part, cols)
+    t, s = reach.targets[:, None], reach.sources[None, :]
+    hops = np.abs(r[t] - r[s]) + np.abs(c[t] - c[s])
+    within = (part_of[t] == part_of[s]) & (hops * hop_s <= reach.limit_s)
+    assert np.array_equal(reach.time_s, np.where(within, hops * hop_s, np.inf))
+    local_r, local_c = np.divmod(np.arange(rows * cols), cols)
+    for tree in range(len(reach.tree_start) - 1):   # a tree holds the nodes within the limit
+        span = slice(reach.tree_start[tree], reach.tree_start[tree + 1])
+        goal = reach.tree_node[span][reach.tree_next[span] == -1]
+        hops_to = np.abs(local_r - r[goal]) + np.abs(local_c - c[goal])
+        near = np.flatnonzero(hops_to * hop_s <= reach.limit_s) + part_of[goal] * rows * cols
+        assert np.array_equal(reach.tree_node[span], near)
+    ends = np.concatenate((graph.arc_tail[:graph.n_segments], graph.arc_head[:graph.n_segments]))
+    for row, col in zip(*(rng.permutation(np.argwhere(within))[:20].T), strict=True):
+        node = int(reach.sources[col])
+        path = routing.route(graph, reach, int(row), node)
+        assert len(path) == hops[row, col]
+        for segment in path:   # every segment leaves the node reached so far (all two-way)
+            tail, head = ends[segment], ends[segment + graph.n_segments]
+            assert node in (tail, head)
+            node = int(head if node == tail else tail)
+        assert node == reach.targets[row]
+
+
+def test_a_prefecture_of_103_townships_stays_small():
+    # 103 parts of 18 x 30 nodes (55,620 in all), 2000 m a hop at 36 km/h: 200 s. 6 shelters a
+    # township, 1,106 villages, a 7200 s limit (36 hops): the planner's case. Dense arrays would
+    # take 618 x 55,620 x 16 bytes = 550 MB.
+    graph = _grids(103, 18, 30, 2000.0)
+    rng = np.random.default_rng(11)
+    targets = (np.arange(103)[:, None] * 540 + np.array(
+        [rng.choice(540, 6, replace=False) for _ in range(103)])).ravel()
+    sources = rng.choice(graph.n_nodes, size=1106, replace=False)
+    reach = routing.reach_targets(graph, _all_open(graph), targets, 7200.0, sources=sources)
+    assert reach.time_s.shape == (618, 1106) and reach.next_node is None
+    assert reach.nbytes < 50 * 2**20
+    assert reach.nbytes == sum(getattr(reach, name).nbytes for name in (
+        "targets", "sources", "time_s", "tree_of", "tree_start", "tree_node", "tree_next",
+        "hop_key", "hop_arc"))
+    _check_grid_reach(graph, reach, 18, 30, 200.0, rng)
+
+
 def test_a_60000_node_grid_with_300_targets():
     # 240 x 250 nodes, 900 m between neighbours at 36 km/h: 90 s a hop, exactly. A node is within
     # the 3600 s limit of a target iff it is at most 40 hops away (Manhattan distance).
-    rows, cols = 240, 250
-    ids = np.arange(rows * cols, dtype=np.int64).reshape(rows, cols) * 7 + 1000
-    source = np.concatenate((ids[:, :-1].ravel(), ids[:-1, :].ravel()))
-    target = np.concatenate((ids[:, 1:].ravel(), ids[1:, :].ravel()))
-    n = len(source)
-    graph = routing.build_graph([f"G{i}" for i in range(n)], source, target, np.full(n, 900.0),
-                                np.full(n, KMH), np.zeros(n, dtype=bool))
-    assert graph.n_nodes == 60_000 and len(graph.arc_tail) == 2 * n
-    targets = np.random.default_rng(7).choice(graph.n_nodes, size=300, replace=False)
-    reach = routing.reach_targets(graph, _all_open(graph), targets, limit_s=3600.0)
-    assert reach.time_s.shape == reach.next_node.shape == reach.next_arc.shape == (300, 60_000)
-    r, c = np.divmod(np.arange(graph.n_nodes), cols)   # node index = position in the id grid
-    for row in (0, 149, 299):
-        hops = np.abs(r - r[targets[row]]) + np.abs(c - c[targets[row]])
-        want = np.where(hops <= 40, hops * 90.0, np.inf)
-        assert np.array_equal(reach.time_s[row], want)
-    finite = np.isfinite(reach.time_s)
-    every = np.arange(300)
-    assert (reach.time_s[every, targets] == 0.0).all()
-    assert (reach.next_node[every, targets] == -1).all()
-    assert np.array_equal(finite & (reach.time_s > 0), reach.next_node >= 0)
-    assert np.array_equal(reach.next_node >= 0, reach.next_arc >= 0)
+    graph = _grids(1, 240, 250, 900.0)
+    assert graph.n_nodes == 60_000 and len(graph.arc_tail) == 2 * graph.n_segments
+    rng = np.random.default_rng(7)
+    targets = rng.choice(graph.n_nodes, size=300, replace=False)
+    sources = rng.choice(graph.n_nodes, size=1106, replace=False)
+    reach = routing.reach_targets(graph, _all_open(graph), targets, 3600.0, sources=sources)
+    assert reach.nbytes < 50 * 2**20
+    _check_grid_reach(graph, reach, 240, 250, 90.0, rng)

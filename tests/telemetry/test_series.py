@@ -216,6 +216,16 @@ def test_pruning_keeps_hourly_sums_and_the_antecedent_index(client, gateway, bea
     assert sums["antecedent_mm"] == pytest.approx(expected, abs=1e-3)
     # 12 readings over 15 days: the index says how little of that time was observed.
     assert sums["antecedent_complete"] == pytest.approx(12 * 300 / (15 * 86400), abs=1e-4)
+    # Many gauges in one query (the warning rules' storm start): the same figures, and a gauge
+    # without roll-ups gets 0 with nothing observed.
+    from telemetry import series
+    from telemetry.models import Sensor
+
+    sensor = db.session.scalar(select(Sensor).where(Sensor.code == "RG-S"))
+    one = series.antecedent(db.session, sensor, utcnow(), 15, 0.85)
+    many = series.antecedents(db.session, [sensor.id, 10**9], utcnow(), 15, 0.85)
+    assert many == {sensor.id: one, 10**9: (0.0, 0.0)}
+    assert one[0] == pytest.approx(expected, abs=1e-3)
 
 
 def go_silent(app, client, gateway) -> datetime:
