@@ -112,6 +112,11 @@ def _evacuation_follows(hub, viewer, chief, flooded: set[str]) -> None:
                         params={"from": after["version"]}, headers=viewer, timeout=10).json()
     assert any({"why": "shelter_unusable", "shelter": shelter["code"], "reason": "full"}
                in m["why"] for m in diff["moves"]), diff
+    # The sheets print: one page per village with people to move, in both languages.
+    sheets = requests.get(f"{hub.url}/api/v1/evacuation/plans/{full['version']}/sheets",
+                          headers=viewer, timeout=10)
+    assert sheets.status_code == 200 and sheets.headers["Content-Type"].startswith("text/html")
+    assert "Evacuation sheet" in sheets.text and village in sheets.text
 
 
 def test_simulated_storm_raises_the_warnings_in_order(tmp_path):
