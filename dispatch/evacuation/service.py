@@ -43,6 +43,9 @@ from maps.models import HazardZone, RoadSegment, Shelter, Township, Village
 log = logging.getLogger(__name__)
 
 MODES = ("split", "together")
+# A walk to the road network longer than this is named in the plan's problems (30 min at 4 km/h
+# is 2 km: no village centre or shelter of a mapped township lies that far from a road).
+FAR_FROM_ROADS_S = 1800
 TRIGGERS = ("alert", "road", "shelter", "manual")
 
 
@@ -412,6 +415,13 @@ def _document(net, inputs, needs, demand, v_idx, v_nodes, v_access, s_nodes, s_a
                  if s.occupancy > max(s.capacity_day, s.capacity_night)]
     problems += [{"shelter": s.code, "why": "negative_capacity"} for s in inputs.shelters
                  if min(s.capacity_day, s.capacity_night, s.occupancy) < 0]
+    # A village or shelter whose walk to the nearest road node is already most of the limit:
+    # its node is probably not the road it uses (a missing road, or a misplaced point).
+    far = FAR_FROM_ROADS_S
+    problems += [{"village": v["code"], "why": "far_from_roads", "access_s": v["access_s"]}
+                 for v in villages if v["access_s"] > far and sum(v["to_move"])]
+    problems += [{"shelter": x["code"], "why": "far_from_roads", "access_s": x["access_s"]}
+                 for x in shelters if x["access_s"] > far]
     problems += [{"hazard": code, "why": "invalid_polygon_repaired"}
                  for code in inputs.zone_info.repaired]
     stranded = sorted({v["code"] for v in villages if v["reason"] == "no_route"})

@@ -198,12 +198,15 @@ def test_problems_are_named_not_hidden(client, township, editor):
     bowtie = Polygon([(107.3, 33.3), (107.31, 33.31), (107.31, 33.3), (107.3, 33.31)])
     with db.transaction() as s:
         s.add(_village("V3", 107.02, 33.02, 0, 0))
+        s.add(_village("V4", 107.5, 33.5, 30, 3))  # 25 km from any road
         s.query(Shelter).filter_by(code="S2").update({"occupancy": 250})
         s.query(Shelter).filter_by(code="S1").update({"capacity_night": -5, "capacity_day": -5})
         s.add(HazardZone(code="H1", kind="landslide", people=10,
                          geometry=from_shape(MultiPolygon([bowtie]), 4326)))
-    doc = plan(client, editor, levels={"V2": "evacuate", "V3": "evacuate"})
+    doc = plan(client, editor, levels={"V2": "evacuate", "V3": "evacuate", "V4": "evacuate"})
     problems = doc["problems"]
+    far = next(p for p in problems if p["why"] == "far_from_roads")
+    assert far["village"] == "V4" and far["access_s"] > 20_000
     assert {"village": "V3", "why": "no_population"} in problems
     assert {"shelter": "S2", "why": "over_capacity"} in problems
     assert {"shelter": "S1", "why": "negative_capacity"} in problems
@@ -211,4 +214,4 @@ def test_problems_are_named_not_hidden(client, township, editor):
     s1 = next(x for x in doc["shelters"] if x["code"] == "S1")
     assert s1["usable"] is False and s1["why_not"] == "full"
     stranded = next(p for p in problems if p["why"] == "no_route")
-    assert stranded["villages"] == ["V2"] and stranded["road_parts"] == 2
+    assert stranded["villages"] == ["V2", "V4"] and stranded["road_parts"] == 2
