@@ -201,9 +201,9 @@ def candidate_arcs(scale: Scale, levels: dict[str, str], body: dict):
             db.remove()
     speed = cfg.access_speed_kmh
     v_nodes, v_access = service._access(
-        net, service._lonlat([v.centre for v in inputs.villages]), speed)
+        net, service._lonlat(inputs.villages), speed)
     s_nodes, s_access = service._access(
-        net, service._lonlat([s.location for s in inputs.shelters]), speed)
+        net, service._lonlat(inputs.shelters), speed)
     codes_v = [v["code"] for v in body["villages"]]
     codes_s = [s["code"] for s in body["shelters"]]
     if codes_v != [v.code for v in inputs.villages] or codes_s != [
@@ -218,8 +218,9 @@ def candidate_arcs(scale: Scale, levels: dict[str, str], body: dict):
     wanted = np.flatnonzero([sum(v["to_move"]) > 0 for v in body["villages"]])
     usable = np.flatnonzero([s["usable"] for s in body["shelters"]])
     limit_s = cfg.max_travel_min * 60.0
-    reach = routing.reach_targets(net.graph, open_segments, s_nodes[usable], limit_s)
-    total = (reach.time_s[:, v_nodes[wanted]] + v_access[wanted][None, :]
+    reach = routing.reach_targets(net.graph, open_segments, s_nodes[usable], limit_s,
+                                  sources=v_nodes[wanted])
+    total = (reach.time_s + v_access[wanted][None, :]
              + s_access[usable][:, None])
     ok = np.isfinite(total) & (total <= limit_s)
     rows, cols = np.nonzero(ok)
