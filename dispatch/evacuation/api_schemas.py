@@ -52,8 +52,8 @@ VERSION = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 
 ENDPOINTS: dict[str, dict[str, Any]] = {
     "evacuation.create_plan": {"body": REQUEST, "body_required": False,
-                               "ok": ok(schema=PLAN, status=201)},
-    "evacuation.latest_plan": {"ok": ok(schema=PLAN)},
+                               "ok": ok(schema=PLAN, status=201), "errors": (409,)},
+    "evacuation.latest_plan": {"ok": ok(schema=PLAN), "errors": (404,)},
     "evacuation.list_plans": {"ok": ok(schema=items_of(SUMMARY))},
     "evacuation.get_plan": {"ok": ok(schema=PLAN)},
     "evacuation.plan_diff": {
@@ -68,7 +68,8 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
     "evacuation.plan_geojson": {
         "query": [query("version", VERSION, "a version (default: the latest live plan)")],
         "ok": ok(GEOJSON, obj({"type": {"const": "FeatureCollection"},
-                               "features": {"type": "array"}}, "type", "features"))},
+                               "features": {"type": "array"}}, "type", "features")),
+        "errors": (404,)},
     "evacuation.plan_sheets": {"ok": ok("text/html", TEXT)},
 }
 

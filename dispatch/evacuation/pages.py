@@ -275,7 +275,8 @@ def sheet_words() -> dict[str, Any]:
 def plan_sheets(version: int):
     """Printable sheets of a version: one A4 page per village with people to move, in Chinese
     and English."""
-    plan = db.session.scalar(select(EvacuationPlan).where(EvacuationPlan.version == version))
+    plan = db.session.scalar(select(EvacuationPlan).where(
+        EvacuationPlan.version == version)) if 0 < version <= 2**31 - 1 else None
     if plan is None:
         raise NotFound(_l("There is no evacuation plan version %(version)s.", version=version),
                        code="no_plan")

@@ -36,7 +36,9 @@ def _version(text: str | None, name: str) -> int | None:
 
 
 def _plan(version: int) -> EvacuationPlan:
-    plan = db.session.scalar(select(EvacuationPlan).where(EvacuationPlan.version == version))
+    # A number past the column's range is no version (and must not reach the database).
+    plan = db.session.scalar(select(EvacuationPlan).where(
+        EvacuationPlan.version == version)) if 0 < version <= MAX_VERSION else None
     if plan is None:
         raise NotFound(_l("There is no evacuation plan version %(version)s.", version=version),
                        code="no_plan")

@@ -188,6 +188,10 @@ def test_roles_and_missing_versions(client, township, bearer):
                        headers=viewer).status_code == 403
     assert client.get("/api/v1/evacuation/plan", headers=viewer).json["error"] == "no_plan"
     assert client.get("/api/v1/evacuation/plans/7", headers=viewer).status_code == 404
+    # Past the column's range (the fuzzer's find: it reached the database and answered 500).
+    for tail in ("", "/diff", "/sheets"):
+        assert client.get(f"/api/v1/evacuation/plans/771434871263501834256384{tail}",
+                          headers=viewer).status_code == 404
     assert client.get("/api/v1/evacuation/plan.geojson?version=x",
                       headers=viewer).status_code == 400
     assert client.get("/api/v1/evacuation/plan").status_code == 401
