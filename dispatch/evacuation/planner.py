@@ -121,7 +121,8 @@ class Planner:
             # The most telling cause names the version (an alert before a road before a shelter
             # before a request), with every reference of that kind.
             first = min(wanted, key=lambda r: TRIGGER_ORDER.index(r.kind))
-            refs = sorted({r.ref for r in wanted if r.kind == first.kind and r.ref})
+            refs = sorted({code for r in wanted if r.kind == first.kind
+                           for code in r.ref.split(",") if code})
             with self.app.app_context():
                 try:
                     make_plan(self.app, trigger=first.kind, ref=",".join(refs)[:200],
