@@ -365,7 +365,12 @@ def test_broker_killed_mid_stream_loses_nothing(data_dir, running):
                                                    per_message=10, messages_per_s=60,
                                                    kill_at=100)
     assert stored == total, tail(hub)
-    assert received == total  # nothing was stored twice or received twice
+    # QoS 1 is at least once: a message the hub took whose PUBACK died with the broker comes
+    # again after the restart (seen under load in CI: one batch of 10). It must be counted as a
+    # duplicate, never stored twice, and only the messages in flight at the kill may repeat.
+    duplicates = metrics(hub)["rescuehub_readings_duplicate_total"]
+    assert received == total + duplicates
+    assert duplicates <= 60 * 10  # at most a second of messages (60/s of 10) was in flight
 
 
 def test_broker_killed_with_a_backlog_loses_nothing_the_hub_received(data_dir, running):
