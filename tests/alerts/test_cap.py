@@ -347,8 +347,14 @@ def test_a_village_in_two_parts_is_one_area_with_two_polygons():
         "30.100000,119.400000 30.120000,119.450000 30.160000,119.420000 30.100000,119.400000"]
 
 
+def _rounded(point):
+    # A named function, not a lambda: Hypothesis parses a lambda's source (tests/telemetry/
+    # test_rain.py says why that can fail on Python 3.11.2).
+    return (round(point[0], 6), round(point[1], 6))
+
+
 @given(st.lists(st.tuples(st.floats(TOWNSHIP[0], TOWNSHIP[2]), st.floats(TOWNSHIP[1], TOWNSHIP[3])),
-                min_size=3, max_size=40, unique_by=lambda p: (round(p[0], 6), round(p[1], 6))))
+                min_size=3, max_size=40, unique_by=_rounded))
 @settings(max_examples=60, deadline=None)
 def test_any_ring_in_the_township_gives_a_valid_message_that_passes_the_checks(ring):
     msg = message(areas=(CapArea("V012", "青山村", (tuple(ring),)),))

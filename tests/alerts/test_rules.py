@@ -5,6 +5,7 @@ velocities; hypothesis for what must hold whatever the data (gauge order, more r
 from __future__ import annotations
 
 import math
+import operator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -602,7 +603,7 @@ events = st.builds(GaugeEvent, st.sampled_from([f"RG-{i}" for i in range(6)]),
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(events, unique_by=lambda e: e.gauge), st.data())
+@given(st.lists(events, unique_by=operator.attrgetter("gauge")), st.data())
 def test_landslide_does_not_depend_on_gauge_order(zone_events, data):
     shuffled = data.draw(st.permutations(zone_events))
     table = HazardRainTable()

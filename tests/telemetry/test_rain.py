@@ -4,6 +4,7 @@ design storm, the antecedent-rain index, Caine and Guzzetti thresholds."""
 from __future__ import annotations
 
 import math
+import operator
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -213,7 +214,9 @@ reports_strategy = st.lists(
     st.tuples(st.integers(min_value=-27 * 3600, max_value=600),
               st.sampled_from([0.0, 0.1, 0.2, 0.5, 1.3, 12.7]),
               st.sampled_from(["good", "good", "suspect", "fail", "missing"])),
-    max_size=60, unique_by=lambda r: r[0])
+    # itemgetter, not a lambda: Hypothesis reads a lambda's source with ast.parse, which
+    # Python 3.11.2 (Debian's) can fail with "AST constructor recursion depth mismatch".
+    max_size=60, unique_by=operator.itemgetter(0))
 
 
 @settings(max_examples=150, deadline=None)
