@@ -33,6 +33,8 @@ from paho.mqtt.properties import Properties
 from dispatch.core import metrics
 
 log = logging.getLogger(__name__)
+# How long stop() lets the network thread flush what is queued before stopping it.
+STOP_FLUSH_S = 2.0
 
 HUB_STATUS_TOPIC = "rescuehub/v1/hub/status"
 # An MQTT PUBACK without reason code or properties (valid in 3.1.1 and 5): fixed header 0x40,
@@ -70,6 +72,7 @@ class HubMqtt:
         self._subscriptions: list[Subscription] = []
         self._on_connected: list[Callable[[], None]] = []
         self._connected = threading.Event()
+        self._disconnected = threading.Event()
         # Manual acks: a handler acknowledges a QoS 1 message only once it is safely stored
         # (telemetry.bridge); an unacknowledged one is redelivered after a crash.
         if self.v5:
@@ -145,8 +148,14 @@ class HubMqtt:
         if self.connected:
             self.client.publish(HUB_STATUS_TOPIC, _status(False), qos=1, retain=True)
         self.client.disconnect()
+        # Let the network thread write what is queued (acks, the offline status, DISCONNECT)
+        # before it is stopped: a loop stopped at once could drop the last PUBACKs, and the
+        # broker then delivered those messages again (seen under load in CI).
+        if self.connected:
+            self._disconnected.wait(STOP_FLUSH_S)
         self.client.loop_stop()
         self._connected.clear()
+        self._disconnected.set()
         metrics.mqtt_connected.set(0)
 
     def _guard(self, handler: Handler) -> Handler:
@@ -166,6 +175,7 @@ class HubMqtt:
         for sub in self._subscriptions:
             client.subscribe(sub.topic, sub.qos)
         client.publish(HUB_STATUS_TOPIC, _status(True), qos=1, retain=True)
+        self._disconnected.clear()
         self._connected.set()
         metrics.mqtt_connected.set(1)
         for callback in self._on_connected:
@@ -179,6 +189,7 @@ class HubMqtt:
         if self._connected.is_set():
             log.warning("MQTT disconnected from %s:%s: %s", self.host, self.port, reason_code)
         self._connected.clear()
+        self._disconnected.set()
         metrics.mqtt_connected.set(0)
 
     def _on_message(self, client, _userdata, message):
