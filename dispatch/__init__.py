@@ -16,7 +16,7 @@ from flask import Flask
 import alerts
 import maps
 import telemetry
-from dispatch import evacuation
+from dispatch import evacuation, positions, roster
 from dispatch import views as office
 from dispatch.core import auth, i18n, realtime, web
 from dispatch.core import views as core_views
@@ -26,8 +26,9 @@ from dispatch.core.keys import stored_secret
 from dispatch.core.settings import ROOT, Settings, load_settings
 
 # Each registers its blueprints, pages, layers, metrics and body limit in its init_app(app).
-# `office` is the dispatch domain's office pages (dispatch.views); `evacuation` its plans.
-PACKAGES = (maps, telemetry, alerts, evacuation, office)
+# `office` is the dispatch domain's office pages (dispatch.views); `evacuation` its plans;
+# `roster` the team and its rota; `positions` where its members are (downstream of roster).
+PACKAGES = (maps, telemetry, alerts, evacuation, roster, positions, office)
 
 
 def create_app(overrides: dict[str, dict[str, Any]] | None = None,

@@ -11,6 +11,8 @@ from sqlalchemy import text
 import alerts.models  # noqa: F401
 import dispatch.core.models  # noqa: F401  (register the kernel's tables)
 import dispatch.evacuation.models  # noqa: F401
+import dispatch.positions.models  # noqa: F401
+import dispatch.roster.models  # noqa: F401
 import maps.models  # noqa: F401
 import telemetry.models  # noqa: F401
 from dispatch.core.db import Base
