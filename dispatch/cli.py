@@ -192,6 +192,7 @@ def demo(scale: str, seed: int | None) -> None:
     if scale == "township":
         _demo_sensors(settings, app, towns[0])
         _demo_thresholds(app, towns[0])
+    _demo_roster(settings, app, towns, prefecture=scale == "prefecture", **kwargs)
     villages = sum(len(t.villages) for t in towns)
     roads = sum(len(t.roads) for t in towns)
     click.echo(_("demo: %(loaded)d township(s) loaded, %(there)d already there; %(villages)d "
@@ -242,6 +243,27 @@ def _demo_thresholds(app, town) -> None:
     with app.app_context(), db.transaction() as s:
         added = load_demo_tables(s, town, sensor_demo.build_sensors(town), actor="cli:demo")
     click.echo("  " + _("warning thresholds: %(added)d tables added", added=added))
+
+
+def _demo_roster(settings: Settings, app, towns, *, prefecture: bool, **seed) -> None:
+    """The skills catalogue and the rescue teams (dispatch.roster.demo): the demo township's
+    full-time team in squads A and B and its composite team, or the prefecture's members."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from dispatch.core.db import db
+    from dispatch.roster import demo as roster_demo
+    from dispatch.roster.service import load_demo_roster
+
+    # Certificates expire relative to today, in the roster's time zone.
+    today = datetime.now(ZoneInfo(settings.roster.timezone)).date()
+    roster = (roster_demo.prefecture_roster(towns, today=today, **seed) if prefecture
+              else roster_demo.township_roster(towns[0], today=today, **seed))
+    with app.app_context(), db.transaction() as s:
+        added = load_demo_roster(s, roster, actor="cli:demo")
+    click.echo("  " + _("rescue teams: %(members)d members in %(teams)d teams and squads "
+                        "added (%(total)d in the demo)", members=added["members"],
+                        teams=added["teams"], total=len(roster.members)))
 
 
 @main.group()

@@ -27,3 +27,7 @@ add_check(check_settings)
 def init_app(app: Flask) -> None:
     """Register the roster's tables, endpoints and pages."""
     import dispatch.roster.models  # noqa: F401  (its tables join the metadata)
+    from dispatch.roster import api_schemas, views
+
+    views.init_app(app)
+    api_schemas.init_app(app)  # bodies, query parameters and answers for the OpenAPI document
