@@ -226,6 +226,9 @@ def _composite_member(rng: np.random.Generator, code: str, name: str, phone: str
                       k: int, today: date) -> _Person:
     must, some, uses, employed = COMPOSITE_POSTS[post]
     skills = [*must, *(s for s in some if rng.random() < 0.5)]
+    if len(skills) < 2:  # 一专多能
+        spare = [s for s in (*some, *DRILLED) if s not in skills]
+        skills.append(spare[int(rng.integers(len(spare)))])
     roles = [uses[0], *(u for u in uses[1:] if rng.random() < 0.6)]
     if len(roles) < 2:
         roles.append(uses[1])

@@ -318,16 +318,19 @@ def _skills(check: _Checker, value: Any, known: Known) -> tuple[SkillHeld, ...]:
     if not isinstance(value, list):
         check.bad("skills", "not_a_list")
         return ()
-    held: dict[str, SkillHeld] = {}
+    held: list[SkillHeld] = []
+    seen: set[str] = set()
     for i, entry in enumerate(value):
+        code = entry.get("skill") if isinstance(entry, dict) else None
+        if isinstance(code, str):
+            if code in seen:  # named once, even when the first entry has other problems
+                check.bad(f"skills[{i}].skill", "duplicate")
+                continue
+            seen.add(code)
         skill = _skill(check, i, entry, known)
-        if skill is None:
-            continue
-        if skill.skill in held:
-            check.bad(f"skills[{i}].skill", "duplicate")
-        else:
-            held[skill.skill] = skill
-    return tuple(held.values())
+        if skill is not None:
+            held.append(skill)
+    return tuple(held)
 
 
 def check_member(body: Mapping[str, Any], known: Known, *,

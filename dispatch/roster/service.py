@@ -392,6 +392,9 @@ def _check_rows(session: Session, rows, *, upsert: bool) -> tuple[list, list[Row
                                       current=_current(session, member) if active else None)
         except Refused as refused:
             errors.append(_row_error(line, code, refused.problems))
+            # A later row with this code is named too, even though this one was refused.
+            if code:
+                state.codes.setdefault(code, (line, (row.get("squad") or "").strip() or None))
             continue
         claim = _claims(line, fields, state, holders)
         if claim is not None:

@@ -64,6 +64,9 @@ def _codes(hub, headers: dict) -> dict[str, list]:
         codes[layer] = [f["id"] for f in found.json()["features"]]
     townships = requests.get(hub.url + "/api/v1/townships", headers=headers, timeout=10)
     codes["bounds"] = townships.json()["items"][0]["bounds"]
+    for kind in ("members", "skills", "teams"):
+        found = requests.get(f"{hub.url}/api/v1/{kind}", headers=headers, timeout=10)
+        codes[kind] = [item["code"] for item in found.json()["items"]]
     letters = requests.get(hub.url + "/api/v1/dead-letters", headers=headers, timeout=10)
     codes["letters"] = [d["id"] for d in letters.json()["items"]]
     return codes
@@ -198,6 +201,11 @@ OPERATIONS = [
     ("GET", "/api/v1/evacuation/plans/{version}/diff"),
     ("GET", "/api/v1/evacuation/plan.geojson"),
     ("GET", "/api/v1/evacuation/plans/{version}/sheets"),
+    ("GET", "/api/v1/members"), ("POST", "/api/v1/members"), ("GET", "/api/v1/members/{code}"),
+    ("PATCH", "/api/v1/members/{code}"), ("DELETE", "/api/v1/members/{code}"),
+    ("POST", "/api/v1/members/import"),
+    ("GET", "/api/v1/skills"), ("POST", "/api/v1/skills"), ("PATCH", "/api/v1/skills/{code}"),
+    ("GET", "/api/v1/teams"), ("POST", "/api/v1/teams"), ("GET", "/api/v1/teams/{code}"),
 ]
 
 
