@@ -302,7 +302,7 @@ def _skill(check: _Checker, i: int, entry: Any, known: Known) -> SkillHeld | Non
         check.bad(f"{where}.skill", "required")
     elif check.code(f"{where}.skill", code) is not None and code not in known.skills:
         check.bad(f"{where}.skill", "unknown_skill", code=code)
-    level = entry.get("level", 1)
+    level = 1 if entry.get("level") is None else entry["level"]
     if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
         check.bad(f"{where}.level", "bad_level")
     expires = _expiry(check, f"{where}.expires", entry.get("expires"))

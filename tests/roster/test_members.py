@@ -260,3 +260,25 @@ def test_the_commander_writes_and_gateways_and_strangers_do_not_read(client, cat
     for path in ("/api/v1/members", "/api/v1/skills", "/api/v1/teams"):
         assert client.get(path, headers=gateway).status_code == 403
         assert client.get(path).status_code == 401
+
+
+ROSTER_JSON_ENDPOINTS = [("POST", "/api/v1/members"), ("PATCH", "/api/v1/members/M-01"),
+                         ("POST", "/api/v1/skills"), ("PATCH", "/api/v1/skills/boat"),
+                         ("POST", "/api/v1/teams")]
+
+
+def test_bodies_are_read_strictly_and_codes_by_the_kernels_rule(client, catalogue):
+    from tests.core.test_api_input import BAD_BODIES, BAD_CODES, send
+
+    add(client, catalogue, member())
+    for method, url in ROSTER_JSON_ENDPOINTS:
+        for name, raw in BAD_BODIES.items():
+            answer = send(client, method, url, raw, catalogue)
+            assert (answer.status_code, answer.json["error"]) == (400, "bad_json"), (url, name)
+    for name, code in ((n, c) for n, c in BAD_CODES.items() if n != "NUL"):
+        for url, body in (("/api/v1/members", member(code)),
+                          ("/api/v1/skills", {"code": code, "name_zh": "技能"}),
+                          ("/api/v1/teams", {"code": code, "name": "队伍"})):
+            answer = client.post(url, json=body, headers=catalogue)
+            assert (answer.status_code, answer.json.get("field")) == (400, "code"), (url, name)
+    assert client.get("/api/v1/members", headers=catalogue).json["items"] == [member()]
