@@ -38,7 +38,8 @@ def _code(name: str) -> str | None:
         return None
     if not is_code(text, MAX_CODE):
         raise parameter_error(name, _l("must be a code of 1-%(max)d characters: ASCII letters, "
-                                       "digits, “-”, “_” and “.”", max=MAX_CODE))
+                                       "digits, “-”, “_” and “.”, starting with a letter or "
+                                       "digit", max=MAX_CODE))
     return text
 
 
