@@ -20,6 +20,7 @@ Each fence is decided on its own: a member in a village and in a shelter inside 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,6 +87,10 @@ class Fences:
     _index: dict[Key, int] = field(init=False, repr=False)
     _boundaries: list[BaseGeometry | None] = field(init=False, repr=False)
     _centres: np.ndarray = field(init=False, repr=False)
+    # GEOS builds a prepared geometry's indexes lazily, on first use, and not thread-safely
+    # (libgeos/geos#825), while shapely releases the GIL around GEOS calls: the intake's
+    # threads take turns (a step costs tens of microseconds).
+    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.margin_m) and self.margin_m >= 0):
@@ -130,13 +135,10 @@ class Fences:
             cx, cy = self._centres[i]
             return math.hypot(x - cx, y - cy) - fence.radius_m
         point = Point(x, y)
-        if shapely.intersects_xy(fence.shape, x, y):
-            return -float(shapely.distance(self._boundaries[i], point))
-        return float(shapely.distance(fence.shape, point))
-
-    def near(self, x: float, y: float) -> list[Key]:
-        """The places whose fence envelope holds (x, y): every fence the point may be inside."""
-        return [self.fences[i].key for i in self._tree.query(Point(x, y))]
+        with self._lock:
+            if shapely.intersects_xy(fence.shape, x, y):
+                return -float(shapely.distance(self._boundaries[i], point))
+            return float(shapely.distance(fence.shape, point))
 
     def _enters(self, i: int, x: float, y: float, accuracy: float) -> bool:
         fence = self.fences[i]
@@ -168,6 +170,10 @@ class Fences:
         accuracy = fix.accuracy_m if fix.accuracy_m is not None else 0.0
         if not math.isfinite(accuracy) or accuracy < 0:
             return []
+        with self._lock:
+            return self._step(inside, fix, accuracy)
+
+    def _step(self, inside: set[Key], fix: Fix, accuracy: float) -> list[Crossing]:
         crossings = []
         for key in sorted(inside):
             i = self._index.get(key)

@@ -9,6 +9,7 @@ A small township in UTM zone 49N, in metres from an origin (shelter radius 150 m
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -208,6 +209,32 @@ def test_fences_follow_the_places(township, member, monkeypatch):
             lonlat(Point(500, 780)), 4326)
     monkeypatch.setattr(places, "KEY_CHECK_S", 0.0)
     assert record(member, fix(500, 900, 3))[0] == [("S1", "enter")]
+
+
+def test_two_devices_of_one_member_at_once_make_one_enter(app, township, member):
+    # Two phones of the same member, in two threads (two connections), report at the same
+    # moment: the cursor row makes one wait for the other's commit.
+    barrier = threading.Barrier(2)
+    found: list = []
+    failures: list = []
+
+    def report(minute):
+        try:
+            with app.app_context(), db.transaction() as s:
+                barrier.wait(timeout=10)
+                found.extend((e.place, e.event) for e in places.record_fixes(
+                    s, member, [fix(500, 500 + minute, minute)]))
+        except Exception as exc:  # pragma: no cover - shown by the assertion
+            failures.append(exc)
+
+    threads = [threading.Thread(target=report, args=(m,)) for m in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert failures == []
+    assert sorted(found) == [("S1", "enter"), ("V1", "enter")]
+    assert presence(member) == {("village", "V1"), ("shelter", "S1")}
 
 
 def test_the_cursor_is_not_a_place(township, member):
