@@ -113,7 +113,8 @@ class Atlas:
         keys = self.by_code.get(text) or self.by_name.get(text) or []
         if len(keys) == 1:
             return keys[0]
-        if not keys or lon is None or lat is None or not _finite(lon, lat):
+        if (not keys or lon is None or lat is None or not _finite(lon, lat)
+                or abs(lon) > 180 or abs(lat) > 90):
             return None
         return min(keys, key=lambda k: self._distance(k, lon, lat))
 

@@ -286,6 +286,8 @@ def test_a_name_used_twice_is_told_apart_by_position(township, member):
     with db.transaction() as s:
         s.add(_shelter("S9", "上坝小学", 1800, 900))  # a second school of the same name
     assert transition(member, "上坝小学", "enter", 0) is None
+    assert transition(member, "上坝小学", "enter", 0, lon=181.0, lat=33.15) is None
+    assert transition(member, "上坝小学", "enter", 0, lon=float("nan"), lat=33.15) is None
     near_s9 = lonlat(Point(1750, 900))
     assert transition(member, "上坝小学", "enter", 1, lon=near_s9.x, lat=near_s9.y) == (
         "S9", "enter", "transition")
