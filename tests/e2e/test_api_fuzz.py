@@ -198,6 +198,7 @@ OPERATIONS = [
     ("GET", "/api/v1/evacuation/plans/{version}/diff"),
     ("GET", "/api/v1/evacuation/plan.geojson"),
     ("GET", "/api/v1/evacuation/plans/{version}/sheets"),
+    ("GET", "/api/v1/geofence-events"),
 ]
 
 
