@@ -27,3 +27,6 @@ add_check(check_settings)
 def init_app(app: Flask) -> None:
     """Register the positions' tables, endpoints and the members layer."""
     import dispatch.positions.models  # noqa: F401  (its tables join the metadata)
+    from dispatch.positions import geofence_views
+
+    geofence_views.init_app(app)  # GET /api/v1/geofence-events

@@ -206,6 +206,7 @@ OPERATIONS = [
     ("POST", "/api/v1/members/import"),
     ("GET", "/api/v1/skills"), ("POST", "/api/v1/skills"), ("PATCH", "/api/v1/skills/{code}"),
     ("GET", "/api/v1/teams"), ("POST", "/api/v1/teams"), ("GET", "/api/v1/teams/{code}"),
+    ("GET", "/api/v1/geofence-events"),
 ]
 
 
