@@ -198,6 +198,8 @@ OPERATIONS = [
     ("GET", "/api/v1/evacuation/plans/{version}/diff"),
     ("GET", "/api/v1/evacuation/plan.geojson"),
     ("GET", "/api/v1/evacuation/plans/{version}/sheets"),
+    ("POST", "/api/v1/owntracks"), ("GET", "/api/v1/osmand"), ("POST", "/api/v1/osmand"),
+    ("GET", "/api/v1/positions"),
 ]
 
 
