@@ -152,7 +152,7 @@ class Intake:
         rows = [{"member_id": r.member_id, "device_id": r.device_id, "ts": f.ts, "lon": f.lon,
                  "lat": f.lat, "accuracy_m": f.accuracy_m, "speed_mps": f.speed_mps,
                  "battery_pct": f.battery_pct, "source": source, "received_at": self.now}
-                for r, f, source in self._fixes.values()]
+                for _key, (r, f, source) in sorted(self._fixes.items(), key=_by_member)]
         if not rows:
             return set()
         result = self.session.connection().execute(_statements(self.session).fixes, rows)
@@ -165,7 +165,8 @@ class Intake:
         rows = [{"member_id": r.member_id, "device_id": r.device_id, "ts": f.ts, "lon": f.lon,
                  "lat": f.lat, "accuracy_m": f.accuracy_m, "speed_mps": f.speed_mps,
                  "battery_pct": f.battery_pct, "source": source}
-                for r, f, source in newest.values()]
+                # In member order, as every writer here: concurrent ones lock rows in one order.
+                for _, (r, f, source) in sorted(newest.items())]
         result = self.session.connection().execute(_statements(self.session).markers, rows)
         for member_id in sorted(result.scalars()):
             r, f, source = newest[member_id]
@@ -188,6 +189,10 @@ class Intake:
     def stored(self) -> int:
         """Fixes stored by finish() (new rows)."""
         return self._counts["stored"]
+
+
+def _by_member(item) -> tuple[int, datetime]:
+    return item[0]
 
 
 @dataclass(frozen=True)
