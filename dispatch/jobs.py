@@ -11,13 +11,16 @@ from dispatch.core import audit
 from dispatch.core import jobs as kernel
 from dispatch.core.runtime import Job
 from dispatch.evacuation import jobs as evacuation
+from dispatch.positions import jobs as positions
 from telemetry import bridge
 from telemetry import jobs as telemetry
 
 # What consumes the worker's MQTT connection (each returns its stop function): the ingest,
-# alerts' channels (the retained village warnings, the webhooks), alerts' evaluator and the
-# evacuation planner (it re-plans where the alerts are raised).
-SUBSCRIBERS = [bridge.attach, channels.attach, alerts.attach, evacuation.attach]
+# alerts' channels (the retained village warnings, the webhooks), alerts' evaluator, the
+# evacuation planner (it re-plans where the alerts are raised) and the phones' OwnTracks
+# positions.
+SUBSCRIBERS = [bridge.attach, channels.attach, alerts.attach, evacuation.attach,
+               positions.attach]
 
 SCHEDULE = [
     Job("heartbeat", kernel.beat, timedelta(seconds=10)),
@@ -32,6 +35,7 @@ SCHEDULE = [
         own_process=True),
     Job("prune_dead_letters", telemetry.prune_dead_letters, timedelta(hours=1),
         own_process=True),
+    Job("prune_positions", positions.prune_positions, timedelta(hours=1), own_process=True),
     # Its own process: the first checkpoint of a hub hashes the whole chain.
     Job("audit_checkpoint", kernel.audit_checkpoint, audit.CHECKPOINT_EVERY, own_process=True),
 ]

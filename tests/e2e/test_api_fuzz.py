@@ -207,6 +207,8 @@ OPERATIONS = [
     ("GET", "/api/v1/skills"), ("POST", "/api/v1/skills"), ("PATCH", "/api/v1/skills/{code}"),
     ("GET", "/api/v1/teams"), ("POST", "/api/v1/teams"), ("GET", "/api/v1/teams/{code}"),
     ("GET", "/api/v1/geofence-events"),
+    ("POST", "/api/v1/owntracks"), ("GET", "/api/v1/osmand"), ("POST", "/api/v1/osmand"),
+    ("GET", "/api/v1/positions"),
 ]
 
 
