@@ -19,7 +19,9 @@ NULLABLE_TEXT = {"type": ["string", "null"]}
 CODE = {"type": "string", "minLength": 1, "maxLength": 32}
 CLOCK = {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"}
 SQUADS = {"type": "array", "items": CODE, "minItems": 1, "maxItems": MAX_SQUADS}
-TEMPLATE = obj({"shift_h": {"enum": list(SHIFT_HOURS)}, "change_at": CLOCK, "squads": SQUADS,
+# The template never saved takes every squad there is: none, or more than a body may name.
+TEMPLATE = obj({"shift_h": {"enum": list(SHIFT_HOURS)}, "change_at": CLOCK,
+                "squads": {"type": "array", "items": TEXT},
                 "anchor": {"type": "string", "format": "date"}, "timezone": TEXT,
                 "saved": BOOL},
                "shift_h", "change_at", "squads", "anchor", "timezone", "saved")
@@ -94,8 +96,11 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
     "rota.create_swap": {"body": SWAP_REQUEST,
                          "ok": {201: ("application/json", SWAP), 202: ("application/json", SWAP)},
                          "errors": (409,)},
-    "rota.approve_swap": {"ok": ok(schema=SWAP), "errors": (409,)},
-    "rota.reject_swap": {"ok": ok(schema=SWAP), "errors": (409,)},
+    # No body needed; an empty object may be sent.
+    "rota.approve_swap": {"body": obj({}), "body_required": False, "ok": ok(schema=SWAP),
+                          "errors": (409,)},
+    "rota.reject_swap": {"body": obj({}), "body_required": False, "ok": ok(schema=SWAP),
+                         "errors": (409,)},
     "rota.list_leave": {"query": [FROM, TO, MEMBER], "ok": ok(schema=items_of(LEAVE))},
     "rota.create_leave": {"body": LEAVE_REQUEST,
                           "ok": ok(schema=obj({**LEAVE["properties"], "gaps": {

@@ -789,7 +789,8 @@ def apply_duty(session: Session, settings: Settings, now: datetime) -> dict[str,
     members = session.scalars(select(Member).where(Member.active.is_(True))).all()
     before, after = {}, {}
     for member in members:
-        squad = loaded.rota.by_code[member.code].squad
+        person = loaded.rota.by_code.get(member.code)
+        squad = person.squad if person is not None else None
         in_rota = (squad in squads or member.code in wanted
                    or member.status in ("on_shift", "leave"))
         if not in_rota or member.status == "deployed":

@@ -111,6 +111,7 @@ def create_swap():
 
 
 def _decide(swap_id: int, approve: bool):
+    json_object(required=False)  # no fields; a body, if any, must still be a JSON object
     s = db.session
     body = service.decide_swap(s, _settings(), swap_id, approve=approve, actor=_actor(),
                                now=utcnow())

@@ -520,7 +520,8 @@ def test_notices_name_gaps_with_fill_and_certificates(app, client, township, edi
                                                                  ["C1", "B1", "B2"])
     assert first["text"]["en"] == ("Shift from 2026-07-01 08:00 (squad A) lacks 1 × First aid. "
                                    "Could fill: 队员C1 (C1), 队员B1 (B1), 队员B2 (B2).")
-    assert "急救" in first["text"]["zh"] and "2026-07-01 08:00" in first["text"]["zh"]
+    assert first["text"]["zh"] == ("2026-07-01 08:00 起的班次（A 班组）缺少急救 1 人。"
+                                   "可补位：队员C1 (C1), 队员B1 (B1), 队员B2 (B2)。")
     assert [(n["member"], n["skill"], n["days_left"]) for n in certificates] == [
         ("A3", "first_aid", -1), ("A4", "c1", 0)]
     assert "expired on 2026-06-30" in certificates[0]["text"]["en"]
