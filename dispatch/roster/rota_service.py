@@ -805,7 +805,8 @@ def apply_duty(session: Session, settings: Settings, now: datetime) -> dict[str,
     if before:
         audit.record(session, actor=HUB, action="rota.duty", entity_type="rota_shift",
                      entity_id=iso(shift.start), before=before, after=after)
-    if not before and not new_shift:
+    # A new shift is announced even when no status changed; a rota without squads never.
+    if not before and (not new_shift or shift.squad is None):
         return None
     return {"action": "shift_change" if new_shift else "duty", **shift_head(shift),
             "on_shift": list(crew.members), "leave": sorted(away), "changed": after}

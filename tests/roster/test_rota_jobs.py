@@ -19,7 +19,7 @@ from tests.roster import rota_factories as f
 from tests.roster.rota_factories import NOW, shift_start
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def township(app):
     f.township()
     with db.transaction() as s:
@@ -49,7 +49,7 @@ def duty_audits() -> list[AuditEntry]:
                               .order_by(AuditEntry.seq)).all()
 
 
-def test_shift_change_sets_duty_statuses(app, office):
+def test_shift_change_sets_duty_statuses(app, township, office):
     jobs.change_shift(now=NOW)
     assert statuses() == {"A1": "on_shift", "A2": "deployed", "A3": "on_shift",
                           "A4": "on_shift", "B1": "off", "B2": "off", "B3": "off",
@@ -75,7 +75,7 @@ def test_shift_change_sets_duty_statuses(app, office):
     assert received(office, "roster")[0]["squad"] == "B"
 
 
-def test_leave_and_swaps_within_a_shift_move_only_those_concerned(app, office):
+def test_leave_and_swaps_within_a_shift_move_only_those_concerned(app, township, office):
     jobs.change_shift(now=NOW)
     received(office, "roster")
     # By hand, B1 went on call; then A3 takes leave and C1 stands in for A1 on this shift.
@@ -97,7 +97,7 @@ def test_leave_and_swaps_within_a_shift_move_only_those_concerned(app, office):
                           "B1": "on_shift", "B2": "on_shift", "B3": "on_shift", "C1": "off"}
 
 
-def test_change_shift_follows_the_template(app):
+def test_change_shift_follows_the_template(app, township):
     # 12-hour shifts: at 20:00 Beijing time squad B takes the night.
     with db.transaction() as s:
         f.set_value(s, "template", {"shift_h": 12, "change_at": "08:00", "squads": ["A", "B"],
@@ -106,7 +106,7 @@ def test_change_shift_follows_the_template(app):
     assert statuses()["B1"] == "on_shift" and statuses()["A1"] == "off"
 
 
-def test_roster_notices_are_sent_once(app, office):
+def test_roster_notices_are_sent_once(app, township, office):
     with db.transaction() as s:
         f.set_value(s, "rules", [{"skill": "c1", "min": 1}])
     jobs.roster_notices(now=NOW)
@@ -150,7 +150,7 @@ def test_roster_notices_are_sent_once(app, office):
     assert len(announced) == len(gaps) + len(certificates) + 2
 
 
-def test_a_gap_that_closes_and_opens_again_is_announced_again(app, office):
+def test_a_gap_that_closes_and_opens_again_is_announced_again(app, township, office):
     with db.transaction() as s:
         f.set_value(s, "rules", [{"skill": "boat", "min": 2}])
         f.add_leave(s, "A2", shift_start(3), shift_start(3) + timedelta(hours=1))
@@ -172,7 +172,7 @@ def test_a_gap_that_closes_and_opens_again_is_announced_again(app, office):
             if n["kind"] == "coverage_gap"] == [shift_start(3).isoformat()]
 
 
-def test_notices_per_run_are_bounded(app, office, monkeypatch):
+def test_notices_per_run_are_bounded(app, township, office, monkeypatch):
     monkeypatch.setattr(jobs, "NOTICES_PER_RUN", 3)
     with db.transaction() as s:
         f.set_value(s, "rules", [{"skill": "rope", "min": 1}])  # nobody: every shift
@@ -180,3 +180,10 @@ def test_notices_per_run_are_bounded(app, office, monkeypatch):
     assert len(received(office, "notice")) == 3
     jobs.roster_notices(now=NOW + timedelta(minutes=15))
     assert len(received(office, "notice")) == 3
+
+
+def test_the_jobs_do_nothing_without_a_rota(app, office):
+    jobs.change_shift(now=NOW)
+    jobs.roster_notices(now=NOW)
+    assert received(office, "roster") == [] and received(office, "notice") == []
+    assert duty_audits() == []
