@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import update
-
 from dispatch.core.db import db
 from dispatch.roster.models import (
     Leave,
@@ -112,14 +110,6 @@ def add_swap(s, member: str, stand_in: str, start: datetime, status: str = "appr
 
 def _id(s, code: str) -> int:
     return s.query(Member).filter_by(code=code).one().id
-
-
-def unlink_squads() -> None:
-    """Squads point at their team with ON DELETE RESTRICT, which tests/conftest.py's
-    empty_tables (one DELETE per table) cannot get past: unlink them after a test."""
-    db.session.rollback()
-    with db.transaction() as s:
-        s.execute(update(Team).values(parent_id=None))
 
 
 def township(*, template: bool = True, rules: bool = True) -> None:

@@ -21,20 +21,13 @@ from tests.roster.rota_factories import NOW, shift_start
 
 
 @pytest.fixture(autouse=True)
-def clock(app, monkeypatch):
+def clock(monkeypatch):
     monkeypatch.setattr(rota_views, "utcnow", lambda: NOW)
-    yield
-    f.unlink_squads()
 
 
 @pytest.fixture
 def township(app):
     f.township()
-
-
-@pytest.fixture
-def editor(bearer):
-    return bearer("dispatcher")
 
 
 @pytest.fixture

@@ -25,8 +25,6 @@ def township(app):
     with db.transaction() as s:
         s.execute(update(Member).where(Member.code == "A2").values(status="deployed"))
         s.execute(update(Member).where(Member.code == "C1").values(status="on_call"))
-    yield
-    f.unlink_squads()
 
 
 @pytest.fixture
