@@ -12,6 +12,7 @@ from dispatch.core import jobs as kernel
 from dispatch.core.runtime import Job
 from dispatch.evacuation import jobs as evacuation
 from dispatch.positions import jobs as positions
+from dispatch.roster import jobs as roster
 from telemetry import bridge
 from telemetry import jobs as telemetry
 
@@ -31,6 +32,9 @@ SCHEDULE = [
     Job("sweep_warnings", alerts.sweep_warnings, timedelta(seconds=15)),
     # A new plan version when levels, roads or shelters changed in another process.
     Job("refresh_plan", evacuation.refresh_plan, timedelta(seconds=5)),
+    # Duty statuses at shift change; gaps and expiring certificates told to the commander.
+    Job("change_shift", roster.change_shift, timedelta(minutes=1)),
+    Job("roster_notices", roster.roster_notices, timedelta(minutes=15)),
     Job("prune_raw_readings", telemetry.prune_raw_readings, timedelta(hours=1),
         own_process=True),
     Job("prune_dead_letters", telemetry.prune_dead_letters, timedelta(hours=1),
