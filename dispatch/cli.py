@@ -261,9 +261,27 @@ def _demo_roster(settings: Settings, app, towns, *, prefecture: bool, **seed) ->
               else roster_demo.township_roster(towns[0], today=today, **seed))
     with app.app_context(), db.transaction() as s:
         added = load_demo_roster(s, roster, actor="cli:demo")
+        if not prefecture:
+            _demo_rota(s, settings)
     click.echo("  " + _("rescue teams: %(members)d members in %(teams)d teams and squads "
                         "added (%(total)d in the demo)", members=added["members"],
                         teams=added["teams"], total=len(roster.members)))
+
+
+def _demo_rota(session, settings: Settings) -> None:
+    """The demo township's rota, unless one was saved: squads A and B alternating, and the
+    cover each shift needs (two boat handlers, two first-aiders, one C1 driver), so that the
+    coverage view shows the gap an expiring certificate opens (dispatch.roster.demo)."""
+    from dispatch.core.db import utcnow
+    from dispatch.roster import rota_service
+
+    if not rota_service.template_value(session, settings)["saved"]:
+        rota_service.save_template(session, settings, {"squads": ["A", "B"]},
+                                   actor="cli:demo", now=utcnow())
+    if not rota_service.rules_value(session):
+        rota_service.save_rules(session, [{"skill": "boat", "min": 2},
+                                          {"skill": "first_aid", "min": 2},
+                                          {"skill": "licence_c1", "min": 1}], actor="cli:demo")
 
 
 @main.group()

@@ -157,10 +157,19 @@ def test_the_prefecture_loads_in_bulk(app):
         len(m.skills) for m in roster.members)
 
 
-def test_rescuehub_demo_loads_the_teams(app, runner):
+def test_rescuehub_demo_loads_the_teams(app, runner, client, bearer):
     first = runner.invoke("demo")
     assert first.exit_code == 0, first.output
     assert "rescue teams: 61 members in 4 teams and squads added" in first.output
     again = runner.invoke("demo")
     assert "rescue teams: 0 members in 0 teams and squads added" in again.output
     assert db.session.scalar(select(func.count(Member.id))) == 61
+    # The demo's rota: A and B alternate, each shift needs 2 boat handlers, 2 first-aiders and
+    # a C1 driver, so squad B's expiring boat certificate is a red gap in the coming 14 days.
+    headers = bearer("viewer")
+    template = client.get("/api/v1/rota/template", headers=headers).json
+    assert (template["squads"], template["saved"]) == (["A", "B"], True)
+    coverage = client.get("/api/v1/rota/coverage?days=14", headers=headers).json["shifts"]
+    assert {s["squad"] for s in coverage} == {"A", "B"}
+    gaps = [(s["squad"], g["skill"]) for s in coverage for g in s["gaps"]]
+    assert gaps and set(gaps) == {("B", "boat")}
