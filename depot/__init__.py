@@ -1,2 +1,26 @@
 """Depot: the equipment catalogue, serialized items and bulk stock, bins, check-out and check-in,
-inspections (DESIGN §2, §5 "Depot"). Its modules follow STYLE.md "A domain package's room"."""
+inspections and repairs, readiness (DESIGN §2, §5 "Depot (contract)"). Its modules follow
+STYLE.md "A domain package's room": `models.py`; pure rules (availability, inspection and expiry
+dates) in `rules.py`; `service.py`, `views.py`, `pages.py`, `jobs.py`, `settings.py`.
+
+Upstream of the dispatch domain (DESIGN §2: `depot ← dispatch (domain)`): a check-out names its
+member, team or incident by code, checked through the kernel's code directory that the roster
+fills, never by importing the roster.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from depot.settings import check_settings
+from dispatch.core.settings import add_check
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+add_check(check_settings)
+
+
+def init_app(app: Flask) -> None:
+    """Register the depot's tables, endpoints and pages."""
+    import depot.models  # noqa: F401  (its tables join the metadata)

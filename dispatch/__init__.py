@@ -14,6 +14,7 @@ from flask import Flask
 # The domain packages, upstream first (DESIGN §2). Importing them here, with the factory's module,
 # adds their settings rules (dispatch.core.settings.add_check) before any settings are loaded.
 import alerts
+import depot
 import maps
 import telemetry
 from dispatch import evacuation, positions, roster
@@ -27,8 +28,8 @@ from dispatch.core.settings import ROOT, Settings, load_settings
 
 # Each registers its blueprints, pages, layers, metrics and body limit in its init_app(app).
 # `office` is the dispatch domain's office pages (dispatch.views); `evacuation` its plans;
-# `roster` the team and its rota; `positions` where its members are (downstream of roster).
-PACKAGES = (maps, telemetry, alerts, evacuation, roster, positions, office)
+# `depot` the equipment; `roster` the team and its rota; `positions` where its members are.
+PACKAGES = (maps, telemetry, alerts, depot, evacuation, roster, positions, office)
 
 
 def create_app(overrides: dict[str, dict[str, Any]] | None = None,

@@ -18,7 +18,7 @@ def overrides(overrides):
 
 
 def test_the_factory_calls_each_package_init_app():
-    assert [p.__name__ for p in dispatch.PACKAGES] == ["maps", "telemetry", "alerts",
+    assert [p.__name__ for p in dispatch.PACKAGES] == ["maps", "telemetry", "alerts", "depot",
                                                     "dispatch.evacuation", "dispatch.roster",
                                                     "dispatch.positions", "dispatch.views"]
     assert all(callable(p.init_app) for p in dispatch.PACKAGES)

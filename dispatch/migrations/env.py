@@ -9,6 +9,7 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import text
 
 import alerts.models  # noqa: F401
+import depot.models  # noqa: F401
 import dispatch.core.models  # noqa: F401  (register the kernel's tables)
 import dispatch.evacuation.models  # noqa: F401
 import dispatch.positions.models  # noqa: F401
