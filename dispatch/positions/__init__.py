@@ -30,3 +30,6 @@ def init_app(app: Flask) -> None:
     from dispatch.positions import geofence_views
 
     geofence_views.init_app(app)  # GET /api/v1/geofence-events
+    from dispatch.positions import pages
+
+    pages.init_app(app)  # the members layer of the live map (its module and words)

@@ -31,3 +31,6 @@ def init_app(app: Flask) -> None:
 
     views.init_app(app)
     api_schemas.init_app(app)  # bodies, query parameters and answers for the OpenAPI document
+    from dispatch.roster import pages
+
+    pages.init_app(app)  # the roster, member, rota and team-board pages; the notices panel
