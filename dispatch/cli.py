@@ -631,6 +631,111 @@ def terminal_disable(code: str) -> None:
 
 
 @main.group()
+def device() -> None:
+    """Manage the phones that report team members' positions (OwnTracks, Traccar Client)."""
+
+
+@device.command("add")
+@click.argument("member")
+@click.option("--kind", type=click.Choice(["owntracks", "traccar"]), default="owntracks",
+              show_default=True, help="The app on the phone.")
+@click.option("--name", default=None,
+              help="The device's login (default: MEMBER-1, MEMBER-2, …).")
+@guarded
+def device_add(member: str, kind: str, name: str | None) -> None:
+    """Register a phone for MEMBER; prints once what to enter in the app: the MQTT login and
+    the HTTP address and credentials (OwnTracks), or the device identifier (Traccar Client)."""
+    from alerts.capmessages import public_url
+    from dispatch.core.broker import hash_mqtt_password
+    from dispatch.core.db import db
+    from dispatch.core.errors import BadRequest, Conflict, NotFound
+    from dispatch.positions import devices
+
+    settings = _settings()
+    app = _app(settings)
+    with app.app_context():
+        try:
+            with db.transaction() as s:
+                added = devices.register_device(s, member, kind=kind, name=name,
+                                                settings=settings, actor="cli",
+                                                mqtt_hash=hash_mqtt_password)
+        except (BadRequest, Conflict, NotFound) as exc:
+            raise BadUsage(terminal_str(exc.message)) from None
+        reloaded = (_rewrite_broker_files(settings)
+                    if settings.mqtt.managed and kind == "owntracks" else False)
+        base = public_url()
+    click.echo(_("device %(device)s registered for member %(member)s", device=added.code,
+                 member=added.member))
+    # Lines other tools read, the same in every language (like `gateway add`'s).
+    if kind == "owntracks":
+        endpoint = settings.mqtt_endpoint
+        click.echo(f"  MQTT     {endpoint.host}:{endpoint.port}  user {added.code}")
+        click.echo(f"  password {added.mqtt_password}")
+        click.echo(f"  topic    owntracks/{added.code}/<device>  (its own tree only)")
+        click.echo(f"  HTTP     {base}/api/v1/owntracks")
+        click.echo(f"  user     {added.code}")
+        click.echo(f"  secret   {added.http_secret}")
+    else:
+        click.echo(f"  URL      {base}/api/v1/osmand")
+        click.echo(f"  id       {added.traccar_id}")
+    click.echo("  " + _("(shown once: enter it in the phone's app now)"))
+    if kind == "owntracks" and not settings.mqtt.managed:
+        click.echo("  " + _("the broker is external: add this login there, with the phone's "
+                            "ACL block from config/mosquitto.acl"))
+    elif kind == "owntracks":
+        click.echo("  " + (_("broker reloaded") if reloaded else
+                           _("the managed broker is not running; it will know the device "
+                             "when it starts")))
+
+
+@device.command("list")
+@guarded
+def device_list() -> None:
+    """List the devices: login, member, app, whether active, when last heard from."""
+    from dispatch.core.db import db
+    from dispatch.positions import devices
+
+    app = _app(_settings())
+    with app.app_context():
+        rows = devices.devices(db.session)
+    if not rows:
+        click.echo(_("no devices yet: add one with rescuehub device add MEMBER"))
+    for code, member, kind, active, _created, seen in rows:
+        state = _("active") if active else _("disabled")
+        last = seen.isoformat(timespec="seconds") if seen else "-"
+        click.echo(f"{code}\t{member}\t{kind}\t{state}\t{last}")
+
+
+@device.command("disable")
+@click.argument("code")
+@guarded
+def device_disable(code: str) -> None:
+    """Retire a device: its MQTT login, HTTP secret and identifier stop working."""
+    from dispatch.core.db import db
+    from dispatch.core.errors import NotFound
+    from dispatch.positions import devices
+
+    settings = _settings()
+    app = _app(settings)
+    with app.app_context():
+        try:
+            with db.transaction() as s:
+                changed = devices.disable_device(s, code, actor="cli")
+        except NotFound as exc:
+            raise BadUsage(terminal_str(exc.message)) from None
+        reloaded = _rewrite_broker_files(settings) if settings.mqtt.managed else False
+    click.echo(_("device %(device)s disabled", device=code) if changed
+               else _("device %(device)s was already disabled", device=code))
+    if not settings.mqtt.managed:
+        click.echo("  " + _("the broker is external: remove the MQTT login %(device)s there",
+                            device=code))
+    elif reloaded:
+        click.echo("  " + _("MQTT login removed; broker reloaded"))
+    else:
+        click.echo("  " + _("MQTT login removed; the managed broker is not running"))
+
+
+@main.group()
 def audit() -> None:
     """The audit trail."""
 

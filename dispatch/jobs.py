@@ -11,13 +11,17 @@ from dispatch.core import audit
 from dispatch.core import jobs as kernel
 from dispatch.core.runtime import Job
 from dispatch.evacuation import jobs as evacuation
+from dispatch.positions import jobs as positions
+from dispatch.roster import jobs as roster
 from telemetry import bridge
 from telemetry import jobs as telemetry
 
 # What consumes the worker's MQTT connection (each returns its stop function): the ingest,
-# alerts' channels (the retained village warnings, the webhooks), alerts' evaluator and the
-# evacuation planner (it re-plans where the alerts are raised).
-SUBSCRIBERS = [bridge.attach, channels.attach, alerts.attach, evacuation.attach]
+# alerts' channels (the retained village warnings, the webhooks), alerts' evaluator, the
+# evacuation planner (it re-plans where the alerts are raised) and the phones' OwnTracks
+# positions.
+SUBSCRIBERS = [bridge.attach, channels.attach, alerts.attach, evacuation.attach,
+               positions.attach]
 
 SCHEDULE = [
     Job("heartbeat", kernel.beat, timedelta(seconds=10)),
@@ -28,10 +32,14 @@ SCHEDULE = [
     Job("sweep_warnings", alerts.sweep_warnings, timedelta(seconds=15)),
     # A new plan version when levels, roads or shelters changed in another process.
     Job("refresh_plan", evacuation.refresh_plan, timedelta(seconds=5)),
+    # Duty statuses at shift change; gaps and expiring certificates told to the commander.
+    Job("change_shift", roster.change_shift, timedelta(minutes=1)),
+    Job("roster_notices", roster.roster_notices, timedelta(minutes=15)),
     Job("prune_raw_readings", telemetry.prune_raw_readings, timedelta(hours=1),
         own_process=True),
     Job("prune_dead_letters", telemetry.prune_dead_letters, timedelta(hours=1),
         own_process=True),
+    Job("prune_positions", positions.prune_positions, timedelta(hours=1), own_process=True),
     # Its own process: the first checkpoint of a hub hashes the whole chain.
     Job("audit_checkpoint", kernel.audit_checkpoint, audit.CHECKPOINT_EVERY, own_process=True),
 ]

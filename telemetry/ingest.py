@@ -519,6 +519,13 @@ def _detail(reason: str, reading: Reading, sensor: SensorRow | None) -> str:
     return f"{reason}: {reading.sensor}"
 
 
+def is_reading_letter(topic: str) -> bool:
+    """Whether a dead letter came from a gateway (MQTT `rescuehub/v1/…` or HTTP `http`), not
+    from another package that keeps its refusals in this store (positions: `owntracks/…`,
+    `http:owntracks`, `http:osmand`)."""
+    return topic == "http" or topic.startswith("rescuehub/")
+
+
 def reprocess(session: Session, letter_id: int, *, action: str, actor: str,
               limits: IngestLimits, now: datetime) -> dict:
     """Resolve a dead letter: ingest it again (e.g. after its sensor was registered), settle
@@ -533,6 +540,12 @@ def reprocess(session: Session, letter_id: int, *, action: str, actor: str,
     if letter.resolved_at is not None:
         raise Conflict(_l("Dead letter %(id)s was resolved already.", id=letter_id),
                        code="resolved")
+    if not is_reading_letter(letter.topic) and action != "dismiss":
+        # The store also keeps the phones' refused positions (dispatch.positions): no reading
+        # to ingest again, only to dismiss.
+        raise Conflict(_l("Dead letter %(id)s is not a reading (it came on %(topic)s): it "
+                          "cannot be reprocessed, only dismissed.", id=letter_id,
+                          topic=letter.topic), code="not_a_reading")
     if letter.reason == "over_quota" and action != "dismiss":
         raise BadRequest(_l("The payloads this letter counts were not kept (over the gateway's "
                             "dead-letter quota): dismiss it once the gateway is fixed."),

@@ -59,7 +59,7 @@ PID_FILE = "mosquitto.pid"
 PERSISTENCE_FILE = "mosquitto.db"
 
 BROKER_USER = "mosquitto"
-ROLES = ("hub", "gateway", "observer", "terminal")
+ROLES = ("hub", "gateway", "observer", "terminal", "device")
 
 # Topics of a hub account and the patterns every account gets (DESIGN §5 MQTT table).
 # config/mosquitto.acl documents the same rules for a production broker; a test keeps them equal.
@@ -81,6 +81,10 @@ GATEWAY_TOPICS = ("rescuehub/v1/warnings/#",)
 # account (BrokerAccount.topics), and the hub's status; it writes nothing: the deny lines close
 # the own-name topics the patterns below would open to it, as for an observer.
 TERMINAL_DENIED = OBSERVER_DENIED
+# A member's phone (OwnTracks, `rescuehub device add`) reads and writes its own OwnTracks tree
+# only, through the pattern below; the deny lines close the readings and status topics the
+# patterns would open to it under its name, so a phone can never pose as a sensor gateway.
+DEVICE_DENIED = ("rescuehub/v1/readings/{name}", "rescuehub/v1/status/{name}")
 ACL_PATTERNS = (
     "pattern write rescuehub/v1/readings/%u",
     "pattern write rescuehub/v1/status/%u",
@@ -172,6 +176,8 @@ def _acl_block(account: BrokerAccount) -> list[str]:
         topics += [f"topic read {topic}" for topic in OBSERVER_TOPICS]
     elif account.role == "gateway":
         topics = [f"topic read {topic}" for topic in GATEWAY_TOPICS]
+    elif account.role == "device":
+        topics = [f"topic deny {topic.format(name=name)}" for topic in DEVICE_DENIED]
     else:
         topics = [f"topic deny {topic.format(name=name)}" for topic in TERMINAL_DENIED]
         topics += [f"topic read {topic}" for topic in account.topics]

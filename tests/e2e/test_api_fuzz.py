@@ -69,6 +69,11 @@ def _codes(hub, headers: dict) -> dict[str, list]:
         codes[kind] = [item["code"] for item in found.json()["items"]]
     letters = requests.get(hub.url + "/api/v1/dead-letters", headers=headers, timeout=10)
     codes["letters"] = [d["id"] for d in letters.json()["items"]]
+    # Members on the coming week's shifts and those shifts' starts (none until the township
+    # has a rota).
+    week = requests.get(hub.url + "/api/v1/rota", headers=headers, timeout=30).json()["shifts"]
+    codes["members"] = sorted({m["code"] for shift in week for m in shift["members"]})
+    codes["shifts"] = [shift["start"] for shift in week]
     return codes
 
 
@@ -135,7 +140,8 @@ def api_schema(live_hub):
     @schema.hook
     def flatmap_body(context, body):
         """Half the time, what a random body rarely has: a geometry inside the township for a
-        new feature, or a registered gateway and real links for a sensor."""
+        new feature, a registered gateway and real links for a sensor, or members and shifts
+        of the rota for a swap or leave."""
         path = context.operation.path if context.operation else ""
         if not isinstance(body, dict):
             return st.just(body)
@@ -150,6 +156,11 @@ def api_schema(live_hub):
                 "hazard": st.sampled_from([None, *codes["hazards"][5:8]]),
             }).map(lambda links: {**body, **links, **(
                 {"gateway": GATEWAY} if path == "/api/v1/sensors" else {})})
+        elif path in {"/api/v1/rota/swaps", "/api/v1/rota/leave"} and codes["members"]:
+            people = st.sampled_from(codes["members"])
+            fields = ({"member": people, "with": people, "shift": st.sampled_from(codes["shifts"])}
+                      if path.endswith("swaps") else {"member": people})
+            real = st.fixed_dictionaries(fields).map(lambda known: {**body, **known})
         else:
             return st.just(body)
         return st.one_of(st.just(body), real)
@@ -207,6 +218,15 @@ OPERATIONS = [
     ("GET", "/api/v1/skills"), ("POST", "/api/v1/skills"), ("PATCH", "/api/v1/skills/{code}"),
     ("GET", "/api/v1/teams"), ("POST", "/api/v1/teams"), ("GET", "/api/v1/teams/{code}"),
     ("GET", "/api/v1/geofence-events"),
+    ("POST", "/api/v1/owntracks"), ("GET", "/api/v1/osmand"), ("POST", "/api/v1/osmand"),
+    ("GET", "/api/v1/positions"),
+    ("GET", "/api/v1/rota/template"), ("PUT", "/api/v1/rota/template"), ("GET", "/api/v1/rota"),
+    ("GET", "/api/v1/rota/rules"), ("PUT", "/api/v1/rota/rules"),
+    ("GET", "/api/v1/rota/coverage"), ("GET", "/api/v1/rota/notices"),
+    ("GET", "/api/v1/rota/swaps"), ("POST", "/api/v1/rota/swaps"),
+    ("POST", "/api/v1/rota/swaps/{swap_id}/approve"),
+    ("POST", "/api/v1/rota/swaps/{swap_id}/reject"),
+    ("GET", "/api/v1/rota/leave"), ("POST", "/api/v1/rota/leave"),
 ]
 
 
