@@ -50,8 +50,6 @@ def vocabulary() -> dict[str, Any]:
             "soon": _("expires %(date)s", date="{date}"),
             "valid": _("valid until %(date)s", date="{date}"),
             "none": _("no certificate needed"),
-            "expiredShort": _("Expired"),
-            "soonShort": _("Expiring within %(days)s days", days="{days}"),
         },
         "age": {
             "now": _("just now"),
