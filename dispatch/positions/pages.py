@@ -23,6 +23,7 @@ def map_words() -> dict[str, Any]:
     return {
         "title": _("Team members"),
         "status": roster["status"],
+        "statusOrder": roster["statusOrder"],
         "age": roster["age"],
         "expiry": roster["expiry"],
         "fade": _("Faded: no fix for over 30 minutes, fainter after 2 hours."),

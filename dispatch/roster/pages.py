@@ -42,6 +42,8 @@ def vocabulary() -> dict[str, Any]:
     the six uses, and how a certificate's expiry and a fix's age are written."""
     return {
         "status": {str(s): {"label": str(LABELS[s]), "colour": COLOURS[s]} for s in DutyStatus},
+        # The statuses in duty order (JSON objects reach the page with their keys sorted).
+        "statusOrder": [str(s) for s in DutyStatus],
         "posts": {str(p): str(LABELS[p]) for p in Post},
         "employment": {str(e): str(LABELS[e]) for e in Employment},
         "uses": {str(r): str(LABELS[r]) for r in SquadRole},

@@ -188,7 +188,7 @@ export function attach(api) {
   }
 
   api.addLayer({ group, label: T.title, note: T.fade,
-    entries: Object.values(T.status).map((s) => [{ kind: "dot", fill: s.colour }, s.label]) });
+    entries: T.statusOrder.map((s) => [{ kind: "dot", fill: colour(s) }, T.status[s].label]) });
   api.on("position", onPosition);
   api.onReconnect(load);
   window.setInterval(() => {

@@ -66,7 +66,7 @@ function showCounts(codes) {
     const s = (members.get(c) || {}).status || "";
     by.set(s, (by.get(s) || 0) + 1);
   }
-  counts.replaceChildren(...Object.keys(W.status).filter((s) => by.get(s)).map((s) =>
+  counts.replaceChildren(...W.statusOrder.filter((s) => by.get(s)).map((s) =>
     el("li", { "data-status": s }, statusBadge(s), el("b", null, String(by.get(s))))));
 }
 

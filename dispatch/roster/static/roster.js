@@ -35,8 +35,7 @@ function fillFilters(skills, teams) {
   form.elements.skill.append(...skills.map((s) =>
     option(s.code, (document.documentElement.lang.startsWith("zh") ? s.name_zh : s.name_en)
       || s.name_zh)));
-  form.elements.status.append(...Object.entries(W.status).map(([code, s]) =>
-    option(code, s.label)));
+  form.elements.status.append(...W.statusOrder.map((code) => option(code, W.status[code].label)));
 }
 
 function query() {
