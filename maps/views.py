@@ -17,6 +17,7 @@ from dispatch.core.errors import BadRequest, NotFound
 from dispatch.core.events import FeatureChanged, WarningChanged, feature_changed
 from dispatch.core.realtime import notify
 from dispatch.core.tabular import decode_text
+from dispatch.core.web import static_url
 from maps import geo, imports, service
 from maps.choices import COLOURS, LABELS
 from maps.service import GEOMETRY_MESSAGES, FeatureKind
@@ -33,6 +34,20 @@ LayerProvider = Callable[..., Iterator[str]]
 def register_layer(app: Flask, name: str, provider: LayerProvider) -> None:
     """Let a package downstream of maps serve one of the layers (DESIGN §2: no upward import)."""
     app.extensions.setdefault("rescuehub.layers", {})[name] = provider
+
+
+def register_map_extension(app: Flask, name: str, *, script: tuple[str, str],
+                           words: Callable[[], dict]) -> None:
+    """Let a package downstream of maps add a layer to the live map page (DESIGN §2: no upward
+    import): `script` (a static endpoint and file) is an ES module whose `attach(api)` adds it
+    (maps/static/map.js), and `words()` its labels in the page's language."""
+    app.extensions.setdefault("rescuehub.map_extensions", {})[name] = (script, words)
+
+
+def _map_extensions() -> list[dict]:
+    found = current_app.extensions.get("rescuehub.map_extensions", {})
+    return [{"name": name, "script": static_url(*script), "words": words()}
+            for name, (script, words) in found.items()]
 
 
 def _bbox():
@@ -213,7 +228,8 @@ def map_page():
     """The live map of the township."""
     settings = current_app.config["SETTINGS"]
     return render_template("map.html", tile_url=settings.map.tile_url,
-                           tile_attribution=settings.map.tile_attribution)
+                           tile_attribution=settings.map.tile_attribution,
+                           extensions=_map_extensions())
 
 
 def on_warning_changed(payload: WarningChanged) -> None:

@@ -32,10 +32,11 @@ def init_app(app: Flask) -> None:
     import dispatch.positions.metrics  # noqa: F401  (its counters join the process's registry)
     import dispatch.positions.models  # noqa: F401  (its tables join the metadata)
     from dispatch.core.runtime import add_broker_accounts
-    from dispatch.positions import api_schemas, devices, geofence_views, views
+    from dispatch.positions import api_schemas, devices, geofence_views, pages, views
 
     geofence_views.init_app(app)  # GET /api/v1/geofence-events
     views.init_app(app)  # OwnTracks HTTP, OsmAnd, tracks, the members layer, the tablet's fix
     api_schemas.init_app(app)  # bodies, query parameters and answers for the OpenAPI document
     # The phones' MQTT logins join the managed broker's files.
     add_broker_accounts(devices.device_accounts)
+    pages.init_app(app)  # the members layer of the live map (its module and words)

@@ -20,6 +20,11 @@
 // The evacuation plan is ./plan_layer.js: its layer in the switcher, its panel (lower right) and
 // the `plan` events.
 //
+// Layers of packages downstream of maps (DESIGN §2: maps never imports them) join through
+// config.extensions, which maps.views.register_map_extension fills: each is an ES module of its
+// own package, imported here, whose `attach(api)` adds its layer to the switcher with its legend
+// and listens to its live events (the `api` below: "layers of other packages").
+//
 // #map keeps data-state (loading | ready | empty), data-features-loaded (total), data-count-<layer>,
 // data-view (west,south,east,north), data-last-change (layer:code:action), data-warned (loaded
 // villages under a warning, code:level) and data-highlight (the selected alert's village codes)
@@ -925,6 +930,8 @@ function onLayerEvent(message) {
 async function connectLive() {
   if (!document.getElementById("live")) return; // no live channel on this page (base.html)
   const { socket, onLive } = await import("../live.js");
+  liveSocket = socket;
+  for (const [event, handler] of liveWaiting.splice(0)) socket.on(event, handler);
   socket.on("layer", onLayerEvent);
   socket.on("alert", (message) => panel.take(message));
   socket.on("reading", onReading);
@@ -938,6 +945,7 @@ async function connectLive() {
       loadAll(true);
       panel.load();
       plan.load();
+      for (const callback of reconnected) callback();
     }
     if (live.online) connectedBefore = true;
     wasOnline = live.online;
@@ -1032,7 +1040,9 @@ function buildLegend() {
         levelLabel({ kind: "rainstorm", level })])),
   ];
 
+  for (const extra of added.values()) sections.push(...extra.sections);
   const body = el("div", { class: "lg-body", id: "map-legend-body" }, sections);
+  legendBody = body;
   const toggle = el("button", { type: "button", class: "lg-toggle", "aria-expanded": "true",
     "aria-controls": "map-legend-body", title: T.legend.hide }, T.legend.title);
   const box = el("div", { class: "map-legend leaflet-bar", id: "map-legend",
@@ -1065,7 +1075,8 @@ function buildLegend() {
 
 function syncLegend() {
   for (const [name, sections] of Object.entries(legendSections)) {
-    const shown = map.hasLayer(overlays[name].group);
+    const group = overlays[name] ? overlays[name].group : (added.get(name) || {}).group;
+    const shown = Boolean(group) && map.hasLayer(group);
     for (const section of sections) section.hidden = !shown;
   }
 }
@@ -1150,6 +1161,8 @@ function buildControls(townships) {
   }
   plan.group.addTo(map);
   switcher.addOverlay(plan.group, overlayName("plan"));
+  layerSwitcher = switcher;
+  for (const extra of added.values()) showAdded(extra);
   for (const name of [...ORDER].reverse()) {
     overlays[name].group.addTo(map);
     switcher.addOverlay(overlays[name].group, overlayName(name));
@@ -1177,6 +1190,67 @@ map.on("overlayadd overlayremove", (e) => {
 function townshipBounds(t) {
   const [minx, miny, maxx, maxy] = t.bounds;
   return L.latLngBounds([miny, minx], [maxy, maxx]);
+}
+
+// --- layers of other packages (config.extensions) -------------------------------------------
+
+const added = new Map(); // name -> {group, label, sections}
+let layerSwitcher = null; // once the controls are built
+let legendBody = null; // once the legend is built
+let liveSocket = null;
+const liveWaiting = []; // [event, handler] asked for before the live channel was up
+const reconnected = []; // called when the live channel is back after a drop
+
+function showAdded(extra) {
+  extra.group.addTo(map);
+  layerSwitcher.addOverlay(extra.group, el("span", { class: "lc-name" }, extra.label).outerHTML);
+}
+
+// What an extension's `attach(api)` gets: the map, its words (the package's vocabulary),
+// and ways to add its layer (to the switcher, with legend entries that follow it), to listen to
+// live events, and to hear of a reconnection (to reload what it shows).
+function extensionApi(ext) {
+  return {
+    L,
+    map,
+    lang,
+    english,
+    words: ext.words || {},
+    toast,
+    /** Adds `group` as the layer `label` (shown at first), with legend `entries`:
+     * [[{kind: "dot" | "line" | "fill", fill, line, opacity}, words], …] and an optional note. */
+    addLayer({ group, label, entries = [], note = null }) {
+      const section = legendSection(ext.name, label, entries.map(([look, words]) => [
+        swatch(look.kind || "dot", Object.fromEntries(Object.entries(look)
+          .filter(([k]) => k !== "kind").map(([k, v]) => [k, String(v)]))), words]),
+      note ? el("p", { class: "lg-note" }, note) : null);
+      const extra = { group, label, sections: [section] };
+      added.set(ext.name, extra);
+      if (layerSwitcher) showAdded(extra);
+      if (legendBody) {
+        legendBody.append(section);
+        syncLegend();
+      }
+    },
+    /** Calls handler(payload) for each live `event` (once the live channel is up). */
+    on(event, handler) {
+      if (liveSocket) liveSocket.on(event, handler);
+      else liveWaiting.push([event, handler]);
+    },
+    onReconnect(callback) {
+      reconnected.push(callback);
+    },
+  };
+}
+
+function loadExtensions() {
+  for (const ext of config.extensions || []) {
+    import(ext.script)
+      .then((module) => module.attach(extensionApi(ext)))
+      .catch((error) => {
+        console.error(`map layer ${ext.name}:`, error); // the rest of the map works without it
+      });
+  }
 }
 
 // --- start ---------------------------------------------------------------------------------
@@ -1286,4 +1360,5 @@ plan.load();
 connectLive().catch(() => {
   // The map works without the live channel; the indicator in the top bar shows it is down.
 });
+loadExtensions();
 start();
