@@ -27,8 +27,9 @@ add_check(check_settings)
 def init_app(app: Flask) -> None:
     """Register the roster's tables, endpoints and pages."""
     import dispatch.roster.models  # noqa: F401  (its tables join the metadata)
-    from dispatch.roster import api_schemas, rota_views, views
+    from dispatch.roster import api_schemas, directory, rota_views, views
 
     views.init_app(app)
     api_schemas.init_app(app)  # bodies, query parameters and answers for the OpenAPI document
     rota_views.init_app(app)  # the rota's endpoints and their OpenAPI declarations
+    directory.register()  # members and teams by code, for the depot (dispatch.core.directory)
