@@ -46,7 +46,7 @@ from depot.models import (
     StockMove,
 )
 from dispatch.core import audit, directory
-from dispatch.core.codes import is_code
+from dispatch.core.codes import code_error, is_code
 from dispatch.core.errors import BadRequest, Conflict, HubError, NotFound, field_error
 from dispatch.core.models import AuditEntry
 from dispatch.core.settings import Settings
@@ -114,8 +114,7 @@ def iso(value: datetime | date | None) -> str | None:
 
 def _code(field_name: str, value: Any) -> str:
     if not is_code(value, CODE_LEN):
-        raise field_error(field_name, _l("must be a code of 1-%(max)d characters: ASCII letters, "
-                                         "digits, “-”, “_” and “.”", max=CODE_LEN))
+        raise code_error(field_name, CODE_LEN)
     return value.upper()
 
 
@@ -1006,8 +1005,10 @@ def readiness(session: Session, *, site: str | None, category: str | None, setti
 
 # --- jobs' notices ---------------------------------------------------------------------------
 
-OVERDUE_TEXT = _l("Check-out %(id)s to %(holder)s was due back at %(due)s and is still out "
-                  "(%(lines)d lines).")
+OVERDUE_TEXT = _l("Check-out %(id)s to %(holder)s was due back at %(due)s; %(lines)d lines are "
+                  "still out.")
+HOLDER_TEXT = {"member": _l("member %(code)s"), "team": _l("team %(code)s"),
+               "incident": _l("incident %(code)s")}
 EXPIRING_TEXT = _l("%(name)s %(code)s expires on %(expires)s, in %(days)d days.")
 EXPIRED_TEXT = _l("%(name)s %(code)s expired on %(expires)s; it cannot go out.")
 
@@ -1021,7 +1022,8 @@ def _both(message, **values: Any) -> dict[str, str]:
     return text
 
 
-def overdue_notices(session: Session, now: datetime, most: int) -> list[dict[str, Any]]:
+def overdue_notices(session: Session, settings: Settings, now: datetime,
+                    most: int) -> list[dict[str, Any]]:
     """A notice for each open check-out past its due time not reminded yet (at most `most`),
     each marked reminded by a conditional UPDATE (two job runs never send one twice)."""
     records = session.scalars(
@@ -1029,6 +1031,7 @@ def overdue_notices(session: Session, now: datetime, most: int) -> list[dict[str
                                Checkout.reminded_at.is_(None))
         .order_by(Checkout.due, Checkout.id).limit(most)).all()
     lines = _lines_of(session, [r.id for r in records])
+    zone = ZoneInfo(settings.roster.timezone)
     fresh = []
     for record in records:
         marked = session.execute(
@@ -1037,10 +1040,11 @@ def overdue_notices(session: Session, now: datetime, most: int) -> list[dict[str
         if marked.rowcount != 1:
             continue
         open_lines = [line for line in lines[record.id] if line["returned_at"] is None]
-        holder = f"{record.to_kind} {record.to_code}"
+        holder = _both(HOLDER_TEXT[record.to_kind], code=record.to_code)
+        local_due = record.due.astimezone(zone).strftime("%Y-%m-%d %H:%M")
         fresh.append({
             "kind": "checkout_overdue", "key": f"checkout:{record.id}",
-            "text": _both(OVERDUE_TEXT, id=record.id, holder=holder, due=iso(record.due),
+            "text": _both(OVERDUE_TEXT, id=record.id, holder=holder, due=local_due,
                           lines=len(open_lines)),
             "checkout": record.id, "to": {"kind": record.to_kind, "code": record.to_code},
             "due": iso(record.due),
