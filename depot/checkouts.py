@@ -180,23 +180,45 @@ def parse_time(value: Any, name: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+# What a scanned code may name in the depot, in the order it is looked for.
+DEPOT_KINDS = (("item", Item.code), ("kit", Kit.code), ("type", ItemType.code),
+               ("site", Site.code))
+# The directory is asked about this many unknown codes of one request at most (one query each).
+MAX_DIRECTORY_LOOKUPS = 50
+
+
+def _kinds_of(session: Session, codes: Iterable[str]) -> dict[str, str]:
+    """What each scanned code names in the depot or the directory (codes naming nothing are
+    left out)."""
+    left = set(codes)
+    kinds: dict[str, str] = {}
+    for kind, column in DEPOT_KINDS:
+        if not left:
+            break
+        for code in session.scalars(select(column).where(column.in_(sorted(left)))):
+            kinds[code] = kind
+        left -= set(kinds)
+    for code in sorted(left)[:MAX_DIRECTORY_LOOKUPS]:
+        kind = next((k for k in RECIPIENT_KINDS if directory.exists(session, k, code)), None)
+        if kind is not None:
+            kinds[code] = kind
+    return kinds
+
+
 def _kind_of(session: Session, code: str) -> str | None:
     """What a scanned code names in the depot or the directory (None: nothing)."""
-    for kind, column in (("item", Item.code), ("kit", Kit.code), ("type", ItemType.code),
-                         ("site", Site.code)):
-        if session.scalar(select(column).where(column == code).limit(1)) is not None:
-            return kind
-    for kind in RECIPIENT_KINDS:
-        if directory.exists(session, kind, code):
-            return kind
-    return None
+    return _kinds_of(session, [code]).get(code)
+
+
+def _problems(session: Session, entries: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Each (field, code) as a `bad_codes` entry: unknown, or the kind it names instead."""
+    kinds = _kinds_of(session, [code for _, code in entries])
+    return [{"field": name, "code": code, "problem": "wrong_kind" if code in kinds else "unknown",
+             "kind": kinds.get(code)} for name, code in entries]
 
 
 def _problem(session: Session, field_name: str, code: str) -> dict[str, Any]:
-    kind = _kind_of(session, code)
-    if kind is None:
-        return {"field": field_name, "code": code, "problem": "unknown", "kind": None}
-    return {"field": field_name, "code": code, "problem": "wrong_kind", "kind": kind}
+    return _problems(session, [(field_name, code)])[0]
 
 
 # --- the live event --------------------------------------------------------------------------
@@ -274,10 +296,9 @@ def _load_items(session: Session, codes: list[str], field_name: str = "items") -
     if not codes:
         return []
     found = {i.code: i for i in session.scalars(select(Item).where(Item.code.in_(codes)))}
-    problems = [_problem(session, f"{field_name}[{i}]", code)
-                for i, code in enumerate(codes) if code not in found]
-    if problems:
-        raise _bad_codes(problems)
+    missing = [(f"{field_name}[{i}]", code) for i, code in enumerate(codes) if code not in found]
+    if missing:
+        raise _bad_codes(_problems(session, missing))
     return [found[code] for code in codes]
 
 
@@ -441,6 +462,8 @@ def plan_checkout(session: Session, body: Mapping[str, Any], settings: Settings,
     today = today_of(settings, now)
     if body.get("kit") is not None:
         _kit(session, body, plan, today)
+    if body.get("site") is not None and not plan.picked:
+        raise field_error("site", _l("is taken with a kit alone (to pick from that site)"))
     if not plan.items and not plan.stock:
         raise BadRequest(_l("Name what goes out: items, stock or a kit."), code="nothing_out")
     if not plan.picked:
@@ -552,13 +575,6 @@ def describe(session: Session, record: Checkout, now: datetime) -> dict[str, Any
     """One check-out with its lines."""
     session.flush()
     return _checkout_json(record, _lines_of(session, [record.id])[record.id], now)
-
-
-def find_checkout(session: Session, checkout_id: int) -> Checkout:
-    record = session.get(Checkout, checkout_id) if 0 < checkout_id <= MAX_ID else None
-    if record is None:
-        raise NotFound(_l("There is no check-out %(id)s.", id=checkout_id), code="not_found")
-    return record
 
 
 def checkouts(session: Session, *, open_only: bool | None, overdue: bool,
@@ -993,7 +1009,9 @@ def readiness(session: Session, *, site: str | None, category: str | None, setti
                      "total"):
             entry[name] = int(getattr(row, name)) if row is not None else 0
         if kind.serialized:
-            entry.update(stock=None, reorder_min=None, below_min=False)
+            # The minimum of a serialized type counts what could go out now.
+            entry.update(stock=None, reorder_min=number(kind.reorder_min),
+                         below_min=entry["serviceable"] < kind.reorder_min)
         else:
             have = quantity if quantity is not None else Decimal(0)
             entry.update(stock=number(have), reorder_min=number(kind.reorder_min),

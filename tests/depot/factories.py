@@ -23,7 +23,7 @@ BIN_B = "D1/B/1/1"
 
 TYPES = [
     # code, name_zh, category, serialized, whole_units, every_days, expiry_watch, reorder_min
-    ("BOAT", "冲锋舟", "boat", True, True, 90, False, 0),
+    ("BOAT", "冲锋舟", "boat", True, True, 90, False, 2),
     ("PUMP", "排水泵", "flood", True, True, 30, False, 0),
     ("JACKET", "救生衣", "flood", True, True, 180, False, 0),
     ("EXT", "灭火器", "fire", True, True, 30, True, 0),

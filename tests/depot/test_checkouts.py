@@ -217,6 +217,18 @@ def test_a_kit_the_depot_cannot_fill_is_409_naming_the_type(client, keeper):
     assert counts() == before
 
 
+def test_a_kit_alone_picks_from_one_site_when_asked(client, keeper):
+    elsewhere = client.post(URL, json={"kit": "KIT-BOAT", "to": {"team": "ZH"}, "site": "D2"},
+                            headers=keeper)
+    assert elsewhere.status_code == 422 and elsewhere.json["codes"][0]["field"] == "site"
+    here = client.post(URL, json={"kit": "KIT-BOAT", "to": {"team": "ZH"}, "site": "d1"},
+                       headers=keeper)
+    assert here.status_code == 201 and here.json["picked"]
+    scanned = client.post(URL, json={"items": ["BOAT-4"], "to": {"team": "ZH"}, "site": "D1"},
+                          headers=keeper)
+    assert scanned.status_code == 400 and scanned.json["field"] == "site"
+
+
 def test_a_kit_with_scanned_items_must_be_covered(client, keeper):
     short = client.post(URL, json={"kit": "KIT-BOAT", "to": {"team": "ZH"},
                                    "items": ["BOAT-1", "JACKET-1"]}, headers=keeper)

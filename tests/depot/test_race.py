@@ -82,6 +82,36 @@ def test_both_see_the_item_available_and_still_only_one_gets_it(app, keepers, mo
         _one_winner(_race(app, keepers, f"PUMP-{n}"), f"PUMP-{n}")
 
 
+def test_two_keepers_emptying_one_bin_at_once_cannot_take_more_than_it_holds(
+        app, keepers, monkeypatch):
+    # 300 sandbags in BIN_B; each asks for 200 and both see enough before either writes.
+    checked = threading.Barrier(2)
+    plan = checkouts.plan_checkout
+
+    def plan_then_wait(*args, **kwargs):
+        result = plan(*args, **kwargs)
+        checked.wait(timeout=30)
+        return result
+
+    monkeypatch.setattr(checkouts, "plan_checkout", plan_then_wait)
+    start = threading.Barrier(2)
+
+    def post(n: int):
+        client = app.test_client()
+        start.wait(timeout=30)
+        return client.post(URL, json={"stock": [{"type": "SANDBAG", "qty": 200,
+                                                 "bin": f.BIN_B}], "to": {"team": "ZH"}},
+                           headers=keepers[n])
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(post, (0, 1)))
+    assert sorted(a.status_code for a in answers) == [201, 409]
+    loser = next(a for a in answers if a.status_code == 409)
+    assert loser.json["items"] == [{"code": "SANDBAG", "reason": "insufficient_stock",
+                                    "bin": f.BIN_B}]
+    assert f.stock(f.BIN_B, "SANDBAG") == 100
+
+
 def test_the_unique_index_alone_stops_a_second_open_line(app, keepers):
     with db.transaction() as s:
         item = s.scalar(select(Item).where(Item.code == "BOAT-1"))

@@ -55,6 +55,9 @@ def test_readiness_counts_per_type(client, depot, bearer):
     assert rows["SANDBAG"]["stock"] == 1320 and rows["SANDBAG"]["below_min"] is False
     assert rows["ROPE"]["stock"] == 250.5 and rows["ROPE"]["below_min"] is False
     assert rows["BOAT"]["stock"] is None and answer.json["site"] is None
+    # One boat could go now, two are the minimum.
+    assert rows["BOAT"]["reorder_min"] == 2 and rows["BOAT"]["below_min"] is True
+    assert rows["PUMP"]["below_min"] is False
 
 
 def test_readiness_of_one_site_and_one_category(client, depot, bearer):
