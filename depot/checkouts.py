@@ -96,10 +96,11 @@ def today_of(settings: Settings, now: datetime) -> date:
     return now.astimezone(ZoneInfo(settings.roster.timezone)).date()
 
 
-def number(value: Decimal | None) -> int | float | None:
+def number(value: Decimal | float | None) -> int | float | None:
     """A quantity as JSON: whole numbers as integers."""
     if value is None:
         return None
+    value = Decimal(str(value)) if not isinstance(value, Decimal) else value
     return int(value) if value == value.to_integral_value() else float(value)
 
 
