@@ -24,3 +24,6 @@ add_check(check_settings)
 def init_app(app: Flask) -> None:
     """Register the depot's tables, endpoints and pages."""
     import depot.models  # noqa: F401  (its tables join the metadata)
+    from depot import checkout_views
+
+    checkout_views.init_app(app)  # check-out/in, inspections, repairs, readiness

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from alerts import channels
 from alerts import jobs as alerts
+from depot import jobs as depot
 from dispatch.core import audit
 from dispatch.core import jobs as kernel
 from dispatch.core.runtime import Job
@@ -35,6 +36,9 @@ SCHEDULE = [
     # Duty statuses at shift change; gaps and expiring certificates told to the commander.
     Job("change_shift", roster.change_shift, timedelta(minutes=1)),
     Job("roster_notices", roster.roster_notices, timedelta(minutes=15)),
+    # Overdue check-outs and expiring items (extinguishers, medical supplies), each told once.
+    Job("remind_overdue", depot.remind_overdue, timedelta(hours=1)),
+    Job("watch_expiry", depot.watch_expiry, timedelta(hours=1)),
     Job("prune_raw_readings", telemetry.prune_raw_readings, timedelta(hours=1),
         own_process=True),
     Job("prune_dead_letters", telemetry.prune_dead_letters, timedelta(hours=1),

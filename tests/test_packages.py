@@ -67,9 +67,11 @@ def test_dispatch_jobs_only_lists_the_packages_jobs():
                                                              "telemetry.jobs", "alerts.jobs",
                                                              "dispatch.evacuation.jobs",
                                                              "dispatch.positions.jobs",
-                                                             "dispatch.roster.jobs"}
+                                                             "dispatch.roster.jobs",
+                                                             "depot.jobs"}
     assert {job.name for job in jobs.SCHEDULE} == {
         "heartbeat", "prune_sign_in_records", "roll_up_hours", "mark_silent",
         "prune_raw_readings", "prune_dead_letters", "audit_checkpoint", "sweep_warnings",
-        "refresh_plan", "prune_positions", "change_shift", "roster_notices"}
+        "refresh_plan", "prune_positions", "change_shift", "roster_notices",
+        "remind_overdue", "watch_expiry"}
     assert all(job.name == job.func.__name__ or job.name == "heartbeat" for job in jobs.SCHEDULE)

@@ -27,9 +27,10 @@ add_check(check_settings)
 def init_app(app: Flask) -> None:
     """Register the roster's tables, endpoints and pages."""
     import dispatch.roster.models  # noqa: F401  (its tables join the metadata)
-    from dispatch.roster import api_schemas, pages, rota_views, views
+    from dispatch.roster import api_schemas, directory, pages, rota_views, views
 
     views.init_app(app)
     api_schemas.init_app(app)  # bodies, query parameters and answers for the OpenAPI document
     rota_views.init_app(app)  # the rota's endpoints and their OpenAPI declarations
     pages.init_app(app)  # the roster, member, rota and team-board pages; the notices panel
+    directory.register()  # members and teams by code, for the depot (dispatch.core.directory)

@@ -227,6 +227,10 @@ OPERATIONS = [
     ("POST", "/api/v1/rota/swaps/{swap_id}/approve"),
     ("POST", "/api/v1/rota/swaps/{swap_id}/reject"),
     ("GET", "/api/v1/rota/leave"), ("POST", "/api/v1/rota/leave"),
+    ("GET", "/api/v1/depot/checkouts"), ("POST", "/api/v1/depot/checkouts"),
+    ("POST", "/api/v1/depot/checkins"), ("POST", "/api/v1/depot/items/{code}/inspections"),
+    ("POST", "/api/v1/depot/items/{code}/repairs"), ("GET", "/api/v1/depot/inspections/due"),
+    ("GET", "/api/v1/depot/readiness"),
 ]
 
 

@@ -1,0 +1,29 @@
+"""The roster's entries in the kernel's code directory (dispatch.core.directory): a member or a
+team named by code, as a depot check-out names its holder. Codes are compared without case:
+they are scanned from labels (DESIGN §5 "Depot")."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dispatch.core import directory
+from dispatch.roster.models import Member, Team
+
+
+def member_exists(session: Session, code: str) -> bool:
+    """Whether an active member has this code."""
+    return session.scalar(select(Member.id).where(
+        func.upper(Member.code) == code.upper(), Member.active.is_(True)).limit(1)) is not None
+
+
+def team_exists(session: Session, code: str) -> bool:
+    """Whether a team or squad has this code."""
+    return session.scalar(select(Team.id).where(
+        func.upper(Team.code) == code.upper()).limit(1)) is not None
+
+
+def register() -> None:
+    """Add members and teams to the directory."""
+    directory.register("member", member_exists)
+    directory.register("team", team_exists)
