@@ -1,5 +1,5 @@
 """The depot's jobs (listed in dispatch/jobs.py): overdue check-outs and expiring items told to
-the office once each. Each takes `now` for tests; the scheduler calls it without."""
+the office and the keepers once each. Each takes `now` for tests; the scheduler calls it without."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from dispatch.core.realtime import notify
 # The most notices one run sends (the rest follow on the next runs): a depot back from a long
 # outage must not flood the office page at once.
 NOTICES_PER_RUN = 50
+# The office (commander, dispatchers) and the keepers who act on them.
+NOTICE_ROOMS = ("office", "depot")
 
 
 def remind_overdue(now: datetime | None = None) -> None:
@@ -23,7 +25,7 @@ def remind_overdue(now: datetime | None = None) -> None:
     with db.transaction() as s:
         fresh = checkouts.overdue_notices(s, settings, now or utcnow(), NOTICES_PER_RUN)
     for notice in fresh:
-        notify("notice", notice, rooms=("office",))
+        notify("notice", notice, rooms=NOTICE_ROOMS)
 
 
 def watch_expiry(now: datetime | None = None) -> None:
@@ -33,4 +35,4 @@ def watch_expiry(now: datetime | None = None) -> None:
     with db.transaction() as s:
         fresh = checkouts.expiry_notices(s, settings, now or utcnow(), NOTICES_PER_RUN)
     for notice in fresh:
-        notify("notice", notice, rooms=("office",))
+        notify("notice", notice, rooms=NOTICE_ROOMS)

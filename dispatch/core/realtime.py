@@ -23,7 +23,7 @@ from flask import Flask, current_app, request, session
 from flask_socketio import SocketIO, join_room
 from sqlalchemy import select
 
-from dispatch.core.choices import OFFICE_ROLES, PERSON_ROLES
+from dispatch.core.choices import OFFICE_ROLES, PERSON_ROLES, Role
 from dispatch.core.db import db
 from dispatch.core.errors import Forbidden
 from dispatch.core.gate import SignInDeadline
@@ -100,10 +100,13 @@ def missed_since(since: str, rooms: set[str]) -> list[LiveEvent]:
 
 def rooms_for(principal) -> set[str]:
     """The rooms a principal joins on connect: every signed-in person the township's picture
-    (the map, sensors, readings: what every role's pages show), office roles also `office`."""
+    (the map, sensors, readings: what every role's pages show), office roles also `office`,
+    depot keepers `depot` (the depot's notices: overdue check-outs, expiring items)."""
     rooms = {TOWNSHIP}
     if principal.role in {str(r) for r in OFFICE_ROLES}:
         rooms.add("office")
+    if principal.role == Role.KEEPER:
+        rooms.add("depot")
     return rooms
 
 

@@ -57,7 +57,8 @@ def test_field_roles_get_the_township_events_but_not_the_office_ones(app, login,
     login(role)
     c = sio()
     assert c.is_connected(NAMESPACE)
-    assert _events(c, "hello")[0]["rooms"] == ["township"]
+    assert _events(c, "hello")[0]["rooms"] == \
+        {"keeper": ["depot", "township"], "team_leader": ["township"]}[role]
     notify("alert", {"level": "evacuate"}, rooms=("office",))
     assert _events(c, "alert") == []
     notify("sensor_status", {"sensor": "RG-001", "status": "missing"})

@@ -82,3 +82,20 @@ def test_expiring_and_expired_items_are_told_once_per_expiry_date(app, keeper, o
     f.set_item("EXT-1", expires=f.TODAY + timedelta(days=20))
     jobs.watch_expiry()
     assert [n["item"] for n in notices(office)] == ["EXT-1"]
+
+
+def test_keepers_hear_the_notices_too(client, keeper, login, sio):
+    # Keepers join no `office` room: the depot's notices go to their own `depot` room as well,
+    # so the keeper who must chase an overdue boat is told, not only the office.
+    login("keeper")
+    keeper_socket = sio()
+    keeper_socket.get_received(NAMESPACE)
+    late = client.post("/api/v1/depot/checkouts", json={"items": ["BOAT-1"],
+                                                        "to": {"team": "ZH"}},
+                       headers=keeper).json
+    now = datetime.now(UTC)
+    with db.transaction() as s:
+        s.get(Checkout, late["id"]).due = now - timedelta(hours=1)
+    jobs.remind_overdue(now=now)
+    [notice] = notices(keeper_socket)
+    assert notice["kind"] == "checkout_overdue" and notice["checkout"] == late["id"]
