@@ -39,7 +39,7 @@ from dispatch.core.broker import hash_mqtt_password
 from dispatch.core.db import db, make_engine
 from telemetry import service
 from telemetry.models import DeadLetter, Reading, Sensor
-from tests.conftest import ADMIN_URL, PASSWORD
+from tests.conftest import ADMIN_URL, CHEAP_PASSWORD_HASH, PASSWORD
 from tests.fixtures.hub import Hub, start_hub
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,8 @@ class Site:
 def prepare(data_dir: Path, database_url: str, sensors: dict[str, list[str]]) -> Site:
     """Migrate the database and register gateways, rain gauges (range 0-200 mm) and a viewer."""
     app = create_app({"database": {"url": database_url}, "data": {"dir": str(data_dir)},
-                      "mqtt": {"url": "mqtt://127.0.0.1:1", "managed": False}})
+                      "mqtt": {"url": "mqtt://127.0.0.1:1", "managed": False},
+                      "web": {"password_hash": CHEAP_PASSWORD_HASH}})
     site = Site(data_dir, database_url, sensors=sensors)
     with app.app_context():
         schema.upgrade(db.engine)
