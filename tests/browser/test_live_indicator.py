@@ -29,7 +29,7 @@ def new_commander(hub) -> tuple[str, str]:
     if before == 0:
         return "commander", hub.commander_password
     name = f"commander-{before + 1}"
-    added = hub.cli("user", "add", name, "--role", "commander")
+    added = hub.command("user", "add", name, "--role", "commander")
     assert added.returncode == 0, added.stdout + added.stderr
     return name, re.search(r"one-time password: (\S+)", added.stdout).group(1)
 
@@ -110,7 +110,7 @@ def test_indicator_follows_a_dropped_connection_and_the_reconnect(hub, page):
 def sign_in_as(page, hub, name: str, role: str) -> None:
     """A new user of `role` (made with `rescuehub user add`) signs in and replaces the one-time
     password; ends on the home page."""
-    added = hub.cli("user", "add", name, "--role", role)
+    added = hub.command("user", "add", name, "--role", role)
     assert added.returncode == 0, added.stdout + added.stderr
     one_time = re.search(r"one-time password: (\S+)", added.stdout).group(1)
     page.goto(hub.url + "/login")
