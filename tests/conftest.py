@@ -12,6 +12,7 @@ variants are skipped, except when RESCUEHUB_TEST_REQUIRE_POSTGIS=1 (CI), where t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import uuid
@@ -100,6 +101,15 @@ def database_url(request) -> str:
     """A migrated database of each backend, shared by the session (tables emptied per test)."""
     url = request.getfixturevalue(f"{request.param}_url")
     return _migrated(url)
+
+
+@functools.cache
+def demo_township():
+    """The demo township (maps.demo.build_township(), half a second of work), built once per
+    test session for the tests that only read it."""
+    from maps import demo
+
+    return demo.build_township()
 
 
 @pytest.fixture

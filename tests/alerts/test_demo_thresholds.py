@@ -12,9 +12,9 @@ from shapely.geometry import Point
 
 from alerts import demo
 from alerts.thresholds import hazard_thresholds, village_thresholds
-from maps import demo as township_demo
 from telemetry import demo as sensor_demo
 from telemetry import simulate as sim
+from tests.conftest import demo_township
 
 SOILS = ("dry", "normal", "wet")
 GAUGE_RADIUS_M = 5000  # alerts.gauge_radius_m
@@ -25,7 +25,7 @@ GEOD = Geod(ellps="WGS84")
 
 @functools.cache
 def township():
-    town = township_demo.build_township()
+    town = demo_township()
     return town, tuple(sensor_demo.build_sensors(town))
 
 

@@ -55,6 +55,16 @@ def page(browser) -> Iterator:
     page.errors = []  # uncaught script errors, checked by the tests
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
     yield page
+    close(context)
+
+
+def close(context) -> None:
+    """Close a context whose page may still be loading through a test's route handler: the
+    handlers go first, waiting for none (a handler that ran into the closing page raised in
+    Playwright's dispatcher, failing the test after it had passed)."""
+    for page in context.pages:
+        page.unroute_all(behavior="ignoreErrors")
+    context.unroute_all(behavior="ignoreErrors")
     context.close()
 
 

@@ -7,8 +7,15 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_live_indicator import sign_in_first_time
+from tests.fixtures.hub import serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """One hub for both languages (each test signs in as a commander of its own)."""
+    yield from serve(tmp_path_factory.mktemp("forms") / "var")
 
 ASK = """async ([label]) => {
   const api = await import(new URL("/static/api.js", location.href).href);

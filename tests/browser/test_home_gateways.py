@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def add_gateway(hub, code: str, name: str) -> MqttProbe:
     """Register a gateway and connect as it over MQTT (close it when done)."""
-    added = hub.cli("gateway", "add", code, "--name", name)
+    added = hub.command("gateway", "add", code, "--name", name)
     assert added.returncode == 0, added.stdout + added.stderr
     password = re.search(r"password (\S+)", added.stdout).group(1)
     probe = MqttProbe("127.0.0.1", hub.mqtt_port, code, password, code)
@@ -49,7 +49,7 @@ def test_home_shows_gateways_and_follows_their_state_live(hub, page, artifacts):
     api = api_client(hub)
     river = add_gateway(hub, "GW-A", "河口站")
     ridge = add_gateway(hub, "GW-B", "岭上站")
-    added = hub.cli("gateway", "add", "GW-C", "--name", "新装站")
+    added = hub.command("gateway", "add", "GW-C", "--name", "新装站")
     assert added.returncode == 0, added.stdout + added.stderr
     sensor = {"code": "RG-A01", "name": "河口雨量站", "kind": "rain_gauge", "unit": "mm",
               "gateway": "GW-A", "lon": 109.05, "lat": 33.15}

@@ -9,21 +9,44 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
+from tests.fixtures.hub import serve
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """One hub for the module's tests: each signs in as a commander of its own
+    (`new_commander`) and adds data under codes of its own."""
+    yield from serve(tmp_path_factory.mktemp("live") / "var")
+
+
+def new_commander(hub) -> tuple[str, str]:
+    """A commander who has never signed in, and the one-time password: the hub's first
+    commander the first time, then (on a hub a module shares) one made by `rescuehub user add`."""
+    before = hub.extra.get("commanders", 0)
+    hub.extra["commanders"] = before + 1
+    if before == 0:
+        return "commander", hub.commander_password
+    name = f"commander-{before + 1}"
+    added = hub.command("user", "add", name, "--role", "commander")
+    assert added.returncode == 0, added.stdout + added.stderr
+    return name, re.search(r"one-time password: (\S+)", added.stdout).group(1)
 
 
 def sign_in_first_time(page, hub) -> None:
     """From the hub's address through sign-in and the one-time password page to the home page."""
+    name, one_time = new_commander(hub)
     page.goto(hub.url)
     expect(page).to_have_url(re.compile(r"/login\?next=(/|%2F)$"))
-    page.get_by_label("用户名").fill("commander")
-    page.get_by_label("密码", exact=True).fill(hub.commander_password)
+    page.get_by_label("用户名").fill(name)
+    page.get_by_label("密码", exact=True).fill(one_time)
     page.get_by_role("button", name="登录").click()
 
     expect(page).to_have_url(hub.url + "/password")
     expect(page.locator("#live")).to_have_count(0)  # no socket until the password is replaced
     new_password = "flood-watch-" + secrets.token_hex(6)
-    page.get_by_label("当前密码").fill(hub.commander_password)
+    page.get_by_label("当前密码").fill(one_time)
     page.get_by_label("新密码", exact=True).fill(new_password)
     page.get_by_label("再次输入新密码").fill(new_password)
     page.get_by_role("button", name="保存并继续").click()
@@ -87,7 +110,7 @@ def test_indicator_follows_a_dropped_connection_and_the_reconnect(hub, page):
 def sign_in_as(page, hub, name: str, role: str) -> None:
     """A new user of `role` (made with `rescuehub user add`) signs in and replaces the one-time
     password; ends on the home page."""
-    added = hub.cli("user", "add", name, "--role", role)
+    added = hub.command("user", "add", name, "--role", role)
     assert added.returncode == 0, added.stdout + added.stderr
     one_time = re.search(r"one-time password: (\S+)", added.stdout).group(1)
     page.goto(hub.url + "/login")
@@ -143,20 +166,21 @@ def test_badge_is_grey_while_connected_without_events_and_live_when_they_arrive(
     assert page.errors == []
 
 
-@pytest.mark.parametrize("role", ["team_leader", "keeper"])
-def test_field_roles_map_gets_readings_and_sensor_status(hub, page, role):
+@pytest.mark.parametrize(("role", "n"), [("team_leader", 1), ("keeper", 2)])
+def test_field_roles_map_gets_readings_and_sensor_status(hub, page, role, n):
     """A team leader's and a depot keeper's map receive `reading` and `sensor_status` events
     (they once joined no room and sat under a green badge receiving nothing)."""
     from tests.browser.test_map import api_client, square
     from tests.browser.test_sensor_page import add_gateway, post, stamp
 
-    api = api_client(hub)
-    village = {"type": "Feature", "geometry": square(109.05, 33.15, 0.02),
-               "properties": {"code": "TV01", "name_zh": "石板沟", "population": 900}}
+    api = api_client(hub, f"duty-dispatcher-{n}")
+    lon = 109.05 + 0.05 * n  # each test's village beside the one before (the hub is shared)
+    village = {"type": "Feature", "geometry": square(lon, 33.15, 0.02),
+               "properties": {"code": f"TV0{n}", "name_zh": "石板沟", "population": 900}}
     assert api.post(hub.url + "/api/v1/villages", json=village, timeout=10).status_code == 201
-    token = add_gateway(hub, "GW-F1")
-    sensor = {"code": "RG-F01", "name": "石板沟雨量站", "kind": "rain_gauge", "unit": "mm",
-              "gateway": "GW-F1", "lon": 109.05, "lat": 33.15, "village": "TV01"}
+    token = add_gateway(hub, f"GW-F{n}")
+    sensor = {"code": f"RG-F0{n}", "name": "石板沟雨量站", "kind": "rain_gauge", "unit": "mm",
+              "gateway": f"GW-F{n}", "lon": lon, "lat": 33.15, "village": f"TV0{n}"}
     assert api.post(hub.url + "/api/v1/sensors", json=sensor, timeout=10).status_code == 201
 
     sign_in_as(page, hub, f"field-{role.replace('_', '-')}", role)
@@ -164,18 +188,18 @@ def test_field_roles_map_gets_readings_and_sensor_status(hub, page, role):
     the_map = page.locator("#map")
     expect(the_map).to_have_attribute("data-state", "ready", timeout=30_000)
     expect(page.locator("#live")).to_have_attribute("data-state", "online", timeout=20_000)
-    station = page.locator('path[data-layer="sensors"][data-code="RG-F01"]')
+    station = page.locator(f'path[data-layer="sensors"][data-code="RG-F0{n}"]')
     expect(station).to_have_attribute("data-flag", "missing")
 
     from datetime import UTC, datetime
     ts = stamp(datetime.now(UTC).replace(microsecond=0))
-    assert post(hub, token, {"sensor": "RG-F01", "ts": ts, "value": 2.5})["stored"] == 1
-    expect(the_map).to_have_attribute("data-last-reading", re.compile(r"^RG-F01:"),
+    assert post(hub, token, {"sensor": f"RG-F0{n}", "ts": ts, "value": 2.5})["stored"] == 1
+    expect(the_map).to_have_attribute("data-last-reading", re.compile(rf"^RG-F0{n}:"),
                                       timeout=15_000)
     expect(station).to_have_attribute("data-flag", "good")
 
     # `sensor_status`: the office retires the station; it leaves the field's map.
-    assert api.delete(hub.url + "/api/v1/sensors/RG-F01", timeout=10).status_code in (200, 204)
+    assert api.delete(hub.url + f"/api/v1/sensors/RG-F0{n}", timeout=10).status_code in (200, 204)
     expect(station).to_have_count(0, timeout=15_000)
     expect(page.locator("#live")).to_have_attribute("data-state", "online")
     assert page.errors == []

@@ -23,7 +23,7 @@ CLEAR_LEFT, CLEAR_RIGHT, CLEAR_TOP, CLEAR_BOTTOM = 310, 230, 40, 40
 
 def api_client(hub, name: str = "duty-dispatcher", role: str = "dispatcher") -> requests.Session:
     """Another person in the office, signed in to the API with a bearer token."""
-    added = hub.cli("user", "add", name, "--role", role)
+    added = hub.command("user", "add", name, "--role", role)
     assert added.returncode == 0, added.stdout + added.stderr
     one_time = re.search(r"one-time password: (\S+)", added.stdout).group(1)
     password = "river-watch-2026-" + name
@@ -47,7 +47,7 @@ def square(lon: float, lat: float, half: float) -> dict:
 
 def load_township(hub) -> None:
     """The demo township, as `make run` loads it (a failing generator fails the test)."""
-    demo = hub.cli("demo", timeout=300)
+    demo = hub.command("demo")
     assert demo.returncode == 0, demo.stdout + demo.stderr
 
 

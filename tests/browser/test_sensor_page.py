@@ -25,7 +25,7 @@ SUSPECT_AT = 5  # 45 mm in one report is beyond the gauge's plausible 40 mm: sus
 
 
 def add_gateway(hub, code: str) -> str:
-    added = hub.cli("gateway", "add", code)
+    added = hub.command("gateway", "add", code)
     assert added.returncode == 0, added.stdout + added.stderr
     return re.search(r"Authorization: Bearer (\S+)", added.stdout).group(1)
 

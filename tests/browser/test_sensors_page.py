@@ -24,7 +24,7 @@ CST = timezone(timedelta(hours=8))
 
 def person(hub, name: str, role: str) -> str:
     """A new person of `role`; returns the one-time password."""
-    added = hub.cli("user", "add", name, "--role", role)
+    added = hub.command("user", "add", name, "--role", role)
     assert added.returncode == 0, added.stdout + added.stderr
     return re.search(r"one-time password: (\S+)", added.stdout).group(1)
 
@@ -49,7 +49,7 @@ def sign_in(page, hub, name: str, one_time: str) -> None:
 
 def test_dispatcher_manages_sensors_and_a_viewer_only_reads(hub, browser, page, tmp_path):
     assert hub.commander_password, hub.output()
-    added = hub.cli("gateway", "add", "GW-01", "--name", "沟口站")
+    added = hub.command("gateway", "add", "GW-01", "--name", "沟口站")
     assert added.returncode == 0, added.stdout + added.stderr
     mqtt_password = re.search(r"password (\S+)", added.stdout).group(1)
     api = api_client(hub, "duty-commander", "commander")

@@ -137,7 +137,7 @@ def test_station_dots_take_a_finger_and_english_names_are_pinyin(hub, touch_page
                "properties": {"code": "TS01", "name_zh": "石板沟小学", "name_pinyin":
                               "Shibangou Xiaoxue", "kind": "school", "capacity_day": 300}}
     assert api.post(hub.url + "/api/v1/shelters", json=shelter, timeout=10).status_code == 201
-    added = hub.cli("gateway", "add", "GW-T1")
+    added = hub.command("gateway", "add", "GW-T1")
     assert added.returncode == 0, added.stdout + added.stderr
     sensor = {"code": "RG-T01", "name": "石板沟雨量站", "kind": "rain_gauge", "unit": "mm",
               "gateway": "GW-T1", "lon": 109.055, "lat": 33.155, "village": "TV01"}

@@ -17,7 +17,7 @@ from tests.conftest import CHEAP_PASSWORD_HASH
 RESCUEHUB = str(Path(sys.executable).with_name("rescuehub"))
 
 
-def _run(*args, env_extra=None, tmp_path=None):
+def _start(*args, env_extra=None, tmp_path=None) -> subprocess.Popen:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESCUEHUB_")}
@@ -26,12 +26,62 @@ def _run(*args, env_extra=None, tmp_path=None):
     if tmp_path is not None:
         env["RESCUEHUB_DATA_DIR"] = str(tmp_path / "var")
     env.update(env_extra or {})
-    return subprocess.run([RESCUEHUB, *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.Popen([RESCUEHUB, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
-def test_help_lists_the_contract_commands():
-    out = _run("--help").stdout
+def _finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _run(*args, env_extra=None, tmp_path=None) -> subprocess.CompletedProcess:
+    return _finish(_start(*args, env_extra=env_extra, tmp_path=tmp_path))
+
+
+CHINESE_TERMINAL = {"RESCUEHUB_LANG": "", "LC_ALL": "", "LC_MESSAGES": "", "LANG": "zh_CN.UTF-8"}
+
+# The one-shot commands the tests below check, each a real `rescuehub` process in a data
+# directory of its own: (arguments, environment).
+ONE_SHOTS = {
+    "help": (["--help"], {}),
+    "bad settings": (["check-config"], {"RESCUEHUB_WEB_PORT": "eighty"}),
+    "secrets": (["check-config"], {"RESCUEHUB_MQTT_PASSWORD": "hunter2hunter2"}),
+    "no spatialite": (["init"], {"RESCUEHUB_DATABASE_SPATIALITE_LIBRARY": "mod_nothing"}),
+    "no database": (["init"], {"RESCUEHUB_DATABASE_URL":
+                               "postgresql+psycopg://nobody@127.0.0.1:1/none"}),
+    "zh ok": (["check-config"], CHINESE_TERMINAL),
+    "zh bad option": (["simulate", "storm", "--speed", "0.5"], CHINESE_TERMINAL),
+    "zh bad setting": (["check-config"], {**CHINESE_TERMINAL, "RESCUEHUB_WEB_PORT": "x"}),
+    "en bad option": (["simulate", "storm", "--speed", "0.5"],
+                      {**CHINESE_TERMINAL, "RESCUEHUB_LANG": "en"}),
+}
+
+
+@pytest.fixture(scope="module")
+def one_shot(tmp_path_factory):
+    """The finished process of each of ONE_SHOTS by name. They are all started at the first
+    request and run side by side: each spends a second or two importing the hub, mostly
+    waiting on the other core, and one after the other they took a tenth of the suite's
+    in-process time."""
+    started = {name: _start(*args, env_extra=env, tmp_path=tmp_path_factory.mktemp("cli"))
+               for name, (args, env) in ONE_SHOTS.items()}
+    done = {}
+
+    def result(name: str) -> subprocess.CompletedProcess:
+        if name not in done:
+            done[name] = _finish(started[name])
+        return done[name]
+
+    yield result
+    for process in started.values():
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_help_lists_the_contract_commands(one_shot):
+    out = one_shot("help").stdout
     for command in ("init", "run", "web", "worker", "user", "gateway", "audit", "check-config"):
         assert f"  {command}" in out
 
@@ -63,30 +113,27 @@ def test_gateway_add_writes_broker_files(app, runner, data_dir):
     assert db.session.scalar(select(Gateway.name).where(Gateway.code == "GW-07")) == "Upper valley"
 
 
-def test_bad_settings_exit_2_with_the_setting_named(tmp_path):
-    result = _run("check-config", env_extra={"RESCUEHUB_WEB_PORT": "eighty"}, tmp_path=tmp_path)
+def test_bad_settings_exit_2_with_the_setting_named(one_shot):
+    result = one_shot("bad settings")
     assert result.returncode == 2
     assert "web.port" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_check_config_masks_secrets(tmp_path):
-    result = _run("check-config", env_extra={"RESCUEHUB_MQTT_PASSWORD": "hunter2hunter2"},
-                  tmp_path=tmp_path)
+def test_check_config_masks_secrets(one_shot):
+    result = one_shot("secrets")
     assert result.returncode == 0 and "hunter2" not in result.stdout
     assert "settings OK" in result.stdout
 
 
-def test_missing_spatialite_is_one_clear_line(tmp_path):
-    result = _run("init", env_extra={"RESCUEHUB_DATABASE_SPATIALITE_LIBRARY": "mod_nothing"},
-                  tmp_path=tmp_path)
+def test_missing_spatialite_is_one_clear_line(one_shot):
+    result = one_shot("no spatialite")
     assert result.returncode == 1
     assert "libsqlite3-mod-spatialite" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_unreachable_database_is_one_clear_line(tmp_path):
-    url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
-    result = _run("init", env_extra={"RESCUEHUB_DATABASE_URL": url}, tmp_path=tmp_path)
+def test_unreachable_database_is_one_clear_line(one_shot):
+    result = one_shot("no database")
     assert result.returncode == 1
     assert "RESCUEHUB_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
 
@@ -106,21 +153,15 @@ def test_reset_password_gives_a_new_one_time_password(app, runner):
     assert runner.invoke("user", "reset-password", "nobody").exit_code == 1
 
 
-CHINESE_TERMINAL = {"RESCUEHUB_LANG": "", "LC_ALL": "", "LC_MESSAGES": "", "LANG": "zh_CN.UTF-8"}
-
-
-def test_the_command_speaks_the_terminals_language(tmp_path):
-    ok = _run("check-config", env_extra=CHINESE_TERMINAL, tmp_path=tmp_path)
+def test_the_command_speaks_the_terminals_language(one_shot):
+    ok = one_shot("zh ok")
     assert ok.returncode == 0 and "设置无误" in ok.stdout
-    bad = _run("simulate", "storm", "--speed", "0.5", env_extra=CHINESE_TERMINAL,
-               tmp_path=tmp_path)
+    bad = one_shot("zh bad option")
     assert bad.returncode == 2 and bad.stderr.strip() == "rescuehub: --speed 至少为 1"
-    settings = _run("check-config", env_extra={**CHINESE_TERMINAL, "RESCUEHUB_WEB_PORT": "x"},
-                    tmp_path=tmp_path)
+    settings = one_shot("zh bad setting")
     assert settings.returncode == 2
     assert settings.stderr.strip() == "rescuehub: 设置项 web.port 必须是整数，收到的是 'x'"
-    english = _run("simulate", "storm", "--speed", "0.5",
-                   env_extra={**CHINESE_TERMINAL, "RESCUEHUB_LANG": "en"}, tmp_path=tmp_path)
+    english = one_shot("en bad option")
     assert english.stderr.strip() == "rescuehub: --speed must be at least 1"
 
 
@@ -148,6 +189,7 @@ def test_terminal_locale(environ, locale):
     assert terminal_locale(environ) == locale
 
 
+@pytest.mark.any_backend  # the demo's load on both backends: tests/maps/test_demo_db.py
 def test_simulate_without_a_broker_is_one_clear_line(app, runner):
     assert runner.invoke("demo").exit_code == 0
     result = runner.invoke("simulate", "storm", "--hours", "1")  # the broker port is closed

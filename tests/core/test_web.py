@@ -16,7 +16,8 @@ from dispatch import create_app
 from dispatch.core import auth, web
 from dispatch.core.db import db
 from dispatch.core.settings import ROOT
-from maps import demo, service
+from maps import service
+from tests.conftest import demo_township
 
 # Pages, sockets and translations: no backend-specific SQL (conftest: any_backend).
 pytestmark = pytest.mark.any_backend
@@ -119,7 +120,7 @@ def test_the_policy_lets_the_configured_tiles_in(tmp_path):
 
 @pytest.fixture(scope="module")
 def township():
-    return demo.build_township()
+    return demo_township()
 
 
 def test_a_township_s_roads_go_gzipped(app, client, bearer, township):

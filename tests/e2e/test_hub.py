@@ -12,9 +12,22 @@ import pytest
 import requests
 
 from tests.fixtures.broker import MqttProbe
-from tests.fixtures.hub import free_port, start_hub
+from tests.fixtures.hub import free_port, serve, start_hub
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """One hub for the tests that only look at it (a test that kills or stops a hub starts
+    its own)."""
+    yield from serve(tmp_path_factory.mktemp("hub") / "var")
+
+
+@pytest.fixture
+def own_hub(tmp_path):
+    """A hub for this test alone."""
+    yield from serve(tmp_path / "var")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -103,7 +116,8 @@ def test_stop_takes_the_broker_down(tmp_path):
     assert not _pid_alive(pid)
 
 
-def test_broker_restarts_after_kill(hub):
+def test_broker_restarts_after_kill(own_hub):
+    hub = own_hub
     pid_file = hub.data_dir / "mosquitto" / "mosquitto.pid"
     first = int(pid_file.read_text())
     os.kill(first, signal.SIGKILL)

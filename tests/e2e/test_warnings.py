@@ -167,7 +167,8 @@ def test_simulated_storm_raises_the_warnings_in_order(tmp_path):
         observer.close()
         hub.stop()
         hub = start_hub(data_dir)
-        time.sleep(3)  # the evaluator's first sweep after start
+        # The evaluator's first sweep after start (it builds its index first, and says so).
+        assert _wait(lambda: "alerts: judging" in hub.output(), timeout=30), hub.output()
         after = {a["id"]: a for kind in ("flash_flood", "landslide_rain", "slope_movement",
                                          "rainstorm") for a in alerts(kind)}
         assert set(after) == set(before)

@@ -2,7 +2,6 @@
 
 import collections
 import dataclasses
-import functools
 import hashlib
 import os
 import re
@@ -20,9 +19,12 @@ from maps import demo, geo
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@functools.cache
 def town() -> demo.DemoTownship:
-    return demo.build_township()
+    """The session's demo township (built once for every test that reads it)."""
+    # Imported here: tests/maps/test_demo.py is also imported by a bare script below.
+    from tests.conftest import demo_township
+
+    return demo_township()
 
 
 def metric(geom, epsg=32649):

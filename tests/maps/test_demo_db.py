@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from dispatch import create_app
 from dispatch.core import auth, schema
 from dispatch.core.db import db, make_engine
-from maps import demo, service
+from maps import service
 from maps.models import RoadSegment, Shelter, Village
-from tests.conftest import PASSWORD, empty_tables
+from tests.conftest import PASSWORD, demo_township, empty_tables
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "geojson.json").read_text())
 LAYERS = ("villages", "shelters", "sensors", "hazards", "roads", "rivers")
@@ -22,7 +22,7 @@ LAYERS = ("villages", "shelters", "sensors", "hazards", "roads", "rivers")
 
 @pytest.fixture(scope="module")
 def township():
-    return demo.build_township()
+    return demo_township()
 
 
 def _load(township) -> bool:

@@ -3,10 +3,11 @@
 import json
 import logging
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from dispatch import create_app
 from dispatch.core import auth
@@ -14,15 +15,26 @@ from dispatch.core.db import db
 from dispatch.core.runtime import Background
 from dispatch.jobs import SUBSCRIBERS
 from telemetry import service
-from telemetry.models import DeadLetter, Reading
+from telemetry.models import DeadLetter, Reading, Sensor
 from tests.conftest import empty_tables
+from tests.fixtures.broker import new_broker_dir, running_broker
 
 
-@pytest.fixture(params=["3.1.1", "5"])
-def worker(request, database_url, broker, tmp_path):
-    """The app's background work (MQTT + ingest) against the test broker, on each protocol the
-    hub's connection can speak (mqtt.protocol)."""
-    app = create_app({"database": {"url": database_url}, "data": {"dir": str(tmp_path)},
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """One real Mosquitto for the module (the gateways' logins are added as the tests go)."""
+    with running_broker(new_broker_dir(tmp_path_factory)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module", params=["3.1.1", "5"])
+def worker(request, database_url, broker, tmp_path_factory):
+    """The app's background work (MQTT + ingest, with its writer process) against the test
+    broker, on each protocol the hub's connection can speak (mqtt.protocol): one per backend and
+    protocol for the module, its readings and dead letters emptied before each test
+    (`no_readings`)."""
+    app = create_app({"database": {"url": database_url},
+                      "data": {"dir": str(tmp_path_factory.mktemp("worker"))},
                       "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}", "managed": False,
                                "password": broker.hub_password, "protocol": request.param,
                                "session_expiry_s": 60}})
@@ -42,6 +54,19 @@ def worker(request, database_url, broker, tmp_path):
     background.stop()
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def no_readings(worker):
+    """No readings nor dead letters before a test. Each sensor's revision is raised, as every
+    change to its readings raises it, so the writer process reloads what it remembers of it
+    (telemetry.sensor_memory) instead of judging against readings deleted here."""
+    with worker.app_context():
+        with db.transaction() as s:
+            s.execute(delete(Reading))
+            s.execute(delete(DeadLetter))
+            s.execute(update(Sensor).values(revision=Sensor.revision + 1))
+        db.remove()
 
 
 def _count(app, model, **where):
@@ -118,8 +143,11 @@ def test_a_gateway_cannot_take_the_hubs_session(worker, broker, caplog):
     assert not publisher.connect().is_failure
     published = 0
     for n, stolen in enumerate(("rescuehub-worker", hub_id, broker.hub_username)):
-        thief = broker.probe(f"GW-T{n}", broker.add_gateway(f"GW-T{n}"), stolen,
-                             protocol="3.1.1", persistent=True)
+        # A login of its own each time: the module's broker keeps a persistent session that
+        # an earlier test's thief left under its own name.
+        name = f"GW-T{n}-{uuid.uuid4().hex[:6]}"
+        thief = broker.probe(name, broker.add_gateway(name), stolen, protocol="3.1.1",
+                             persistent=True)
         try:
             assert not thief.connect().is_failure
             assert thief.session_present is False, f"{stolen}: the thief got a session"

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from dispatch.core import auth
 from dispatch.core.db import db
 from dispatch.core.models import AuditEntry
-from maps import demo as township_demo
 from telemetry import demo as sensor_demo
+from tests.conftest import demo_township
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_change_and_retire_are_audited_and_shown_on_the_layer(client, editor, ga
 
 
 def test_demo_sensors_sit_in_the_township():
-    town = township_demo.build_township()
+    town = demo_township()
     sensors = sensor_demo.build_sensors(town)
     kinds = [s.kind for s in sensors]
     assert kinds.count("rain_gauge") == 30 and kinds.count("water_level") == 4
