@@ -24,3 +24,7 @@ add_check(check_settings)
 def init_app(app: Flask) -> None:
     """Register the depot's tables, endpoints and pages."""
     import depot.models  # noqa: F401  (its tables join the metadata)
+    from depot import api_schemas, views
+
+    views.init_app(app)  # places, catalogue, items, stock, kits
+    api_schemas.init_app(app)
