@@ -227,6 +227,12 @@ OPERATIONS = [
     ("POST", "/api/v1/rota/swaps/{swap_id}/approve"),
     ("POST", "/api/v1/rota/swaps/{swap_id}/reject"),
     ("GET", "/api/v1/rota/leave"), ("POST", "/api/v1/rota/leave"),
+    *[(method, f"/api/v1/depot/{kind}") for kind in ("sites", "bins", "types", "items", "kits")
+      for method in ("GET", "POST")],
+    ("GET", "/api/v1/depot/items/{code}"), ("PATCH", "/api/v1/depot/items/{code}"),
+    ("POST", "/api/v1/depot/items/import"),
+    ("GET", "/api/v1/depot/stock"), ("GET", "/api/v1/depot/stock/moves"),
+    ("POST", "/api/v1/depot/stock/moves"), ("POST", "/api/v1/depot/stock/import"),
 ]
 
 
