@@ -34,6 +34,7 @@ PHONE_MAX = 32
 PATH_PARTS = (2, 4)
 # The largest quantity one move or one stock line takes (the column holds 12 integer digits).
 QTY_MAX = Decimal(10) ** 9
+QTY_MAX_TEXT = f"{QTY_MAX:,}"
 QTY_PLACES = 3
 # Dates the depot takes (purchase, expiry, inspection): a plausible calendar, not year 1 or 9999.
 YEARS = (1950, 2200)
@@ -128,7 +129,7 @@ def number(field: str, value: Any) -> Decimal:
     except InvalidOperation:  # pragma: no cover (str of a finite number always parses)
         raise field_error(field, _l("must be a number")) from None
     if abs(amount) > QTY_MAX:
-        raise field_error(field, _l("must be at most %(max)s", max=f"{QTY_MAX:,}"))
+        raise field_error(field, _l("must be at most %(max)s", max=QTY_MAX_TEXT))
     if amount != amount.quantize(Decimal(1).scaleb(-QTY_PLACES)):
         raise field_error(field, _l("must have at most %(places)d decimals",
                                     places=QTY_PLACES))
