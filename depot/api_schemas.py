@@ -104,12 +104,15 @@ ITEM_PAGE = obj({"items": {"type": "array", "items": ITEM},
                  "total": {"type": "integer", "minimum": 0},
                  "limit": {"type": "integer"}, "offset": {"type": "integer"}},
                 "items", "total", "limit", "offset")
-FILTER = {"type": "string", "maxLength": 128}
+# Query values: a code (type, site) is short; a bin path or a search text longer. Together they
+# stay well within the request line a server takes (gunicorn: 4,094 bytes, percent-encoded).
+FILTER = {"type": "string", "maxLength": fields.PATH_MAX}
+CODE_FILTER = {"type": "string", "maxLength": fields.CODE_MAX}
 ITEM_QUERY = [
     query("q", FILTER, "part of the code, serial, type name or bin path"),
-    query("type", FILTER, "items of this type (code)"),
+    query("type", CODE_FILTER, "items of this type (code)"),
     query("status", {"enum": list(ItemStatus)}, "items in this status"),
-    query("site", FILTER, "items in this site's bins (or of this home site, when in no bin)"),
+    query("site", CODE_FILTER, "items in this site's bins (or of this home site, when in no bin)"),
     query("category", {"enum": list(Category)}, "items of types of this category"),
     query("limit", {"type": "integer", "minimum": 1, "maximum": service.MAX_LIMIT},
           f"page size (default {service.DEFAULT_LIMIT})"),
@@ -122,9 +125,9 @@ STOCK_LINE = obj({"type": TYPE_BRIEF, "unit": TEXT, "bin": TEXT, "site": TEXT,
                   "below_min": {"type": "boolean"}},
                  "type", "unit", "bin", "site", "quantity", "reorder_min", "below_min")
 STOCK_QUERY = [
-    query("type", FILTER, "lines of this type (code)"),
+    query("type", CODE_FILTER, "lines of this type (code)"),
     query("bin", FILTER, "lines of this bin (path)"),
-    query("site", FILTER, "lines in this site's bins"),
+    query("site", CODE_FILTER, "lines in this site's bins"),
     query("category", {"enum": list(Category)}, "lines of types of this category"),
     query("below_min", {"enum": ["true", "false"]},
           "lines whose site holds less of the type than its reorder minimum (or not)"),
@@ -157,7 +160,7 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
     "depot.list_sites": {"ok": ok(schema=items_of(SITE))},
     "depot.create_site": {"body": obj(SITE_FIELDS, "code", "name"),
                           "ok": ok(schema=SITE, status=CREATED), "errors": (409,)},
-    "depot.list_bins": {"query": [query("site", FILTER, "bins of this site")],
+    "depot.list_bins": {"query": [query("site", CODE_FILTER, "bins of this site")],
                         "ok": ok(schema=items_of(BIN)), "errors": (404,)},
     "depot.create_bin": {"body": obj({"path": PATH}, "path"),
                          "ok": ok(schema=BIN, status=CREATED), "errors": (409,)},
@@ -177,7 +180,7 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
     "depot.list_stock": {"query": STOCK_QUERY, "ok": ok(schema=items_of(STOCK_LINE)),
                          "errors": (404,)},
     "depot.list_moves": {"query": [
-        query("type", FILTER, "moves of this type"), query("bin", FILTER, "moves of this bin"),
+        query("type", CODE_FILTER, "moves of this type"), query("bin", FILTER, "moves of this bin"),
         query("limit", {"type": "integer", "minimum": 1, "maximum": service.MAX_LIMIT})],
         "ok": ok(schema=items_of(MOVE))},
     "depot.create_move": {"body": NEW_MOVE, "ok": ok(schema=MOVE_DONE, status=CREATED),
