@@ -5,15 +5,16 @@ written or none, and each bad row is named with its line and reason (422 `import
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from depot import service
+from depot import fields, service
 from depot.models import Item
-from dispatch.core import tabular
+from dispatch.core import audit, tabular
 from dispatch.core.errors import HubError
 from dispatch.core.tabular import ImportRejected, RowError, RowProblem
 
@@ -54,13 +55,14 @@ def import_items(session: Session, text: str, *, actor: str, today) -> list[Item
     seen: dict[str, int] = {}
     errors: list[RowError] = []
     good: list[Item] = []
+    known = service.Known.load(session)
     for line, row in rows:
         if isinstance(row, RowProblem):
             errors.append(RowError(line, row.code, str(row)))
             continue
         code = (row.get("code") or "").strip() or None
         try:
-            item = service.new_item(session, _body(row), today=today)
+            item = service.new_item(session, _body(row), today=today, known=known)
         except HubError as exc:
             errors.append(RowError(line, code, _reason(exc)))
             continue
@@ -92,25 +94,38 @@ def import_stock(session: Session, text: str, *, actor: str) -> list[tuple[str, 
     rows = _rows(text, required=("type", "bin", "qty"), columns=STOCK_COLUMNS)
     errors: list[RowError] = []
     moves: list[tuple[int, service.MoveFields]] = []
+    known = service.Known.load(session)
     for line, row in rows:
         if isinstance(row, RowProblem):
             errors.append(RowError(line, row.code, str(row)))
             continue
         try:
-            moves.append((line, service.read_move(session, _stock_body(row))))
+            moves.append((line, service.read_move(session, _stock_body(row), known)))
         except HubError as exc:
             errors.append(RowError(line, (row.get("type") or "").strip() or None, _reason(exc)))
     if errors:
         raise ImportRejected(errors)
     done: list[tuple[str, str]] = []
+    # One audit entry per stock line the file changed (its quantity before and after, and its
+    # moves), not per row: the ledger holds every row with who, when and why.
+    lines: dict[tuple[str, str], dict[str, Any]] = {}
     for line, move in moves:
         try:
-            service.move_stock(session, move, actor=actor)
+            answer = service.move_stock(session, move, actor=actor, audited=False)
         except HubError as exc:
             errors.append(RowError(line, move.kind.code, _reason(exc)))
             continue
-        done.append((move.kind.code, move.bin.path))
+        key = (move.kind.code, move.bin.path)
+        before = Decimal(str(answer["quantity"])) - Decimal(str(answer["qty"]))
+        entry = lines.setdefault(key, {"before": fields.amount_json(before), "moves": []})
+        entry["after"] = answer["quantity"]
+        entry["moves"].append(answer["id"])
+        done.append(key)
     if errors:
         raise ImportRejected(errors)
+    for (type_code, path), entry in lines.items():
+        audit.record(session, actor=actor, action="depot_stock.import",
+                     entity_type="depot_stock", entity_id=f"{type_code}@{path}",
+                     before={"quantity": entry["before"]},
+                     after={"quantity": entry["after"], "moves": entry["moves"]})
     return done
-

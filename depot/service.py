@@ -20,7 +20,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import and_, column, func, literal, or_, select, table, update
+from sqlalchemy import and_, column, func, insert, literal, or_, select, table, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -161,10 +161,26 @@ def bins(session: Session, *, site: str | None = None) -> list[dict[str, Any]]:
     return [bin_json(b, s) for b, s in session.execute(query).all()]
 
 
-def find_bin(session: Session, field: str, value: Any) -> Bin:
+@dataclass(frozen=True)
+class Known:
+    """Types, bins and sites by code, loaded once for the many rows of an import."""
+
+    types: dict[str, ItemType]
+    bins: dict[str, Bin]
+    sites: dict[str, int]
+
+    @classmethod
+    def load(cls, session: Session) -> Known:
+        return cls(types={t.code: t for t in session.scalars(select(ItemType))},
+                   bins={b.path: b for b in session.scalars(select(Bin))},
+                   sites=dict(session.execute(select(Site.code, Site.id)).all()))
+
+
+def find_bin(session: Session, field: str, value: Any, known: Known | None = None) -> Bin:
     """The bin a body's field names by path, any case (400 naming the field otherwise)."""
     wanted = fields.path(field, value)
-    found = session.scalar(select(Bin).where(Bin.path == wanted))
+    found = known.bins.get(wanted) if known else session.scalar(
+        select(Bin).where(Bin.path == wanted))
     if found is None:
         raise field_error(field, _l("names no bin (%(path)s)", path=wanted))
     return found
@@ -216,10 +232,11 @@ def types(session: Session, *, category: str | None = None) -> list[dict[str, An
     return [type_json(t) for t in session.scalars(query)]
 
 
-def find_type(session: Session, field: str, value: Any) -> ItemType:
+def find_type(session: Session, field: str, value: Any, known: Known | None = None) -> ItemType:
     """The type a body's field names by code, any case (400 naming the field otherwise)."""
     wanted = fields.code(field, value)
-    found = session.scalar(select(ItemType).where(ItemType.code == wanted))
+    found = known.types.get(wanted) if known else session.scalar(
+        select(ItemType).where(ItemType.code == wanted))
     if found is None:
         raise field_error(field, _l("names no type of the catalogue (%(code)s)", code=wanted))
     return found
@@ -427,21 +444,24 @@ def listing(session: Session, wanted: ItemFilter) -> dict[str, Any]:
 
 
 def _place(session: Session, body: Mapping[str, Any], *, bin_id: int | None,
-           site_id: int | None) -> tuple[int | None, int | None]:
+           site_id: int | None, known: Known | None = None) -> tuple[int | None, int | None]:
     """The bin and home site a body gives (each kept when absent); the home site defaults to
     the bin's site."""
     if "bin" in body:
-        bin_id = None if body["bin"] is None else find_bin(session, "bin", body["bin"]).id
-        if "home_site" not in body and bin_id is not None:
-            site_id = session.scalar(select(Bin.site_id).where(Bin.id == bin_id))
+        found = None if body["bin"] is None else find_bin(session, "bin", body["bin"], known)
+        bin_id = found.id if found else None
+        if "home_site" not in body and found is not None:
+            site_id = found.site_id
     if "home_site" in body:
-        site_id = None if body["home_site"] is None else _site_field(session, body["home_site"])
+        site_id = None if body["home_site"] is None else _site_field(session, body["home_site"],
+                                                                     known)
     return bin_id, site_id
 
 
-def _site_field(session: Session, value: Any) -> int:
+def _site_field(session: Session, value: Any, known: Known | None) -> int:
     wanted = fields.code("home_site", value)
-    found = session.scalar(select(Site.id).where(Site.code == wanted))
+    found = known.sites.get(wanted) if known else session.scalar(
+        select(Site.id).where(Site.code == wanted))
     if found is None:
         raise field_error("home_site", _l("names no depot site (%(code)s)", code=wanted))
     return found
@@ -453,10 +473,11 @@ def _dates(body: Mapping[str, Any], item: Item) -> None:
             setattr(item, name, fields.day(name, body[name]))
 
 
-def new_item(session: Session, body: Mapping[str, Any], *, today: date) -> Item:
+def new_item(session: Session, body: Mapping[str, Any], *, today: date,
+             known: Known | None = None) -> Item:
     """An item read from a body, checked, not yet added (400 naming the first bad field)."""
     code = fields.code("code", body.get("code"))
-    kind = find_type(session, "type", body.get("type"))
+    kind = find_type(session, "type", body.get("type"), known)
     if not kind.serialized:
         raise field_error("type", _l("%(code)s is counted as stock, not as single items: use "
                                      "stock moves", code=kind.code))
@@ -467,7 +488,8 @@ def new_item(session: Session, body: Mapping[str, Any], *, today: date) -> Item:
                 serial=fields.optional_text("serial", body.get("serial"), fields.SERIAL_MAX),
                 condition=fields.optional_text("condition", body.get("condition"),
                                                fields.CONDITION_MAX))
-    item.bin_id, item.home_site_id = _place(session, body, bin_id=None, site_id=None)
+    item.bin_id, item.home_site_id = _place(session, body, bin_id=None, site_id=None,
+                                            known=known)
     _dates(body, item)
     if "inspection_due" not in body and kind.inspection_every_days:
         # Registered now: its first inspection falls one interval from today.
@@ -475,8 +497,8 @@ def new_item(session: Session, body: Mapping[str, Any], *, today: date) -> Item:
     return item
 
 
-def _open_repair(session: Session, item: Item, *, actor: str, reason: str) -> None:
-    session.add(Repair(item_id=item.id, opened_by=actor, reason=reason[:500]))
+def _repair(item: Item, *, actor: str, reason: str) -> Repair:
+    return Repair(item_id=item.id, opened_by=actor, reason=reason[:500])
 
 
 def add_items(session: Session, items: Iterable[Item], *, actor: str) -> list[Item]:
@@ -490,14 +512,20 @@ def add_items(session: Session, items: Iterable[Item], *, actor: str) -> list[It
                        details={"field": "code", "codes": sorted(taken)})
     session.add_all(added)
     _flush_or_conflict(session)
-    for item in added:
-        if item.status in NEEDS_REPAIR:
-            _open_repair(session, item, actor=actor,
-                         reason=item.condition or str(_l("registered out of service")))
+    repairs = [_repair(i, actor=actor, reason=i.condition or str(_l("registered out of "
+                                                                     "service")))
+               for i in added if i.status in NEEDS_REPAIR]
+    session.add_all(repairs)
+    session.flush()
     ctx = _context(session, added)
-    for item in added:
+    afters = [(item.code, _item_json(item, ctx)) for item in added]
+    # Stored: out of the session, since each audit entry's UPDATE synchronises the session's
+    # objects (with 5,000 new items in it, an import spent minutes scanning them).
+    for row in [*added, *repairs]:
+        session.expunge(row)
+    for code, after in afters:
         audit.record(session, actor=actor, action="depot_item.create",
-                     entity_type="depot_item", entity_id=item.code, after=_item_json(item, ctx))
+                     entity_type="depot_item", entity_id=code, after=after)
     return added
 
 
@@ -682,13 +710,14 @@ class MoveFields:
     to: tuple[str, str] | None
 
 
-def read_move(session: Session, body: Mapping[str, Any]) -> MoveFields:
+def read_move(session: Session, body: Mapping[str, Any], known: Known | None = None
+              ) -> MoveFields:
     """A stock move's body checked (400 naming the first bad field)."""
-    kind = find_type(session, "type", body.get("type"))
+    kind = find_type(session, "type", body.get("type"), known)
     if kind.serialized:
         raise field_error("type", _l("%(code)s is a serialized type: its items go out and come "
                                      "back by check-out and check-in", code=kind.code))
-    where = find_bin(session, "bin", body.get("bin"))
+    where = find_bin(session, "bin", body.get("bin"), known)
     move = fields.choice("kind", body.get("kind"), tuple(MoveKind))
     if "qty" not in body:
         raise field_error("qty", _l("is required"))
@@ -715,7 +744,7 @@ def apply_delta(session: Session, type_id: int, bin_id: int, delta: Decimal) -> 
     if delta < 0:
         return session.execute(update(Stock).where(
             Stock.type_id == type_id, Stock.bin_id == bin_id, new >= 0).values(quantity=new)
-            .returning(Stock.quantity)).scalar()
+            .returning(Stock.quantity).execution_options(synchronize_session=False)).scalar()
     statement = _insert(session)(Stock).values(type_id=type_id, bin_id=bin_id, quantity=delta)
     statement = statement.on_conflict_do_update(
         index_elements=["type_id", "bin_id"],
@@ -739,27 +768,29 @@ def _held(session: Session, type_id: int, bin_id: int) -> Decimal:
         Stock.type_id == type_id, Stock.bin_id == bin_id)) or 0)
 
 
-def move_stock(session: Session, move: MoveFields, *, actor: str) -> dict[str, Any]:
-    """One ledger line and the bin's new quantity, in the caller's transaction; audited. 409
-    `insufficient_stock` (nothing written) when the bin holds too little."""
-    before = _held(session, move.kind.id, move.bin.id)
+def move_stock(session: Session, move: MoveFields, *, actor: str,
+               audited: bool = True) -> dict[str, Any]:
+    """One ledger line and the bin's new quantity, in the caller's transaction; audited (unless
+    the caller audits the line itself). 409 `insufficient_stock` (nothing written) when the bin
+    holds too little."""
     quantity = apply_delta(session, move.kind.id, move.bin.id, move.delta)
     if quantity is None:
         raise insufficient(move.kind, move.bin, -move.delta, _held(session, move.kind.id,
                                                                    move.bin.id))
-    row = StockMove(type_id=move.kind.id, bin_id=move.bin.id, kind=move.move, qty=move.delta,
-                    reason=move.reason, to_kind=move.to[0] if move.to else None,
-                    to_code=move.to[1] if move.to else None, by=actor, at=utcnow())
-    session.add(row)
-    session.flush()
-    answer = move_json(row, move.kind, move.bin.path)
+    values = {"type_id": move.kind.id, "bin_id": move.bin.id, "kind": move.move,
+              "qty": move.delta, "reason": move.reason,
+              "to_kind": move.to[0] if move.to else None,
+              "to_code": move.to[1] if move.to else None, "by": actor, "at": utcnow()}
+    move_id = session.execute(insert(StockMove).values(**values).returning(
+        StockMove.id)).scalar_one()
+    answer = move_json(StockMove(id=move_id, **values), move.kind, move.bin.path)
     answer["quantity"] = fields.amount_json(quantity)
-    audit.record(session, actor=actor, action=f"depot_stock.{move.move}",
-                 entity_type="depot_stock", entity_id=f"{move.kind.code}@{move.bin.path}",
-                 before={"quantity": fields.amount_json(before)},
-                 after={"quantity": answer["quantity"], "move": answer["id"],
-                        "qty": answer["qty"], "reason": move.reason,
-                        "to": answer["to"]})
+    if audited:
+        audit.record(session, actor=actor, action=f"depot_stock.{move.move}",
+                     entity_type="depot_stock", entity_id=f"{move.kind.code}@{move.bin.path}",
+                     before={"quantity": fields.amount_json(Decimal(quantity) - move.delta)},
+                     after={"quantity": answer["quantity"], "move": move_id,
+                            "qty": answer["qty"], "reason": move.reason, "to": answer["to"]})
     return answer
 
 

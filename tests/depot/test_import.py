@@ -4,6 +4,7 @@ line and why (the 422 `import_rejected` of dispatch.core.tabular)."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from sqlalchemy import func, select
@@ -112,6 +113,13 @@ def test_a_good_stock_file_moves_every_bin(client, depot):
     assert lines == {("SANDBAG", "D1/A/1/2"): 750, ("SANDBAG", "D1/B/1"): 200,
                      ("ROPE", "D1/B/1"): 150.5}
     assert count(StockMove) == 4
+    # One audit entry per stock line the file changed, with its quantity before and after.
+    entries = db.session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "depot_stock.import").order_by(AuditEntry.seq)).all()
+    assert [(e.entity_id, json.loads(e.before), json.loads(e.after)["quantity"])
+            for e in entries] == [("SANDBAG@D1/A/1/2", {"quantity": 0}, 750),
+                                  ("SANDBAG@D1/B/1", {"quantity": 0}, 200),
+                                  ("ROPE@D1/B/1", {"quantity": 0}, 150.5)]
 
 
 def test_bad_stock_rows_are_all_named_and_nothing_is_written(client, depot):
