@@ -24,6 +24,8 @@ add_check(check_settings)
 def init_app(app: Flask) -> None:
     """Register the depot's tables, endpoints and pages."""
     import depot.models  # noqa: F401  (its tables join the metadata)
-    from depot import checkout_views
+    from depot import api_schemas, checkout_views, views
 
+    views.init_app(app)  # places, catalogue, items, stock, kits
+    api_schemas.init_app(app)
     checkout_views.init_app(app)  # check-out/in, inspections, repairs, readiness

@@ -192,7 +192,8 @@ def demo(scale: str, seed: int | None) -> None:
     if scale == "township":
         _demo_sensors(settings, app, towns[0])
         _demo_thresholds(app, towns[0])
-    _demo_roster(settings, app, towns, prefecture=scale == "prefecture", **kwargs)
+    roster = _demo_roster(settings, app, towns, prefecture=scale == "prefecture", **kwargs)
+    _demo_depot(settings, app, towns, roster, prefecture=scale == "prefecture", **kwargs)
     villages = sum(len(t.villages) for t in towns)
     roads = sum(len(t.roads) for t in towns)
     click.echo(_("demo: %(loaded)d township(s) loaded, %(there)d already there; %(villages)d "
@@ -245,7 +246,7 @@ def _demo_thresholds(app, town) -> None:
     click.echo("  " + _("warning thresholds: %(added)d tables added", added=added))
 
 
-def _demo_roster(settings: Settings, app, towns, *, prefecture: bool, **seed) -> None:
+def _demo_roster(settings: Settings, app, towns, *, prefecture: bool, **seed):
     """The skills catalogue and the rescue teams (dispatch.roster.demo): the demo township's
     full-time team in squads A and B and its composite team, or the prefecture's members."""
     from datetime import datetime
@@ -266,6 +267,39 @@ def _demo_roster(settings: Settings, app, towns, *, prefecture: bool, **seed) ->
     click.echo("  " + _("rescue teams: %(members)d members in %(teams)d teams and squads "
                         "added (%(total)d in the demo)", members=added["members"],
                         teams=added["teams"], total=len(roster.members)))
+    return roster
+
+
+def _demo_depot(settings: Settings, app, towns, roster, *, prefecture: bool, **seed) -> None:
+    """The depots (depot.demo): the demo township's main depot and forward store with ~600
+    items and a year of history, or one depot per township of the prefecture (11,292 items);
+    their check-outs went to the roster's teams and members."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from depot import demo as depot_demo
+    from dispatch.core.db import db
+
+    today = datetime.now(ZoneInfo(settings.roster.timezone)).date()
+    places = []
+    for town in towns:
+        prefix = town.code + "-"
+        by_people = sorted(town.villages, key=lambda v: -v.population)
+        riverside = [v for v in town.villages if v.riverside and v is not by_people[0]]
+        sites = [v.centre for v in [by_people[0], *([] if prefecture else riverside[:1])]]
+        places.append(depot_demo.DemoTown(
+            town.code, town.name_zh, tuple((p.x, p.y) for p in sites),
+            teams=tuple(t.code for t in roster.teams
+                        if t.parent is None and t.code.startswith(prefix)),
+            members=tuple(m.code for m in roster.members if m.code.startswith(prefix))))
+    depots = (depot_demo.prefecture_depots(places, today=today, **seed) if prefecture
+              else [depot_demo.township_depot(places[0], today=today, **seed)])
+    with app.app_context(), db.transaction() as s:
+        added = depot_demo.load_demo_depots(s, depots, actor="cli:demo")
+    click.echo("  " + _("depot: %(items)d items in %(sites)d sites added, %(moves)d stock "
+                        "moves (%(total)d items in the demo)", items=added["items"],
+                        sites=added["sites"], moves=added["moves"],
+                        total=sum(len(d.items) for d in depots)))
 
 
 def _demo_rota(session, settings: Settings) -> None:

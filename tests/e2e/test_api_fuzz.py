@@ -74,6 +74,12 @@ def _codes(hub, headers: dict) -> dict[str, list]:
     week = requests.get(hub.url + "/api/v1/rota", headers=headers, timeout=30).json()["shifts"]
     codes["members"] = sorted({m["code"] for shift in week for m in shift["members"]})
     codes["shifts"] = [shift["start"] for shift in week]
+    # The demo depot's items (the path hook's "layer" of /api/v1/depot/items/{code}), types
+    # and bins, for stock moves that reach a real bin.
+    items = requests.get(hub.url + "/api/v1/depot/items?limit=20", headers=headers, timeout=10)
+    codes["depot"] = [item["code"] for item in items.json()["items"]]
+    stock = requests.get(hub.url + "/api/v1/depot/stock", headers=headers, timeout=10)
+    codes["stock"] = [(line["type"]["code"], line["bin"]) for line in stock.json()["items"]]
     return codes
 
 
@@ -140,8 +146,8 @@ def api_schema(live_hub):
     @schema.hook
     def flatmap_body(context, body):
         """Half the time, what a random body rarely has: a geometry inside the township for a
-        new feature, a registered gateway and real links for a sensor, or members and shifts
-        of the rota for a swap or leave."""
+        new feature, a registered gateway and real links for a sensor, members and shifts
+        of the rota for a swap or leave, or a stocked type and bin for a stock move."""
         path = context.operation.path if context.operation else ""
         if not isinstance(body, dict):
             return st.just(body)
@@ -156,6 +162,9 @@ def api_schema(live_hub):
                 "hazard": st.sampled_from([None, *codes["hazards"][5:8]]),
             }).map(lambda links: {**body, **links, **(
                 {"gateway": GATEWAY} if path == "/api/v1/sensors" else {})})
+        elif path == "/api/v1/depot/stock/moves" and codes["stock"]:
+            real = st.sampled_from(codes["stock"]).map(
+                lambda line: {**body, "type": line[0], "bin": line[1]})
         elif path in {"/api/v1/rota/swaps", "/api/v1/rota/leave"} and codes["members"]:
             people = st.sampled_from(codes["members"])
             fields = ({"member": people, "with": people, "shift": st.sampled_from(codes["shifts"])}
@@ -231,6 +240,12 @@ OPERATIONS = [
     ("POST", "/api/v1/depot/checkins"), ("POST", "/api/v1/depot/items/{code}/inspections"),
     ("POST", "/api/v1/depot/items/{code}/repairs"), ("GET", "/api/v1/depot/inspections/due"),
     ("GET", "/api/v1/depot/readiness"),
+    *[(method, f"/api/v1/depot/{kind}") for kind in ("sites", "bins", "types", "items", "kits")
+      for method in ("GET", "POST")],
+    ("GET", "/api/v1/depot/items/{code}"), ("PATCH", "/api/v1/depot/items/{code}"),
+    ("POST", "/api/v1/depot/items/import"),
+    ("GET", "/api/v1/depot/stock"), ("GET", "/api/v1/depot/stock/moves"),
+    ("POST", "/api/v1/depot/stock/moves"), ("POST", "/api/v1/depot/stock/import"),
 ]
 
 

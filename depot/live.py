@@ -1,0 +1,34 @@
+"""The depot's live events (DESIGN §5 Socket.IO `depot`), built in one place and sent after the
+commit of the change they announce.
+
+Every payload says what changed and where, never who holds what (the rooms hold roles that may
+only read readiness): `{"kind": "site"|"bin"|"type"|"item"|"stock"|"kit"|…, "action": "create"|
+"update"|"move"|"import"|…, "codes": [...], "sites": [...], "types": [...]}`. A page refetches what
+it shows when an event names its site or types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from dispatch.core import realtime
+
+EVENT = "depot"
+# The office's room (DESIGN §5 rooms): the readiness panel and the map listen there.
+ROOMS = ("office",)
+# An event lists at most this many codes (an import of 5,000 items says how many, not which).
+LISTED = 200
+
+
+def change(kind: str, action: str, *, codes: Iterable[str] = (), sites: Iterable[str] = (),
+           types: Iterable[str] = ()) -> dict[str, Any]:
+    """The payload of one `depot` event: what kind of thing changed, how, which, where."""
+    listed = sorted(set(codes))
+    return {"kind": kind, "action": action, "codes": listed[:LISTED], "count": len(listed),
+            "sites": sorted(set(sites)), "types": sorted(set(types))}
+
+
+def send(payload: dict[str, Any]) -> str:
+    """Send one `depot` event to the office (after the commit); returns its id."""
+    return realtime.notify(EVENT, payload, ROOMS)
