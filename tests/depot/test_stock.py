@@ -174,3 +174,16 @@ def test_two_keepers_issuing_at_once_never_take_more_than_the_bin_holds(app, cli
         t.join()
     assert sorted(results) == ["ok", "ok", "ok", "refused"]
     assert quantity() == 10
+
+
+@pytest.mark.any_backend
+def test_a_move_is_announced_to_the_office_after_its_commit(client, depot, login, sio):
+    login("commander")
+    socket = sio()
+    socket.get_received("/live")
+    move(client, depot, qty=10)
+    assert move(client, depot, kind="issue", qty=11).status_code == 409
+    events = [e["args"][0] for e in socket.get_received("/live") if e["name"] == "depot"]
+    assert [(e["kind"], e["action"], e["codes"], e["sites"], e["types"]) for e in events] == [
+        ("stock", "receipt", ["SANDBAG@D1/A/1/2"], ["D1"], ["SANDBAG"])]
+    assert all(e["id"] and e["ts"] for e in events)
