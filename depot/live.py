@@ -15,8 +15,9 @@ from typing import Any
 from dispatch.core import realtime
 
 EVENT = "depot"
-# The office's room (DESIGN §5 rooms): the readiness panel and the map listen there.
-ROOMS = ("office",)
+# Every signed-in person (DESIGN §5 "Depot": everyone reads readiness): the office's panel and
+# map, and the keepers' pages, as the check-out events (depot.checkout_views) go.
+ROOMS = (realtime.TOWNSHIP,)
 # An event lists at most this many codes (an import of 5,000 items says how many, not which).
 LISTED = 200
 
@@ -30,5 +31,5 @@ def change(kind: str, action: str, *, codes: Iterable[str] = (), sites: Iterable
 
 
 def send(payload: dict[str, Any]) -> str:
-    """Send one `depot` event to the office (after the commit); returns its id."""
+    """Send one `depot` event to every signed-in person (after the commit); returns its id."""
     return realtime.notify(EVENT, payload, ROOMS)
