@@ -16,31 +16,33 @@ hub's own code and config/mosquitto.conf, mqtt.managed = false):
   at QoS 1 (MQTT 3.1.1, as the OwnTracks apps do), not retained (a retained location is replayed
   when the hub subscribes; the hub takes it as a fix, which would blur the counts), from a point
   in a village of the member's township, walking ~10 m between reports;
-- office clients: OFFICE_CLIENTS Socket.IO clients on `/live` with the bench commander's bearer
-  token (so in the `office` room), over websockets, from four loopback addresses (50 each:
-  under web.max_connections_per_address, which stays as configured). Each process runs its
-  clients from one selector loop with a minimal websocket reader (see `OfficeClients` for why
-  not python-socketio's client);
-- burst: every phone publishes ROUNDS fixes back to back (its queue after ROUNDS x 10 s without
-  signal: the fixes of the last minutes, oldest first), all phones at once. Reference: a bare
-  paho subscriber (bench/ingest.py's, an observer login, MQTT 3.1.1 as the hub's own
-  connection) receiving the very same messages from the same phones, before the hub ever
-  connected (its persistent session would otherwise queue them). Figure: the hub's stored
-  fixes/s (rescuehub_positions_stored_total, from the go to the last fix stored) and its ratio
-  to the bare subscriber's receive rate; the office clients are connected, so the hub also
-  sends the `position` events a burst causes;
-- steady: every phone reports every PERIOD_S (1,248 phones: ~125 fixes/s), phases spread
-  evenly, for --seconds: publish -> `position` event at every office client, p50 and p99
-  (target p99 < 500 ms; the first WARMUP_S are left out), events delivered vs expected (one per
-  fix and client: each fix is newer than its member's last), and the CPU share of the hub's
-  process tree (`rescuehub run`, its gunicorn worker, the jobs process) from /proc over the
-  measured part, beside the broker's, the bench's own processes' and the whole machine's.
+- office clients: --clients (200) Socket.IO clients on `/live` with the bench commander's bearer
+  token (so in the `office` room), over websockets, CLIENTS_PER_ADDRESS from each loopback
+  address 127.0.0.2, .3, ... (under web.max_connections_per_address, left as configured).
+  Each address's clients run in one process, from one selector loop with a minimal websocket
+  reader (see `OfficeClients` for why not python-socketio's client);
+- burst (before any office client connects): every phone publishes --rounds fixes back to back
+  (its queue after that many 10 s reports without signal, oldest first), all phones at once.
+  Reference: a bare paho subscriber (bench/ingest.py's, an observer login, MQTT 3.1.1 as the
+  hub's own connection) receiving the very same messages from the same phones, before the hub
+  ever connected (its persistent session would otherwise queue them). Figures: the hub's
+  stored fixes/s (rescuehub_positions_stored_total, from the go to the last fix stored) and its
+  ratio to the bare subscriber's receive rate;
+- steady, with the office clients connected: every phone reports every PERIOD_S (1,248 phones:
+  ~125 fixes/s), phases spread evenly, for --seconds: publish -> `position` event at every
+  office client, p50 and p99 (target p99 < 500 ms; the first WARMUP_S are left out), events
+  delivered vs expected (one per fix and client: each fix is newer than its member's last), and
+  the CPU share of the hub's process tree (`rescuehub run`, its gunicorn worker, its children)
+  from /proc over the measured part, beside the broker's, the bench's own processes' and the
+  whole machine's;
+- reconnect, the office clients still connected: every phone sends its current fix at once;
+  how long until the last of those `position` events reached the clients.
 
 Every fix published is then counted in the database: a lost fix makes the run fail (exit 1); a
 slow figure never does. Progress goes to stderr, the figures table to stdout.
 
 Run: .venv/bin/python bench/positions.py [--db spatialite|postgis|both] [--seconds 60]
-     [--clients 200] [--rounds 10] [--quick] [--keep]
+     [--clients 200] [--rounds 10] [--part burst|steady|all] [--quick] [--keep]
 """
 
 from __future__ import annotations
@@ -715,8 +717,9 @@ def reference(bench: Bench, rounds: int, base_tst: int) -> dict:
     return result
 
 
-def burst(bench: Bench, rounds: int, base_tst: int) -> dict:
-    """The same burst to the running hub: stored fixes/s, and the office map catching up."""
+def burst(bench: Bench, rounds: int, base_tst: int, label: str) -> dict:
+    """A burst to the running hub: stored fixes/s, and with office clients connected, when the
+    last of its `position` events reached them."""
     setup = bench.setup
     expected = len(bench.phones) * rounds
     baseline = ingest.counter(setup, STORED)
@@ -724,20 +727,22 @@ def burst(bench: Bench, rounds: int, base_tst: int) -> dict:
     sent = command_phones(bench, ("burst", rounds, base_tst, go_at), "burst", 300)
     done_at, samples = ingest.wait_stored(setup, expected, baseline=baseline, name=STORED)
     if done_at is None:
-        raise BenchError(f"burst: the hub stalled at {samples[-1][1] if samples else 0:.0f} of "
-                         f"{expected} fixes stored")
+        raise BenchError(f"{label}: the hub stalled at {samples[-1][1] if samples else 0:.0f} "
+                         f"of {expected} fixes stored")
     published = max(r["t_published"] for r in sent.values()) - go_at
-    reports = client_reports(bench)
-    events = sum(r["positions"] for r in reports.values())
-    last = max((r["last"] for r in reports.values() if r["positions"]), default=go_at)
     result = {"rate": expected / (done_at - go_at), "seconds": done_at - go_at,
-              "publish_rate": expected / published, "events": events,
-              "map_current_s": last - go_at, "published": expected}
-    log(f"{setup.label}: burst: {expected} fixes stored in {result['seconds']:.2f} s = "
+              "publish_rate": expected / published, "published": expected}
+    log(f"{setup.label}: {label}: {expected} fixes stored in {result['seconds']:.2f} s = "
         f"{result['rate']:,.0f}/s (published at {result['publish_rate']:,.0f}/s); stored per "
         f"second: {ingest.per_second(samples, go_at)}")
-    log(f"{setup.label}: burst: {events} `position` events at {bench.connected_clients} "
-        f"clients, the last {result['map_current_s']:.1f} s after the go")
+    if bench.client_queues:
+        reports = client_reports(bench)
+        result["events"] = sum(r["positions"] for r in reports.values())
+        last = max((r["last"] for r in reports.values() if r["positions"]), default=go_at)
+        result["map_current_s"] = last - go_at
+        log(f"{setup.label}: {label}: {result['events']} `position` events at "
+            f"{bench.connected_clients} clients, the last {result['map_current_s']:.1f} s after "
+            f"the go")
     return result
 
 
@@ -824,19 +829,35 @@ def run_backend(label: str, url: str, tmp: Path, args, sizes: Sizes) -> list[Row
         base_tst = int(time.time()) - 60
         ref = reference(bench, sizes.rounds, base_tst) if args.part != "steady" else {}
         before = fixes_in_db(setup)
-        hub.start()
-        hub.wait_ready()
-        log(f"{label}: hub up (rescuehub run, pid {hub.proc.pid}, web port {web_port})")
+        start_hub(bench)
         ingest.sign_in(setup)
+        settle_hub(bench)
+        got = calm = again = None
+        if args.part in ("burst", "all"):
+            got = burst(bench, sizes.rounds, base_tst, "burst")
         start_clients(bench, sizes.clients)
         settle_hub(bench)
-        got = burst(bench, sizes.rounds, base_tst) if args.part in ("burst", "all") else None
-        if got is not None:
-            settle_hub(bench)
-        calm = steady(bench, sizes.seconds) if args.part in ("steady", "all") else None
+        if args.part in ("steady", "all"):
+            calm = steady(bench, sizes.seconds)
+        if args.part in ("burst", "all"):
+            # Every phone back at once with its current fix, the office watching.
+            again = burst(bench, 1, int(time.time()), "reconnect")
         stored = fixes_in_db(setup) - before
-        published = (got["published"] if got else 0) + (calm["fixes"] if calm else 0)
-    return _rows(label, ref, got, calm, stored, published, bench.connected_clients)
+        published = sum(part["published"] for part in (got, again) if part) + (
+            calm["fixes"] if calm else 0)
+    return _rows(label, ref, got, calm, again, stored, published, bench.connected_clients)
+
+
+def start_hub(bench: Bench) -> None:
+    """Start the hub on a port free now (prepare() took minutes: one chosen then may be
+    taken by another program by now)."""
+    setup = bench.setup
+    setup.web_port = ingest.free_port()
+    setup.env["RESCUEHUB_WEB_PORT"] = str(setup.web_port)
+    bench.hub.start()
+    bench.hub.wait_ready()
+    log(f"{setup.label}: hub up (rescuehub run, pid {bench.hub.proc.pid}, web port "
+        f"{setup.web_port})")
 
 
 def settle_hub(bench: Bench, quiet: float = 0.15, window_s: float = 2.0,
@@ -872,11 +893,17 @@ def _stop_children(bench: Bench) -> None:
     time.sleep(0.5)
 
 
-def _rows(label: str, ref: dict, got: dict | None, calm: dict | None, stored: int,
-          published: int, clients: int) -> list[Row]:
+def _rows(label: str, ref: dict, got: dict | None, calm: dict | None, again: dict | None,
+          stored: int, published: int, clients: int) -> list[Row]:
     rows = _steady_rows(label, calm, clients) if calm else []
     if got:
-        rows += _burst_rows(label, ref, got, clients)
+        rows += _burst_rows(label, ref, got)
+    if again:
+        rows.append(Row(label, "reconnect: office map current after",
+                        f"{again['map_current_s']:.1f} s", "(info)", verdict(None),
+                        f"all {again['published']:,} phones at once, {clients} clients: "
+                        f"{again['events']:,} events; all stored after {again['seconds']:.1f} s "
+                        f"({again['rate']:,.0f}/s)"))
     return [*rows, Row(label, "lost fixes", f"{published - stored}", "0",
                        verdict(stored == published),
                        f"published {published:,}, new rows {stored:,}")]
@@ -910,16 +937,14 @@ def _steady_rows(label: str, calm: dict, clients: int) -> list[Row]:
     ]
 
 
-def _burst_rows(label: str, ref: dict, got: dict, clients: int) -> list[Row]:
+def _burst_rows(label: str, ref: dict, got: dict) -> list[Row]:
     ratio = got["rate"] / ref["rate"]
     return [
         Row(label, f"stored fixes/s, burst of {got['published']:,}", f"{got['rate']:,.0f}/s",
             "(info)", verdict(None), f"published at {got['publish_rate']:,.0f}/s; all stored "
-                                     f"{got['seconds']:.1f} s after the go"),
+                                     f"{got['seconds']:.1f} s after the go; no office client"),
         Row(label, "ratio to bare paho 3.1.1, burst", f"{ratio:.2f}", "(info)", verdict(None),
             f"bare {ref['rate']:,.0f}/s for the same messages before the hub ran"),
-        Row(label, "burst: office map current after", f"{got['map_current_s']:.1f} s", "(info)",
-            verdict(None), f"{got['events']:,} position events at {clients} clients"),
     ]
 
 
