@@ -362,6 +362,9 @@ class Setup:
     sensors: dict[str, list[str]] = field(default_factory=dict)  # gateway -> bench sensor codes
     probes: list[str] = field(default_factory=list)
     app: object = None
+    # Where /metrics is when the process that owns MQTT is not the web process (a separate
+    # `rescuehub worker` serves its metrics on worker.metrics_port).
+    metrics_base: str = ""
 
     @property
     def base(self) -> str:
@@ -447,7 +450,12 @@ def metric(setup: Setup, name: str) -> float:
     import requests
 
     try:
-        text = api(setup, "GET", "/metrics").text
+        if setup.metrics_base:
+            answer = requests.get(setup.metrics_base + "/metrics", timeout=30)
+            answer.raise_for_status()
+            text = answer.text
+        else:
+            text = api(setup, "GET", "/metrics").text
     except (requests.RequestException, BenchError):
         return -1.0
     match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)

@@ -38,11 +38,15 @@ hub's own code and config/mosquitto.conf, mqtt.managed = false):
 - reconnect, the office clients still connected: every phone sends its current fix at once;
   how long until the last of those `position` events reached the clients.
 
+With --layout split the hub is the scale-out instead: `rescuehub worker` (MQTT, the intake) and
+one `rescuehub web` (Socket.IO) as two processes, events crossing through Redis.
+
 Every fix published is then counted in the database: a lost fix makes the run fail (exit 1); a
 slow figure never does. Progress goes to stderr, the figures table to stdout.
 
 Run: .venv/bin/python bench/positions.py [--db spatialite|postgis|both] [--seconds 60]
-     [--clients 200] [--rounds 10] [--part burst|steady|all] [--quick] [--keep]
+     [--clients 200] [--rounds 10] [--part burst|steady|all] [--layout run|split] [--quick]
+     [--keep]
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ import selectors
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +78,7 @@ from ingest import REFERENCE_OBSERVER, BenchError, Children, Row, Setup, log, pe
 
 ingest.LOG_NAME = "positions"
 
+REDIS_URL = os.environ.get("RESCUEHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PERIOD_S = 10.0  # each phone reports this often in the steady part
 WARMUP_S = 10.0  # the steady part's first reports, left out of the latency
 TARGET_P99_MS = 500.0
@@ -750,8 +756,11 @@ def steady(bench: Bench, seconds: float) -> dict:
     """Every phone every PERIOD_S: latency, delivery and CPU."""
     setup = bench.setup
     baseline = ingest.counter(setup, STORED)
-    watch = CpuWatch({"hub": [bench.hub.proc.pid], "broker": bench.pids["broker"],
-                      "phones": bench.pids["phones"], "clients": bench.pids["clients"]})
+    groups = {"hub": hub_pids(bench), "broker": bench.pids["broker"],
+              "phones": bench.pids["phones"], "clients": bench.pids["clients"]}
+    if getattr(bench.hub, "worker", None):
+        groups.update(worker=[bench.hub.worker.pid], web=[bench.hub.proc.pid])
+    watch = CpuWatch(groups)
     start_at = time.monotonic() + 1.0
     for q in bench.phone_queues.values():
         q.put(("steady", start_at, seconds))
@@ -829,7 +838,10 @@ def run_backend(label: str, url: str, tmp: Path, args, sizes: Sizes) -> list[Row
         base_tst = int(time.time()) - 60
         ref = reference(bench, sizes.rounds, base_tst) if args.part != "steady" else {}
         before = fixes_in_db(setup)
-        start_hub(bench)
+        if args.layout == "split":
+            bench.hub = SplitHub(setup, hub.log_path)
+            stack.callback(bench.hub.stop)
+        start_hub(bench, args.layout)
         ingest.sign_in(setup)
         settle_hub(bench)
         got = calm = again = None
@@ -848,15 +860,58 @@ def run_backend(label: str, url: str, tmp: Path, args, sizes: Sizes) -> list[Row
     return _rows(label, ref, got, calm, again, stored, published, bench.connected_clients)
 
 
-def start_hub(bench: Bench) -> None:
-    """Start the hub on a port free now (prepare() took minutes: one chosen then may be
-    taken by another program by now)."""
+class SplitHub(ingest.Hub):
+    """The scale-out layout (README "Deploying at scale"): `rescuehub worker` (MQTT, the
+    positions' intake, the scheduler) and one `rescuehub web` (pages, Socket.IO) as two
+    processes, the worker's events reaching the web process through Redis
+    (realtime.message_queue)."""
+
+    def __init__(self, setup: Setup, log_path: Path):
+        super().__init__(setup, log_path)
+        self.worker: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        started = time.monotonic()
+        with open(self.log_path, "ab") as out:
+            self.worker = subprocess.Popen(
+                [ingest.RESCUEHUB, "worker"], env=self.setup.env, cwd=self.setup.data_dir.parent,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+            self.proc = subprocess.Popen(
+                [ingest.RESCUEHUB, "web", "--port", str(self.setup.web_port)],
+                env=self.setup.env, cwd=self.setup.data_dir.parent, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return started
+
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)  # the web process
+        self.proc, self.worker = self.worker, None
+        super().stop(timeout)  # then the worker
+
+
+def hub_pids(bench: Bench) -> list[int]:
+    """The hub's processes: `rescuehub run`, or the worker and the web process."""
+    worker = getattr(bench.hub, "worker", None)
+    return [bench.hub.proc.pid, *([worker.pid] if worker else [])]
+
+
+def start_hub(bench: Bench, layout: str) -> None:
+    """Start the hub (`rescuehub run`, or worker and web) on ports free now (prepare() took
+    minutes: one chosen then may be taken by another program by now)."""
     setup = bench.setup
     setup.web_port = ingest.free_port()
     setup.env["RESCUEHUB_WEB_PORT"] = str(setup.web_port)
+    if layout == "split":
+        metrics_port = ingest.free_port()
+        setup.env.update(RESCUEHUB_REALTIME_MESSAGE_QUEUE=REDIS_URL,
+                         RESCUEHUB_REALTIME_CHANNEL=f"rescuehub-bench-{os.getpid()}",
+                         RESCUEHUB_WORKER_METRICS_PORT=str(metrics_port))
+        setup.metrics_base = f"http://127.0.0.1:{metrics_port}"
     bench.hub.start()
     bench.hub.wait_ready()
-    log(f"{setup.label}: hub up (rescuehub run, pid {bench.hub.proc.pid}, web port "
+    what = ("rescuehub run" if layout == "run" else
+            f"rescuehub web + rescuehub worker (pid {bench.hub.worker.pid}) through Redis")
+    log(f"{setup.label}: hub up ({what}, pid {bench.hub.proc.pid}, web port "
         f"{setup.web_port})")
 
 
@@ -866,7 +921,7 @@ def settle_hub(bench: Bench, quiet: float = 0.15, window_s: float = 2.0,
     `window_s`): the planner's first prefecture plan, the warnings' first publication."""
     started = time.monotonic()
     while time.monotonic() - started < max_s:
-        watch = CpuWatch({"hub": [bench.hub.proc.pid]})
+        watch = CpuWatch({"hub": hub_pids(bench)})
         watch.start()
         time.sleep(window_s)
         share = watch.shares()["hub"]
@@ -929,7 +984,10 @@ def _steady_rows(label: str, calm: dict, clients: int) -> list[Row]:
             f"{calm['fixes']:,} fixes x {clients} clients; clients closed by the hub "
             f"{calm['closed']}"),
         Row(label, "hub CPU, steady", f"{shares['hub'] * 100:.0f} % of a core", "(info)",
-            verdict(None), f"{shares['hub'] / cores * 100:.0f} % of the {cores} cores; broker "
+            verdict(None), f"{shares['hub'] / cores * 100:.0f} % of the {cores} cores"
+                           + (f" (worker {shares['worker'] * 100:.0f} %, web "
+                              f"{shares['web'] * 100:.0f} %)" if "worker" in shares else "")
+                           + "; broker "
                            f"{shares['broker'] * 100:.0f} %, bench phones "
                            f"{shares['phones'] * 100:.0f} %, bench clients "
                            f"{shares['clients'] * 100:.0f} %, whole machine "
@@ -961,6 +1019,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="fixes per phone in the burst (default 10)")
     parser.add_argument("--part", choices=["burst", "steady", "all"], default="all",
                         help="the burst (and its reference), the steady reports, or both")
+    parser.add_argument("--layout", choices=["run", "split"], default="run",
+                        help="`rescuehub run` (one process), or `rescuehub worker` and `rescuehub "
+                             "web` through Redis (RESCUEHUB_TEST_REDIS_URL, default "
+                             "redis://127.0.0.1:6379/0)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the data directories and the hub's log (path in the log)")
     args = parser.parse_args(argv)
@@ -982,7 +1044,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp.chmod(0o755)  # a root hub's broker runs as `mosquitto` and must reach its directory
 
     def table() -> None:
-        ingest.print_rows("positions.py", f"prefecture, {sizes.clients} office clients, "
+        ingest.print_rows("positions.py", f"layout {args.layout}; prefecture, "
+                                          f"{sizes.clients} office clients, "
                                           f"{sizes.seconds:.0f} s steady, burst of "
                                           f"{sizes.rounds} rounds; "
                                           f"{time.monotonic() - started:.0f} s", rows)
