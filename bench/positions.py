@@ -730,17 +730,21 @@ def burst(bench: Bench, rounds: int, base_tst: int, label: str) -> dict:
     expected = len(bench.phones) * rounds
     baseline = ingest.counter(setup, STORED)
     go_at = time.monotonic() + 1.0
+    cpu0 = tree_cpu(hub_pids(bench))
     sent = command_phones(bench, ("burst", rounds, base_tst, go_at), "burst", 300)
     done_at, samples = ingest.wait_stored(setup, expected, baseline=baseline, name=STORED)
     if done_at is None:
         raise BenchError(f"{label}: the hub stalled at {samples[-1][1] if samples else 0:.0f} "
                          f"of {expected} fixes stored")
+    cpu = tree_cpu(hub_pids(bench)) - cpu0
     published = max(r["t_published"] for r in sent.values()) - go_at
     result = {"rate": expected / (done_at - go_at), "seconds": done_at - go_at,
-              "publish_rate": expected / published, "published": expected}
+              "publish_rate": expected / published, "published": expected,
+              "cpu_ms": cpu / expected * 1000, "share": cpu / (done_at - go_at)}
     log(f"{setup.label}: {label}: {expected} fixes stored in {result['seconds']:.2f} s = "
-        f"{result['rate']:,.0f}/s (published at {result['publish_rate']:,.0f}/s); stored per "
-        f"second: {ingest.per_second(samples, go_at)}")
+        f"{result['rate']:,.0f}/s (published at {result['publish_rate']:,.0f}/s); the hub's "
+        f"CPU {result['cpu_ms']:.2f} ms per fix ({result['share'] * 100:.0f} % of a core); "
+        f"stored per second: {ingest.per_second(samples, go_at)}")
     if bench.client_queues:
         reports = client_reports(bench)
         result["events"] = sum(r["positions"] for r in reports.values())
@@ -1000,7 +1004,9 @@ def _burst_rows(label: str, ref: dict, got: dict) -> list[Row]:
     return [
         Row(label, f"stored fixes/s, burst of {got['published']:,}", f"{got['rate']:,.0f}/s",
             "(info)", verdict(None), f"published at {got['publish_rate']:,.0f}/s; all stored "
-                                     f"{got['seconds']:.1f} s after the go; no office client"),
+                                     f"{got['seconds']:.1f} s after the go; no office client; "
+                                     f"hub CPU {got['cpu_ms']:.1f} ms per fix "
+                                     f"({got['share'] * 100:.0f} % of a core)"),
         Row(label, "ratio to bare paho 3.1.1, burst", f"{ratio:.2f}", "(info)", verdict(None),
             f"bare {ref['rate']:,.0f}/s for the same messages before the hub ran"),
     ]
