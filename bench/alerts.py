@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import random
 import re
 import shutil
@@ -537,17 +536,9 @@ def _latency_rows(label: str, got: dict) -> list[Row]:
 
 
 def print_table(rows: list[Row], args, sizes: Sizes, seconds: float) -> None:
-    load = os.getloadavg()
-    print(f"\nbench/alerts.py ({'quick' if args.quick else 'full'}; {os.cpu_count()} cores, "
-          f"load average {load[0]:.2f} {load[1]:.2f} at the end; prefecture, {sizes.probes} "
-          f"probes, {sizes.singles} singles; {seconds:.0f} s)")
-    header = Row("backend", "figure", "value", "target", "result", "reference / detail")
-    widths = [max(len(getattr(r, f)) for r in [header, *rows])
-              for f in ("backend", "figure", "value", "target", "verdict")]
-    for row in [header, *rows]:
-        cells = [row.backend, row.figure, row.value, row.target, row.verdict]
-        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "  "
-              + row.reference)
+    ingest.print_rows("alerts.py", f"{'quick' if args.quick else 'full'}; prefecture, "
+                                   f"{sizes.probes} probes, {sizes.singles} singles; "
+                                   f"{seconds:.0f} s", rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -495,17 +495,9 @@ def together_rows(label: str, name: str, walls: list[float], body: dict,
 
 
 def print_table(rows: list[Row], args, seconds: float) -> None:
-    load = os.getloadavg()
-    print(f"\nbench/evacuation.py ({os.cpu_count()} cores, load average {load[0]:.2f} "
-          f"{load[1]:.2f} at the end; {args.runs} timed plans per scale, {TOGETHER_RUNS} "
-          f"together, {args.closures} closures; {seconds:.0f} s)")
-    header = Row("backend", "figure", "value", "target", "result", "reference / detail")
-    widths = [max(len(getattr(r, f)) for r in [header, *rows])
-              for f in ("backend", "figure", "value", "target", "verdict")]
-    for row in [header, *rows]:
-        cells = [row.backend, row.figure, row.value, row.target, row.verdict]
-        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "  "
-              + row.reference)
+    ingest.print_rows("evacuation.py", f"{args.runs} timed plans per scale, {TOGETHER_RUNS} "
+                                       f"together, {args.closures} closures; {seconds:.0f} s",
+                      rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,6 +59,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -205,13 +206,15 @@ def gateway_process(spec: dict, go, results) -> None:
 
 def bare_subscriber_process(spec: dict, results) -> None:
     """The reference: a plain paho subscriber on the readings topics (automatic acks) that only
-    counts messages and readings (a byte count, no JSON decoding) until it has `expected`."""
+    counts messages and readings (a byte count, no JSON decoding) until it has `expected`.
+    spec["topic"] and spec["marker"] (one per item counted) default to the readings'."""
     try:
         client = _mqtt_client(spec["client_id"], spec["username"], spec["password"],
                               spec["protocol"])
         lock, done, subscribed = threading.Lock(), threading.Event(), threading.Event()
         state = {"messages": 0, "readings": 0, "t_first": 0.0, "t_last": 0.0}
         expected = spec["expected"]
+        marker = spec.get("marker", b'"sensor"')
 
         def on_message(_c, _u, message):
             now = time.monotonic()
@@ -219,7 +222,7 @@ def bare_subscriber_process(spec: dict, results) -> None:
                 if not state["messages"]:
                     state["t_first"] = now
                 state["messages"] += 1
-                state["readings"] += message.payload.count(b'"sensor"')
+                state["readings"] += message.payload.count(marker)
                 state["t_last"] = now
                 if state["readings"] >= expected:
                     done.set()
@@ -227,7 +230,7 @@ def bare_subscriber_process(spec: dict, results) -> None:
         client.on_message = on_message
         client.on_subscribe = lambda *_: subscribed.set()
         _connect(client, spec["host"], spec["port"])
-        client.subscribe("rescuehub/v1/readings/+", qos=1)
+        client.subscribe(spec.get("topic", READINGS_TOPIC.format("+")), qos=1)
         if not subscribed.wait(10):
             raise BenchError("the broker did not answer the subscription")
         results.put(("ready", "bare", None))
@@ -359,6 +362,9 @@ class Setup:
     sensors: dict[str, list[str]] = field(default_factory=dict)  # gateway -> bench sensor codes
     probes: list[str] = field(default_factory=list)
     app: object = None
+    # Where /metrics is when the process that owns MQTT is not the web process (a separate
+    # `rescuehub worker` serves its metrics on worker.metrics_port).
+    metrics_base: str = ""
 
     @property
     def base(self) -> str:
@@ -444,7 +450,12 @@ def metric(setup: Setup, name: str) -> float:
     import requests
 
     try:
-        text = api(setup, "GET", "/metrics").text
+        if setup.metrics_base:
+            answer = requests.get(setup.metrics_base + "/metrics", timeout=30)
+            answer.raise_for_status()
+            text = answer.text
+        else:
+            text = api(setup, "GET", "/metrics").text
     except (requests.RequestException, BenchError):
         return -1.0
     match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
@@ -479,9 +490,11 @@ def db_counts(setup: Setup) -> tuple[int, int]:
     return readings, letters
 
 
-def prepare(setup: Setup, stack: contextlib.ExitStack, demo: tuple[str, ...] = ("demo",)) -> Hub:
+def prepare(setup: Setup, stack: contextlib.ExitStack, demo: tuple[str, ...] = ("demo",),
+            logins: Callable[[Setup], None] | None = None) -> Hub:
     """Fresh data dir: `rescuehub demo` (with these arguments), a commander, the bench gateways,
-    the broker (started here); returns the hub, not started."""
+    `logins(setup)` (in the app context: more MQTT logins of the bench, e.g. phones), the broker
+    (started here); returns the hub, not started."""
     from dispatch import create_app
     from dispatch.core import auth
     from dispatch.core.broker import hash_mqtt_password, write_broker_files
@@ -510,6 +523,8 @@ def prepare(setup: Setup, stack: contextlib.ExitStack, demo: tuple[str, ...] = (
                     setup.probe_password = password
                 else:
                     setup.gateways[code] = password
+        if logins is not None:
+            logins(setup)
         write_broker_files(broker_dir(settings), broker_accounts(settings))
         db.remove()
     setup.observer_password = observer_password(settings, REFERENCE_OBSERVER)
@@ -654,13 +669,14 @@ def reference(setup: Setup, plan: dict[str, list[bytes]], label: str, protocol: 
 
 
 def wait_stored(setup: Setup, target: float, *, baseline: float, stall_s: float = 45.0,
-                poll_s: float = 0.25) -> tuple[float | None, list[tuple[float, float]]]:
-    """Poll rescuehub_readings_stored_total until it has grown by `target`; returns the time it
-    got there (None when it stalled) and the samples."""
+                poll_s: float = 0.25, name: str = "rescuehub_readings_stored_total",
+                ) -> tuple[float | None, list[tuple[float, float]]]:
+    """Poll the counter `name` (stored readings) until it has grown by `target`; returns the
+    time it got there (None when it stalled) and the samples."""
     samples: list[tuple[float, float]] = []
     last, idle_since = -2.0, time.monotonic()
     while True:
-        value = metric(setup, "rescuehub_readings_stored_total")
+        value = metric(setup, name)
         now = time.monotonic()
         if value >= 0:
             samples.append((now, value - baseline))
@@ -1051,11 +1067,12 @@ def run_backend(label: str, url: str, tmp: Path, args, sizes: Sizes) -> list[Row
     return rows
 
 
-def print_table(rows: list[Row], args, sizes: Sizes, seconds: float) -> None:
+def print_rows(script: str, detail: str, rows: list[Row]) -> None:
+    """The figures table every bench prints to stdout: a title line (the script, the machine,
+    its load at the end, then `detail`) and the rows in aligned columns."""
     load = os.getloadavg()
-    print(f"\nbench/ingest.py ({'quick' if args.quick else 'full'}; {os.cpu_count()} cores, "
-          f"load average {load[0]:.2f} {load[1]:.2f} at the end; {sizes.sensors} bench sensors; "
-          f"{seconds:.0f} s)")
+    print(f"\nbench/{script} ({os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} "
+          f"at the end; {detail})")
     header = Row("backend", "figure", "value", "target", "result", "reference / detail")
     widths = [max(len(getattr(r, f)) for r in [header, *rows])
               for f in ("backend", "figure", "value", "target", "verdict")]
@@ -1063,6 +1080,11 @@ def print_table(rows: list[Row], args, sizes: Sizes, seconds: float) -> None:
         cells = [row.backend, row.figure, row.value, row.target, row.verdict]
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "  "
               + row.reference)
+
+
+def print_table(rows: list[Row], args, sizes: Sizes, seconds: float) -> None:
+    print_rows("ingest.py", f"{'quick' if args.quick else 'full'}; {sizes.sensors} bench "
+                            f"sensors; {seconds:.0f} s", rows)
 
 
 def main(argv: list[str] | None = None) -> int:
