@@ -659,6 +659,17 @@ def terminal_list() -> None:
 def terminal_disable(code: str) -> None:
     """Retire a terminal: remove its MQTT login."""
     from alerts import channels
+
+    _retire_login(lambda s: channels.disable_terminal(s, code, actor="cli"), messages=(
+        _("terminal %(terminal)s disabled", terminal=code),
+        _("terminal %(terminal)s was already disabled", terminal=code),
+        _("the broker is external: remove the MQTT login %(terminal)s there", terminal=code)))
+
+
+def _retire_login(disable: Callable, *, messages: tuple[str, str, str]) -> None:
+    """Disable a terminal or device (`disable(session)` says whether it changed anything),
+    take its login out of the managed broker's files, and say so: `messages` are what to say
+    when it was disabled, when it was already, and when the broker is external."""
     from dispatch.core.db import db
     from dispatch.core.errors import NotFound
 
@@ -667,15 +678,14 @@ def terminal_disable(code: str) -> None:
     with app.app_context():
         try:
             with db.transaction() as s:
-                changed = channels.disable_terminal(s, code, actor="cli")
+                changed = disable(s)
         except NotFound as exc:
             raise BadUsage(terminal_str(exc.message)) from None
         reloaded = _rewrite_broker_files(settings) if settings.mqtt.managed else False
-    click.echo(_("terminal %(terminal)s disabled", terminal=code) if changed
-               else _("terminal %(terminal)s was already disabled", terminal=code))
+    disabled, already, external = messages
+    click.echo(disabled if changed else already)
     if not settings.mqtt.managed:
-        click.echo("  " + _("the broker is external: remove the MQTT login %(terminal)s there",
-                            terminal=code))
+        click.echo("  " + external)
     elif reloaded:
         click.echo("  " + _("MQTT login removed; broker reloaded"))
     else:
@@ -763,28 +773,12 @@ def device_list() -> None:
 @guarded
 def device_disable(code: str) -> None:
     """Retire a device: its MQTT login, HTTP secret and identifier stop working."""
-    from dispatch.core.db import db
-    from dispatch.core.errors import NotFound
     from dispatch.positions import devices
 
-    settings = _settings()
-    app = _app(settings)
-    with app.app_context():
-        try:
-            with db.transaction() as s:
-                changed = devices.disable_device(s, code, actor="cli")
-        except NotFound as exc:
-            raise BadUsage(terminal_str(exc.message)) from None
-        reloaded = _rewrite_broker_files(settings) if settings.mqtt.managed else False
-    click.echo(_("device %(device)s disabled", device=code) if changed
-               else _("device %(device)s was already disabled", device=code))
-    if not settings.mqtt.managed:
-        click.echo("  " + _("the broker is external: remove the MQTT login %(device)s there",
-                            device=code))
-    elif reloaded:
-        click.echo("  " + _("MQTT login removed; broker reloaded"))
-    else:
-        click.echo("  " + _("MQTT login removed; the managed broker is not running"))
+    _retire_login(lambda s: devices.disable_device(s, code, actor="cli"), messages=(
+        _("device %(device)s disabled", device=code),
+        _("device %(device)s was already disabled", device=code),
+        _("the broker is external: remove the MQTT login %(device)s there", device=code)))
 
 
 @main.group()
