@@ -229,7 +229,7 @@ def test_dead_letter_office(hub, page, browser, artifacts):
         other.goto(hub.url + "/login?next=/dead-letters")
         other.get_by_label("用户名").fill("night-viewer")
         other.get_by_label("密码", exact=True).fill("river-watch-2026-night-viewer")
-        other.get_by_role("button", name="登录").click()
+        other.get_by_role("button", name="登录", exact=True).click()
         expect(other).to_have_url(hub.url + "/dead-letters")
         expect(other.locator("#dl-list")).to_have_attribute("data-count", "5")
         expect(other.locator("#dl-readonly")).to_be_visible()

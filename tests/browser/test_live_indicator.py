@@ -41,7 +41,7 @@ def sign_in_first_time(page, hub) -> None:
     expect(page).to_have_url(re.compile(r"/login\?next=(/|%2F)$"))
     page.get_by_label("用户名").fill(name)
     page.get_by_label("密码", exact=True).fill(one_time)
-    page.get_by_role("button", name="登录").click()
+    page.get_by_role("button", name="登录", exact=True).click()
 
     expect(page).to_have_url(hub.url + "/password")
     expect(page.locator("#live")).to_have_count(0)  # no socket until the password is replaced
@@ -116,7 +116,7 @@ def sign_in_as(page, hub, name: str, role: str) -> None:
     page.goto(hub.url + "/login")
     page.get_by_label("用户名").fill(name)
     page.get_by_label("密码", exact=True).fill(one_time)
-    page.get_by_role("button", name="登录").click()
+    page.get_by_role("button", name="登录", exact=True).click()
     expect(page).to_have_url(hub.url + "/password")
     new_password = "flood-watch-" + secrets.token_hex(6)
     page.get_by_label("当前密码").fill(one_time)

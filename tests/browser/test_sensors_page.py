@@ -35,7 +35,7 @@ def sign_in(page, hub, name: str, one_time: str) -> None:
     expect(page).to_have_url(re.compile(r"/login\?next="))
     page.get_by_label("用户名").fill(name)
     page.get_by_label("密码", exact=True).fill(one_time)
-    page.get_by_role("button", name="登录").click()
+    page.get_by_role("button", name="登录", exact=True).click()
     expect(page).to_have_url(hub.url + "/password")
     new_password = "gauge-night-" + secrets.token_hex(6)
     page.get_by_label("当前密码").fill(one_time)
