@@ -22,7 +22,7 @@ from dispatch.core.api_schemas import (
 )
 from telemetry.choices import UNITS, SensorKind
 from telemetry.decode import MAX_BATCH, MAX_SENSOR_CODE, MAX_SEQ
-from telemetry.metrics import REJECT_REASONS
+from telemetry.metrics import LETTER_REASONS, REJECT_REASONS
 from telemetry.series import MAX_ROWS
 
 NUMBER = {"type": "number"}
@@ -97,7 +97,7 @@ GATEWAY_FILTER = query("gateway", {"type": "string"}, "a gateway's code")
 SENSOR_FILTER = query("sensor", {"type": "string"}, "a sensor's code")
 DEAD_LETTER = obj({
     "id": {"type": "integer"}, "received_at": TIMESTAMP, "topic": {"type": "string"},
-    "reason": {"enum": list(REJECT_REASONS)}, "payload": {"type": "string"},
+    "reason": {"enum": list(LETTER_REASONS)}, "payload": {"type": "string"},
     "payload_bytes": {"type": "integer", "minimum": 0}, "resolved": {"type": "boolean"},
     "resolved_at": NULLABLE_TIMESTAMP}, "id", "received_at", "reason", "payload", "resolved")
 
@@ -138,7 +138,7 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
         "sensor", "as_of"))},
     "telemetry.post_readings": {"body": READINGS_BODY, "ok": ok(schema=STORED)},
     "telemetry.dead_letters": {
-        "query": [query("reason", {"enum": list(REJECT_REASONS)}), GATEWAY_FILTER,
+        "query": [query("reason", {"enum": [*LETTER_REASONS, "over_quota"]}), GATEWAY_FILTER,
                   SENSOR_FILTER, query("resolved", {"enum": ["0", "1"]}),
                   query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
                   query("before", {"type": "integer", "minimum": 1, "maximum": MAX_SEQ},

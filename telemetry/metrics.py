@@ -10,6 +10,10 @@ REJECT_REASONS = (
     "foreign_sensor", "retired_sensor", "unit_mismatch", "out_of_range", "too_old", "future",
     "too_large", "conflict",
 )
+# Every reason a dead letter in telemetry's store can carry: the readings' reasons, and
+# `swapped`, which the positions intake (dispatch.positions.fixes) writes into the same store for
+# a fix whose latitude and longitude are swapped (the store is telemetry's, so is its vocabulary).
+LETTER_REASONS = (*REJECT_REASONS, "swapped")
 
 readings_received = Counter("rescuehub_readings_received", "Readings received (MQTT and HTTP)",
                             registry=registry)

@@ -57,6 +57,7 @@ DEAD_LETTER_REASONS = {
     "future": _l("Time in the future"),
     "too_large": _l("Too large"),
     "conflict": _l("Conflicts with a stored value"),
+    "swapped": _l("Latitude and longitude swapped"),
     "over_quota": _l("Over the gateway's quota (payloads not kept)"),
 }
 
@@ -147,6 +148,21 @@ DEAD_LETTER_PROBLEMS = {
 }
 
 
+def add_dead_letter_details(app, details) -> None:
+    """Let a package downstream of telemetry that writes into the dead-letter store (the
+    positions intake) give its details words on the page: (JavaScript pattern with named groups,
+    lazy words with {group} holes) pairs, tried after the readings' own."""
+    app.extensions.setdefault("rescuehub.dead_letter_details", []).extend(details)
+
+
+def dead_letter_details() -> tuple:
+    """Every (pattern, words) pair of the app: the readings' first, then those added."""
+    from flask import current_app
+
+    return (*DEAD_LETTER_DETAILS,
+            *current_app.extensions.get("rescuehub.dead_letter_details", ()))
+
+
 @bp.get("/dead-letters")
 @auth.roles(*OFFICE_ROLES)
 def dead_letters_page():
@@ -154,7 +170,7 @@ def dead_letters_page():
     role = auth.current_principal().role
     return render_template("dead_letters.html", reasons=DEAD_LETTER_REASONS,
                            details=[[pattern, str(words)] for pattern, words in
-                                    DEAD_LETTER_DETAILS],
+                                    dead_letter_details()],
                            problems={k: str(v) for k, v in DEAD_LETTER_PROBLEMS.items()},
                            can_act=role in {Role.COMMANDER, Role.DISPATCHER})
 

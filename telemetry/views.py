@@ -258,14 +258,14 @@ PAYLOAD_SHOWN = 4096
 
 def _dead_letter_filters(*, with_reason: bool = True) -> list:
     """The WHERE conditions of `?reason=`, `?gateway=`, `?sensor=`, `?resolved=0|1`."""
-    from telemetry.metrics import REJECT_REASONS
+    from telemetry.metrics import LETTER_REASONS
     from telemetry.models import DeadLetter
 
     args = request.args
     conditions = []
     reason = args.get("reason", "")
     if with_reason and reason:
-        choices = (*REJECT_REASONS, "over_quota")
+        choices = (*LETTER_REASONS, "over_quota")
         if reason not in choices:
             raise parameter_error("reason", _("must be one of %(choices)s",
                                               choices=", ".join(choices)))
@@ -342,14 +342,14 @@ def dead_letters_summary():
     """Dead letters counted per reason, unresolved and total (`?gateway=`, `?sensor=`)."""
     from sqlalchemy import case, func, select
 
-    from telemetry.metrics import REJECT_REASONS
+    from telemetry.metrics import LETTER_REASONS
     from telemetry.models import DeadLetter
 
     unresolved = func.sum(case((DeadLetter.resolved_at.is_(None), 1), else_=0))
     rows = db.session.execute(
         select(DeadLetter.reason, func.count(DeadLetter.id), unresolved, func.max(DeadLetter.id))
         .where(*_dead_letter_filters(with_reason=False)).group_by(DeadLetter.reason)).all()
-    counts = {reason: {"unresolved": 0, "total": 0} for reason in REJECT_REASONS}
+    counts = {reason: {"unresolved": 0, "total": 0} for reason in LETTER_REASONS}
     latest = None
     for reason, total, open_, newest in rows:
         counts.setdefault(reason, {})["total"] = total

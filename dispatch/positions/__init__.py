@@ -32,7 +32,14 @@ def init_app(app: Flask) -> None:
     import dispatch.positions.metrics  # noqa: F401  (its counters join the process's registry)
     import dispatch.positions.models  # noqa: F401  (its tables join the metadata)
     from dispatch.core.runtime import add_broker_accounts
-    from dispatch.positions import api_schemas, devices, geofence_views, pages, views
+    from dispatch.positions import (
+        api_schemas,
+        devices,
+        geofence_views,
+        letter_words,
+        pages,
+        views,
+    )
 
     geofence_views.init_app(app)  # GET /api/v1/geofence-events
     views.init_app(app)  # OwnTracks HTTP, OsmAnd, tracks, the members layer, the tablet's fix
@@ -40,3 +47,4 @@ def init_app(app: Flask) -> None:
     # The phones' MQTT logins join the managed broker's files.
     add_broker_accounts(devices.device_accounts)
     pages.init_app(app)  # the members layer of the live map (its module and words)
+    letter_words.init_app(app)  # its dead letters' details in words on the dead-letter page

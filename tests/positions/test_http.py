@@ -302,6 +302,19 @@ def test_a_position_letter_is_listed_and_can_be_dismissed_not_reprocessed(client
     assert dismissed.status_code == 200 and dismissed.json["resolution"] == "dismissed"
 
 
+def test_a_swapped_fix_is_found_by_its_reason_and_counted(client, add_phone, bearer):
+    """`swapped` is a reason of the dead-letter store (telemetry's vocabulary), so the office
+    can filter by it and the summary counts it."""
+    phone = add_phone()
+    post_owntracks(client, phone, location(ago(minutes=1), lat=LON, lon=LAT))
+    editor = bearer("dispatcher")
+    listed = client.get("/api/v1/dead-letters?reason=swapped", headers=editor)
+    assert listed.status_code == 200, listed.json
+    assert [item["reason"] for item in listed.json["items"]] == ["swapped"]
+    summary = client.get("/api/v1/dead-letters/summary", headers=editor).json
+    assert summary["reasons"]["swapped"] == {"unresolved": 1, "total": 1}
+
+
 def test_past_the_quota_a_letter_is_counted_not_kept(app, client, add_phone):
     from telemetry.quota import DeadLetterQuota
 

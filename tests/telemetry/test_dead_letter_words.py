@@ -66,7 +66,8 @@ def python_pattern(pattern: str) -> re.Pattern:
 
 def test_every_stored_detail_has_words():
     details = stored_details()
-    assert {reason for reason, _ in details} == set(DEAD_LETTER_REASONS)
+    # `swapped` is the positions intake's (tests/positions/test_letter_words.py).
+    assert {reason for reason, _ in details} == set(DEAD_LETTER_REASONS) - {"swapped"}
     patterns = [(python_pattern(p), str(words)) for p, words in DEAD_LETTER_DETAILS]
     unknown = [(reason, detail) for reason, detail in details
                if not any(p.match(detail) for p, _ in patterns)]

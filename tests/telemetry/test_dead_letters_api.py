@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 
 from dispatch.core.db import db
 from dispatch.core.models import AuditEntry
-from telemetry.metrics import REJECT_REASONS
+from telemetry.metrics import LETTER_REASONS
 from telemetry.models import DeadLetter, Reading
 from tests.telemetry.http_ingest import post, ts
 
@@ -79,7 +79,7 @@ def test_paging_with_next_before(client, letters, office):
 
 def test_summary_counts_per_reason(client, letters, office):
     summary = client.get("/api/v1/dead-letters/summary", headers=office).json
-    assert set(summary["reasons"]) == set(REJECT_REASONS)  # every chip, zeros included
+    assert set(summary["reasons"]) == set(LETTER_REASONS)  # every chip, zeros included
     assert summary["reasons"]["unknown_sensor"] == {"unresolved": 2, "total": 2}
     assert summary["reasons"]["bad_json"] == {"unresolved": 1, "total": 1}
     assert summary["reasons"]["too_old"] == {"unresolved": 0, "total": 0}
@@ -145,7 +145,7 @@ def test_every_reason_has_a_label():
     from telemetry.pages import DEAD_LETTER_REASONS
 
     # The chips' order is DESIGN's, then the per-gateway quota summaries.
-    assert list(DEAD_LETTER_REASONS) == [*REJECT_REASONS, "over_quota"]
+    assert list(DEAD_LETTER_REASONS) == [*LETTER_REASONS, "over_quota"]
 
 
 @pytest.mark.parametrize(("role", "status", "acts"), [
