@@ -8,8 +8,9 @@ broker and the hub started as bench/ingest.py starts them, whose helpers this sc
 - keepers: KEEPERS (4) keepers at once, each its own login (a bearer token) and HTTP connection,
   each with its own share of the serviceable items (so that they never race each other here),
   repeat --cycles times: scan 1-3 items (each a `GET /api/v1/depot/items/{code}`, the scan
-  field's exact lookup, with the item's history, and a `GET /api/v1/depot/items?q=` of the code,
-  the search a typed code runs), check them out to a team of the item's township (`POST
+  field's exact lookup, with the item's history, and for a --typed share of them, every one by
+  default, a `GET /api/v1/depot/items?q=` of the code, the search a typed code runs; --typed 0
+  measures scans alone), check them out to a team of the item's township (`POST
   /api/v1/depot/checkouts`) and check them back in (`POST /api/v1/depot/checkins`, condition ok).
   p50 and p99 of each request, as the keeper's client waits for it (target p99 < 50 ms);
 - reference, in the same run: `GET /healthz` by the same 4 keepers' connections at once (the
@@ -26,7 +27,7 @@ A double check-out makes the run exit 1; a slow figure never does. Progress goes
 figures table to stdout.
 
 Run: .venv/bin/python bench/depot.py [--backend spatialite|postgis|both] [--cycles 250]
-     [--rounds 1000]
+     [--typed 1] [--rounds 1000]
 """
 
 from __future__ import annotations
@@ -206,8 +207,9 @@ def teams_by_town(setup: Setup) -> dict[str, list[str]]:
 
 
 def run_keeper(setup: Setup, keeper: Keeper, teams: dict[str, list[str]], cycles: int,
-               start: threading.Barrier, errors: list) -> None:
-    """A keeper's work: scan, look up, check out, check in, `cycles` times."""
+               typed: float, start: threading.Barrier, errors: list) -> None:
+    """A keeper's work: scan, look up (and search for a `typed` share of the items), check
+    out, check in, `cycles` times."""
     rng = random.Random(keeper.name)
     try:
         for code in keeper.items[:3]:  # warm this connection
@@ -217,8 +219,9 @@ def run_keeper(setup: Setup, keeper: Keeper, teams: dict[str, list[str]], cycles
             codes = rng.sample(keeper.items, rng.randint(1, 3))
             for code in codes:
                 keeper.request(setup, "GET", f"/api/v1/depot/items/{code}", (200,), "lookup")
-                keeper.request(setup, "GET", "/api/v1/depot/items", (200,), "search",
-                               params={"q": code, "limit": 20})
+                if rng.random() < typed:
+                    keeper.request(setup, "GET", "/api/v1/depot/items", (200,), "search",
+                                   params={"q": code, "limit": 20})
             town = codes[0].split("-")[0]
             team = rng.choice(teams.get(town) or [t for ts in teams.values() for t in ts])
             keeper.request(setup, "POST", "/api/v1/depot/checkouts", (201,), "checkout",
@@ -383,7 +386,7 @@ def run_backend(label: str, url: str, tmp: Path, args, _sizes=None) -> list[Row]
         sign_in(setup)
         teams = teams_by_town(setup)
 
-        wall = together(run_keeper, setup, keepers, teams, args.cycles)
+        wall = together(run_keeper, setup, keepers, teams, args.cycles, args.typed)
         done = sum(len(k.times.get("checkout", [])) for k in keepers)
         log(f"{label}: {KEEPERS} keepers, {done} check-outs and check-ins in {wall:.1f} s")
         per_request = {kind: [t for k in keepers for t in k.times.get(kind, [])]
@@ -394,6 +397,8 @@ def run_backend(label: str, url: str, tmp: Path, args, _sizes=None) -> list[Row]
         ref_p50, ref_p99 = ms(healthz, 0.5), ms(healthz, 0.99)
         for kind, name in OPERATIONS:
             values = per_request[kind]
+            if not values:
+                continue
             p50, p99 = ms(values, 0.5), ms(values, 0.99)
             rows.append(Row(label, f"{name} p50", f"{p50:.1f} ms", "", verdict(None),
                             f"{p50 / ref_p50:.1f}x GET /healthz p50 ({ref_p50:.1f} ms); "
@@ -432,11 +437,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["spatialite", "postgis", "both"], default="both")
     parser.add_argument("--cycles", type=int, default=250,
                         help="check-out/check-in cycles per keeper (default 250)")
+    parser.add_argument("--typed", type=float, default=1.0,
+                        help="the share of scanned items also searched for with ?q= (default "
+                             "1: every item; 0: scans only)")
     parser.add_argument("--rounds", type=int, default=1000,
                         help="rounds of two keepers racing for one item (default 1000)")
     args = parser.parse_args(argv)
-    if args.cycles < 1 or args.rounds < 1:
-        parser.error("--cycles and --rounds must be at least 1")
+    if args.cycles < 1 or args.rounds < 1 or not 0 <= args.typed <= 1:
+        parser.error("--cycles and --rounds must be at least 1, --typed 0-1")
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, ingest._interrupt)
@@ -458,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print_rows("depot.py", f"{KEEPERS} keepers, {args.cycles} cycles each, {args.rounds} races; "
+    print_rows("depot.py", f"{KEEPERS} keepers, {args.cycles} cycles each, searching "
+                           f"{args.typed:.0%} of the items; {args.rounds} races; "
                            f"{time.monotonic() - started:.0f} s", rows)
     if any(row.verdict == "FAIL" for row in rows):
         code = 1
