@@ -91,9 +91,8 @@ def _bad_codes(problems: list[dict[str, Any]]) -> HubError:
 # --- small helpers ---------------------------------------------------------------------------
 
 def today_of(settings: Settings, now: datetime) -> date:
-    """The depot's calendar day at `now` (the township's time zone, [roster] timezone: the depot
-    has none of its own)."""
-    return now.astimezone(ZoneInfo(settings.roster.timezone)).date()
+    """The depot's calendar day at `now` (its time zone, [depot] timezone)."""
+    return now.astimezone(ZoneInfo(settings.depot.timezone)).date()
 
 
 def number(value: Decimal | float | None) -> int | float | None:
@@ -1050,7 +1049,7 @@ def overdue_notices(session: Session, settings: Settings, now: datetime,
                                Checkout.reminded_at.is_(None))
         .order_by(Checkout.due, Checkout.id).limit(most)).all()
     lines = _lines_of(session, [r.id for r in records])
-    zone = ZoneInfo(settings.roster.timezone)
+    zone = ZoneInfo(settings.depot.timezone)
     fresh = []
     for record in records:
         marked = session.execute(

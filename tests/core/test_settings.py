@@ -49,8 +49,13 @@ def test_environment_variable_names_follow_section_key():
     ({"RESCUEHUB_MQTT_PROTOCOL": "3"}, "mqtt.protocol"),
     ({"RESCUEHUB_DATABASE_BUSY_TIMEOUT_S": "0"}, "database.busy_timeout_s"),
     ({"RESCUEHUB_WEB_PROT": "5000"}, "RESCUEHUB_WEB_PROT"),
+    ({"RESCUEHUB_DEPOT_TIMEZONE": "Mars/Olympus_Mons"}, "depot.timezone"),
+    ({"RESCUEHUB_ROSTER_TIMEZONE": "+08:00"}, "roster.timezone"),
+    ({"RESCUEHUB_EVACUATION_TIMEZONE": "../etc/passwd"}, "evacuation.timezone"),
 ])
 def test_bad_value_is_named(env, named):
+    import depot, dispatch.evacuation, dispatch.roster  # noqa: F401,E401  (their settings checks)
+
     with pytest.raises(SettingsError, match=named.replace(".", r"\.")):
         load_settings(environ=env)
 
