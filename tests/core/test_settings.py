@@ -54,7 +54,10 @@ def test_environment_variable_names_follow_section_key():
     ({"RESCUEHUB_EVACUATION_TIMEZONE": "../etc/passwd"}, "evacuation.timezone"),
 ])
 def test_bad_value_is_named(env, named):
-    import depot, dispatch.evacuation, dispatch.roster  # noqa: F401,E401  (their settings checks)
+    # The packages' own settings checks join the kernel's when they are imported.
+    import depot  # noqa: F401
+    import dispatch.evacuation  # noqa: F401
+    import dispatch.roster  # noqa: F401
 
     with pytest.raises(SettingsError, match=named.replace(".", r"\.")):
         load_settings(environ=env)
