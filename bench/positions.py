@@ -986,7 +986,7 @@ def _steady_rows(label: str, calm: dict, clients: int) -> list[Row]:
     cores = os.cpu_count() or 1
     return [
         Row(label, "publish -> position event p50", f"{p50:.0f} ms", "", verdict(None),
-            f"{len(lat):,} events at {clients} office clients, {calm['rate']:.0f} fixes/s"),
+            f"{len(lat):,} positions at {clients} office clients, {calm['rate']:.0f} fixes/s"),
         Row(label, "publish -> position event p99", f"{p99:.0f} ms",
             f"< {TARGET_P99_MS:.0f} ms", verdict(p99 < TARGET_P99_MS),
             f"max {max(lat, default=float('inf')):.0f} ms; publish -> hub's emit p99 "
