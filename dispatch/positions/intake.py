@@ -12,7 +12,8 @@ transaction, from any source (the OwnTracks MQTT batch, one HTTP request, one ta
   quota per login and minute (past it, counted in rescuehub_dead_letters_dropped_total only);
 - the geofences hear of every new fix and OwnTracks transition (dispatch.positions.places) in
   the same transaction;
-- after the commit (`after_commit`), the counters and a `position` event per moved marker.
+- after the commit (`after_commit`), the counters, and the moved markers handed to the
+  positions' live coalescer (one `position` event lists all moved in a window: ./live.py).
 """
 
 from __future__ import annotations

@@ -139,8 +139,8 @@ def test_a_phone_added_with_device_add_reports_over_owntracks(hub, broker, runne
     deadline = time.monotonic() + 5
     received = []
     while not received and time.monotonic() < deadline:
-        received = [e["args"][0] for e in office.get_received(NAMESPACE)
-                    if e["name"] == "position"]
+        received = [entry for e in office.get_received(NAMESPACE) if e["name"] == "position"
+                    for entry in e["args"][0]["positions"]]
         time.sleep(0.02)
     assert [(e["member"], e["source"], e["ts"]) for e in received] == [
         ("W01", "owntracks", when.isoformat())]
