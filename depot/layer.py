@@ -1,0 +1,104 @@
+"""The depots on the live map and the readiness summary per site and category (issue #22
+"Readiness"): where are our boats, and can they go now.
+
+`GET /api/v1/layers/depots` (registered with maps.views.register_layer; maps never imports the
+depot, DESIGN §2) is a GeoJSON FeatureCollection of the depot sites that have a location, each a
+point with `code`, `name`, `township`, `problems` (how many categories need attention) and
+`categories`: the site's readiness (depot.checkouts.readiness, the same numbers as
+`GET /api/v1/depot/readiness?site=`) summed per category, boats first. The map's module is
+./static/depots_layer.js; the office home page's panel is ./static/readiness.js. Both refetch
+on `depot` events (depot.live).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from flask import current_app
+from geoalchemy2.shape import to_shape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from depot import checkouts
+from depot.models import CATEGORIES, Site
+from dispatch.core.db import utcnow
+
+# "Where are our boats": boats first, then the catalogue's order.
+CATEGORY_ORDER = ("boat", *(c for c in CATEGORIES if c != "boat"))
+COUNTS = ("serviceable", "out", "repair", "inspection_overdue", "expired", "lost", "total")
+# What makes a category need attention (the panel and the popup mark the same cells):
+# nothing of it can go out though the site keeps some, an inspection overdue, something expired,
+# a type below its minimum.
+PROBLEMS = ("none_ready", "inspection_overdue", "expired", "below_min")
+MAX_SITES = 500
+
+
+def by_category(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Readiness entries (one per type) summed per category, in CATEGORY_ORDER; each with the
+    number of its types, how many are below their minimum, and its problems."""
+    sums: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        row = sums.setdefault(entry["category"], {
+            "category": entry["category"], "types": 0, "below_min": 0, "stock_types": 0,
+            **dict.fromkeys(COUNTS, 0)})
+        row["types"] += 1
+        row["below_min"] += bool(entry["below_min"])
+        row["stock_types"] += not entry["serialized"]
+        for name in COUNTS:
+            row[name] += entry[name]
+    result = []
+    for category in CATEGORY_ORDER:
+        row = sums.get(category)
+        if row is None:
+            continue
+        row["problems"] = [p for p in PROBLEMS if (
+            row["total"] > 0 and row["serviceable"] == 0 if p == "none_ready" else row[p] > 0)]
+        result.append(row)
+    return result
+
+
+def site_summaries(session: Session) -> list[tuple[Site, list[dict[str, Any]]]]:
+    """Every site (by code, at most MAX_SITES) with its readiness per category."""
+    settings = current_app.config["SETTINGS"]
+    now = utcnow()
+    sites = session.scalars(select(Site).order_by(Site.code).limit(MAX_SITES)).all()
+    return [(site, by_category(checkouts.readiness(session, site=site.code, category=None,
+                                                   settings=settings, now=now)["items"]))
+            for site in sites]
+
+
+def _township_codes(session: Session) -> dict[int, str]:
+    from sqlalchemy import column, table
+
+    townships = table("townships", column("id"), column("code"))
+    return dict(session.execute(select(townships.c.id, townships.c.code)).all())
+
+
+def _inside(bbox, lon: float, lat: float) -> bool:
+    return bbox is None or (bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3])
+
+
+def depots_layer(session: Session, bbox) -> Iterator[str]:
+    """The depots layer: each located site as a point with its readiness per category."""
+    townships = _township_codes(session)
+    features = []
+    for site, categories in site_summaries(session):
+        if site.location is None:
+            continue  # a site without a place is in the panel, not on the map
+        point = to_shape(site.location)
+        if not _inside(bbox, point.x, point.y):
+            continue
+        features.append({
+            "type": "Feature", "id": site.code,
+            "geometry": {"type": "Point", "coordinates": [point.x, point.y]},
+            "properties": {
+                "code": site.code, "name": site.name,
+                "township": townships.get(site.township_id),
+                "problems": sum(bool(c["problems"]) for c in categories),
+                "categories": categories}})
+    yield '{"type":"FeatureCollection","features":['
+    for n, feature in enumerate(features):
+        yield ("," if n else "") + json.dumps(feature, ensure_ascii=False, separators=(",", ":"))
+    yield f'],"numberReturned":{len(features)},"truncated":false}}'
