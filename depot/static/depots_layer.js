@@ -42,7 +42,9 @@ export function attach(api) {
         ...["serviceable", "out", "repair"].map((k) => el("td", { "data-field": k, style: {
           "text-align": "right", padding: "0 .35rem", "font-variant-numeric": "tabular-nums",
           color: k === "serviceable" && c.problems.includes("none_ready") ? BAD : null,
-          "font-weight": k === "serviceable" ? "700" : null } }, number.format(c[k])))),
+          "font-weight": k === "serviceable" ? "700" : null } },
+        // Bulk stock only (sandbags, rope): no items to count, its minimum says the rest.
+        c.total === 0 && c.stock_types > 0 ? "—" : number.format(c[k])))),
       problems.length ? el("tr", { class: "dp-problems" }, el("td", { colspan: 4, style: {
         color: BAD, "font-size": ".82rem", "font-weight": "600", "padding-bottom": ".3rem" } },
       problems.join(list))) : null,

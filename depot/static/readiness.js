@@ -78,6 +78,9 @@ function cell(field, value, problem) {
 
 function categoryRow(row) {
   const has = (p) => row.problems.includes(p);
+  // Bulk stock only (sandbags, rope): no items to count; the type line gives the quantities.
+  const bulk = row.total === 0 && row.types.every((t) => !t.serialized);
+  const count = (n) => (bulk ? "—" : number.format(n));
   const below = row.belowMin.map((t) => `${typeName(t)} ${number.format(Number(
     t.serialized ? t.serviceable : t.stock || 0))}/${number.format(Number(t.reorder_min))}`);
   return el("tr", { "data-category": row.category, "data-problems": row.problems.join(" ") },
@@ -85,9 +88,9 @@ function categoryRow(row) {
       el("span", { class: "rd-cat", style: { "--cat": (W.categories[row.category] || {})
         .colour || "#607d8b" } }, categoryLabel(row.category)),
       el("span", { class: "rd-types" }, typesLine(row))),
-    cell("serviceable", number.format(row.serviceable), has("none_ready")),
-    cell("out", number.format(row.out), false),
-    cell("repair", number.format(row.repair), false),
+    cell("serviceable", count(row.serviceable), has("none_ready")),
+    cell("out", count(row.out), false),
+    cell("repair", count(row.repair), false),
     cell("inspection_overdue", number.format(row.inspection_overdue),
       has("inspection_overdue")),
     cell("expired", number.format(row.expired), has("expired")),
@@ -105,12 +108,14 @@ function siteBody(site, wanted) {
   const head = el("tr", { class: "rd-site" }, el("th", { colspan: span, scope: "rowgroup" },
     el("span", { class: "rd-site-name" }, site.name || site.code),
     el("span", { class: "rd-site-code" }, site.code),
-    el("span", { class: "rd-badge", "data-problems": String(problems) },
-      problems ? fill(W.problemCount, { n: problems }) : W.ok)));
+    site.items === null ? null : el("span", { class: "rd-badge",
+      "data-problems": String(problems), "data-empty": rows.length ? null : "true" },
+    problems ? fill(W.problemCount, { n: problems }) : rows.length ? W.ok : W.nothing)));
   let body;
   if (site.items === null) body = [];
   else if (!shown.length) {
-    body = [el("tr", { class: "rd-empty" }, el("td", { colspan: span }, W.empty))];
+    body = [el("tr", { class: "rd-empty" }, el("td", { colspan: span },
+      wanted ? W.empty : W.emptySite))];
   } else body = shown.map(categoryRow);
   return el("tbody", { "data-site": site.code, "data-problems": String(problems) }, head, body);
 }
