@@ -24,6 +24,7 @@ const clock = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit"
 const list = chinese ? "、" : ", ";
 const REFRESH_MS = 600; // a burst of events (an import, a kit of 20 items) refetches once
 const RETRY_MS = 15000;
+const PARALLEL = 4;
 const COUNTS = ["serviceable", "out", "repair", "inspection_overdue", "expired", "lost",
   "total"];
 const PROBLEMS = ["none_ready", "inspection_overdue", "expired", "below_min"];
@@ -177,11 +178,17 @@ async function load(codes) {
   window.clearTimeout(retry);
   const wanted = (codes || [...sites.keys()]).filter((c) => sites.has(c));
   try {
-    await Promise.all(wanted.map(async (code) => {
-      const answer = await getJson(`${W.readiness}?site=${encodeURIComponent(code)}`,
-        { timeout: 10000 });
-      sites.get(code).items = Array.isArray(answer.items) ? answer.items : [];
-    }));
+    // A few at a time: a prefecture has 103 depots, and each request holds one of the hub's
+    // threads (the open websockets hold others).
+    const queue = [...wanted];
+    const worker = async () => {
+      for (let code = queue.shift(); code !== undefined; code = queue.shift()) {
+        const answer = await getJson(`${W.readiness}?site=${encodeURIComponent(code)}`,
+          { timeout: 10000 });
+        sites.get(code).items = Array.isArray(answer.items) ? answer.items : [];
+      }
+    };
+    await Promise.all(Array.from({ length: PARALLEL }, worker));
     render();
     loads += 1;
     box.dataset.state = "ready";

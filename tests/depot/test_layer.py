@@ -12,7 +12,7 @@ from geoalchemy2 import WKTElement
 from sqlalchemy import select
 
 from depot import layer
-from depot.models import Site
+from depot.models import Bin, Site
 from dispatch.core.db import db
 from tests.depot import factories as f
 
@@ -77,6 +77,25 @@ def test_the_layer_has_each_located_site_with_its_readiness(client, bearer):
     # The same numbers as the readiness endpoint, summed per type.
     ready = client.get("/api/v1/depot/readiness?site=D1", headers=viewer).json["items"]
     assert props["categories"] == layer.by_category(ready)
+
+
+def test_an_item_away_from_home_counts_at_both_sites_as_readiness_says(client, bearer):
+    f.depot()
+    with db.transaction() as s:
+        forward = Site(code="D2", name="前置点")
+        s.add(forward)
+        s.flush()
+        s.add(Bin(path="D2/A", site_id=forward.id))
+    f.set_item("BOAT-4", bin_id=db.session.scalar(select(Bin.id).where(Bin.path == "D2/A")))
+    locate("D1", 109.05, 33.15)
+    locate("D2", 109.06, 33.16)
+    viewer = bearer("viewer")
+    features = {x["id"]: x["properties"] for x in client.get(URL, headers=viewer).json[
+        "features"]}
+    for code, boats in (("D1", 4), ("D2", 1)):
+        ready = client.get(f"/api/v1/depot/readiness?site={code}", headers=viewer).json
+        assert features[code]["categories"] == layer.by_category(ready["items"]), code
+        assert features[code]["categories"][0]["total"] == boats
 
 
 def test_a_check_out_shows_in_the_layer_and_bbox_filters(client, bearer):
