@@ -61,6 +61,7 @@ def panel_words() -> dict[str, Any]:
                      problems="{problems}"),
         "boats": _("Boats ready now: %(n)s", n="{n}"),
         "boatsAt": _("%(n)s at %(site)s", site="{site}", n="{n}"),
+        "boatsMore": _("%(n)s more depots", n="{n}"),
         "boatsNone": _("No boat can go out now."),
         "boatsUnknown": _("The depots keep no boats."),
         "boatsAway": _("%(out)s out, %(repair)s in repair", out="{out}", repair="{repair}"),

@@ -25,6 +25,7 @@ const list = chinese ? "、" : ", ";
 const REFRESH_MS = 600; // a burst of events (an import, a kit of 20 items) refetches once
 const RETRY_MS = 15000;
 const PARALLEL = 4;
+const BOATS_NAMED = 6; // depots named in the boats line
 const COUNTS = ["serviceable", "out", "repair", "inspection_overdue", "expired", "lost",
   "total"];
 const PROBLEMS = ["none_ready", "inspection_overdue", "expired", "below_min"];
@@ -136,10 +137,14 @@ function boatsLine() {
     out += boats.out;
     repair += boats.repair;
     total += boats.total;
-    if (boats.serviceable) {
-      at.push(fill(W.boatsAt, { site: site.name || site.code,
-        n: number.format(boats.serviceable) }));
-    }
+    if (boats.serviceable) at.push([boats.serviceable, site.name || site.code]);
+  }
+  // Where most are first; a prefecture's hundred depots end in "and N more".
+  at.sort((a, b) => b[0] - a[0]);
+  const named = at.slice(0, BOATS_NAMED).map(([n, site]) => fill(W.boatsAt, { site,
+    n: number.format(n) }));
+  if (at.length > BOATS_NAMED) {
+    named.push(fill(W.boatsMore, { n: number.format(at.length - BOATS_NAMED) }));
   }
   line.dataset.ready = String(ready);
   line.dataset.problem = total > 0 && ready === 0 ? "true" : "false";
@@ -148,7 +153,7 @@ function boatsLine() {
     return;
   }
   const parts = [ready ? fill(W.boats, { n: number.format(ready) }) : W.boatsNone];
-  if (at.length) parts.push(` — ${at.join(list)}`);
+  if (named.length) parts.push(` — ${named.join(list)}`);
   if (out || repair) {
     parts.push(`${chinese ? "；" : "; "}${fill(W.boatsAway, { out: number.format(out),
       repair: number.format(repair) })}`);
