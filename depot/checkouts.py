@@ -221,16 +221,6 @@ def _problem(session: Session, field_name: str, code: str) -> dict[str, Any]:
     return _problems(session, [(field_name, code)])[0]
 
 
-# --- the live event --------------------------------------------------------------------------
-
-def depot_event(kind: str, *, items: Iterable[str] = (), types: Iterable[str] = (),
-                checkout: int | None = None, **extra: Any) -> dict[str, Any]:
-    """The `depot` live event (office room) after a committed check-out, check-in, inspection
-    or repair: what changed, so the readiness panel and item pages refresh."""
-    return {"kind": kind, "items": sorted(set(items)), "types": sorted(set(types)),
-            "checkout": checkout, **extra}
-
-
 # --- check-out -------------------------------------------------------------------------------
 
 @dataclass
