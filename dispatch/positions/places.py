@@ -479,9 +479,10 @@ def record_batch(session: Session, fixes_by_member: dict[int, Sequence[Any]], *,
     # Places whose fence is gone (deleted, or renamed) are no longer anywhere to be inside.
     inside = {m: {k for k in before[m] if k in places.zone_of} for m in new}
     crossings = _crossings(places, inside, Tracks.of(new))
-    _settle(session, [PresenceChange(m, before[m], inside[m],
-                             {c.key: c.ts for c in crossings[m] if c.event == ENTER})
-                      for m in sorted(new)])
+    _settle(session, [
+        PresenceChange(m, before[m], inside[m],
+                       {c.key: c.ts for c in crossings[m] if c.event == ENTER})
+        for m in sorted(new)])
     _move_cursors(session, {m: fixes[-1].ts for m, fixes in new.items()})
     return _events(session, crossings, "fix")
 
