@@ -62,6 +62,8 @@ MAX_DUE_AHEAD = timedelta(days=366)
 MAX_QTY = Decimal(10) ** 12
 MAX_ID = 2**31 - 1
 MAX_LIST = 500
+# An overdue check-out is told to the office again after this long while it stays out.
+REMIND_EVERY = timedelta(days=1)
 MAX_DUE_DAYS = 3650
 HUB = "hub"
 LANGUAGES = {"zh": "zh_Hans_CN", "en": "en"}
@@ -1032,18 +1034,22 @@ def _both(message, **values: Any) -> dict[str, str]:
 
 def overdue_notices(session: Session, settings: Settings, now: datetime,
                     most: int) -> list[dict[str, Any]]:
-    """A notice for each open check-out past its due time not reminded yet (at most `most`),
-    each marked reminded by a conditional UPDATE (two job runs never send one twice)."""
+    """A notice for each open check-out past its due time and not reminded within REMIND_EVERY
+    (a daily reminder while it stays out; at most `most`), each marked reminded by a conditional
+    UPDATE on the time it was last reminded (two job runs never send one twice)."""
     records = session.scalars(
         select(Checkout).where(Checkout.closed_at.is_(None), Checkout.due < now,
-                               Checkout.reminded_at.is_(None))
+                               or_(Checkout.reminded_at.is_(None),
+                                   Checkout.reminded_at <= now - REMIND_EVERY))
         .order_by(Checkout.due, Checkout.id).limit(most)).all()
     lines = _lines_of(session, [r.id for r in records])
     zone = ZoneInfo(settings.depot.timezone)
     fresh = []
     for record in records:
+        last = (Checkout.reminded_at.is_(None) if record.reminded_at is None
+                else Checkout.reminded_at == record.reminded_at)
         marked = session.execute(
-            update(Checkout).where(Checkout.id == record.id, Checkout.reminded_at.is_(None))
+            update(Checkout).where(Checkout.id == record.id, last)
             .values(reminded_at=now).execution_options(synchronize_session=False))
         if marked.rowcount != 1:
             continue
