@@ -63,7 +63,8 @@ def keeper(hub):
 
 
 def items(hub, api, **query) -> dict:
-    answer = api.get(hub.url + "/api/v1/depot/items", params={"limit": 500, **query}, timeout=10)
+    query.setdefault("limit", 500)
+    answer = api.get(hub.url + "/api/v1/depot/items", params=query, timeout=10)
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -121,6 +122,14 @@ def test_find_a_pump_and_read_its_whole_life(hub, browser, artifacts, keeper):
     expect(results).to_have_attribute("data-count", "50")
     expect(page.locator("#items-count")).to_have_text(f"共 {total} 件")
     expect(page.locator("#page-range")).to_have_text(f"第 1–50 件，共 {total} 件")
+    first_page = results.locator(".item-row").first.get_attribute("data-code")
+    page.locator("#page-next").click()
+    expect(page.locator("#page-range")).to_have_text(f"第 51–100 件，共 {total} 件")
+    second = items(hub, keeper, limit=50, offset=50)["items"]
+    expect(results.locator(".item-row").first).to_have_attribute("data-code", second[0]["code"])
+    assert "offset=50" in page.url
+    page.locator("#page-prev").click()
+    expect(results.locator(".item-row").first).to_have_attribute("data-code", first_page)
 
     # A pump by its name: every result is a pump, as many as the API finds.
     pumps = items(hub, keeper, q=PUMP)

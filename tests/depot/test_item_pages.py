@@ -34,6 +34,10 @@ def test_readers_of_items_open_both_pages(client, depot, login, role):
     page = one.get_data(as_text=True)
     assert config(page)["code"] == "B-001" and "冲锋舟" in page
     assert client.get("/depot/items/NOPE-1").status_code == 404
+    client.get("/lang/en")
+    english = config(client.get("/depot/items").get_data(as_text=True))["words"]
+    assert english["status"]["repair"]["label"] == "In repair"
+    assert english["where"]["held"] == "With {holder}"
 
 
 @pytest.mark.parametrize("role", ["viewer", "team_leader"])
