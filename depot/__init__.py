@@ -34,3 +34,5 @@ def init_app(app: Flask) -> None:
     # The readiness panel's and the depots layer's modules and words. The layer itself
     # (depot.layer) joins the map in dispatch.views: the depot may not import maps (DESIGN §2).
     panel.init_app(app)
+    from depot import item_pages  # find an item, an item's page (issue #22 "History")
+    item_pages.init_app(app)

@@ -354,10 +354,11 @@ def _iso(value: date | datetime | None) -> str | None:
 
 
 def _holder(checkout: Checkout | None) -> dict[str, Any] | None:
+    """Who has an item that is out, since when and until when (its open check-out)."""
     if checkout is None:
         return None
     return {"to": {"kind": checkout.to_kind, "code": checkout.to_code},
-            "due": _iso(checkout.due), "checkout": checkout.id}
+            "since": _iso(checkout.at), "due": _iso(checkout.due), "checkout": checkout.id}
 
 
 def _item_json(item: Item, ctx: _Context) -> dict[str, Any]:
