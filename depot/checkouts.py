@@ -886,7 +886,7 @@ def inspect(session: Session, code: str, body: Mapping[str, Any], *, actor: str,
               "checklist": checklist, "note": note, "item_status": outcome.status,
               "inspection_due": iso(item.inspection_due),
               "repair": repair.id if repair is not None else None}
-    audit.record(session, actor=actor, action="depot.inspect", entity_type="item",
+    audit.record(session, actor=actor, action="depot.inspect", entity_type="depot_item",
                  entity_id=item_code, before=before, after=answer)
     return answer
 
@@ -932,7 +932,7 @@ def repair(session: Session, code: str, body: Mapping[str, Any], *, actor: str,
     session.flush()
     answer = _repair_json(current, item)
     audit.record(session, actor=actor, action="depot.repair_open" if opened else
-                 "depot.repair_close", entity_type="item", entity_id=item.code, before=before,
+                 "depot.repair_close", entity_type="depot_item", entity_id=item.code, before=before,
                  after=answer)
     return answer, opened
 
@@ -1085,7 +1085,7 @@ def expiry_notices(session: Session, settings: Settings, now: datetime,
         return []
     sent = {(entity, after) for entity, after in session.execute(
         select(AuditEntry.entity_id, AuditEntry.after).where(
-            AuditEntry.entity_type == "item", AuditEntry.action == "depot.expiry_notice",
+            AuditEntry.entity_type == "depot_item", AuditEntry.action == "depot.expiry_notice",
             AuditEntry.entity_id.in_([r[0] for r in rows])))}
     fresh = []
     for code, expires, type_code, name_zh, name_en in rows:
@@ -1100,7 +1100,7 @@ def expiry_notices(session: Session, settings: Settings, now: datetime,
             "text": _both(message, name={"zh": name_zh, "en": name_en or name_zh}, code=code,
                           expires=expires.isoformat(), days=days),
             "item": code, "type": type_code, "expires": expires.isoformat(), "days_left": days})
-        audit.record(session, actor=HUB, action="depot.expiry_notice", entity_type="item",
+        audit.record(session, actor=HUB, action="depot.expiry_notice", entity_type="depot_item",
                      entity_id=code, after={"expires": expires.isoformat()})
         if len(fresh) >= most:
             break

@@ -83,6 +83,7 @@ def vocabulary() -> dict[str, Any]:
             "repair_closed": _("Repair closed: %(outcome)s", outcome="{outcome}"),
             "outcomes": {"repaired": _("repaired"), "written_off": _("written off")},
             "created": _("Registered"),
+            "expiryNotice": _("Expiry notice sent to the office"),
             "updated": _("Edited: %(fields)s", fields="{fields}"),
             "audit": _("Recorded: %(action)s", action="{action}"),
             "fields": {"serial": _("Serial"), "condition": _("Condition"), "bin": _("Bin"),

@@ -601,9 +601,14 @@ def update_item(session: Session, code: str, body: Mapping[str, Any], *, actor: 
     return item
 
 
+# Audited about an item, but in its history from their own tables (with their checklists).
+_OWN_TABLES = ("depot.inspect", "depot.repair_open", "depot.repair_close")
+
+
 def _audit_history(session: Session, item: Item) -> list[dict[str, Any]]:
     rows = session.scalars(select(AuditEntry).where(
-        AuditEntry.entity_type == "depot_item", AuditEntry.entity_id == item.code)
+        AuditEntry.entity_type == "depot_item", AuditEntry.entity_id == item.code,
+        AuditEntry.action.not_in(_OWN_TABLES))
         .order_by(AuditEntry.seq.desc()).limit(HISTORY_MAX)).all()
     return [{"kind": "audit", "at": r.at, "by": r.actor, "action": r.action,
              "before": json.loads(r.before), "after": json.loads(r.after)} for r in rows]

@@ -115,6 +115,7 @@ function describe(entry) {
         outcome: H.outcomes[entry.outcome] || entry.outcome || "—" }) };
     case "audit":
       if (entry.action === "depot_item.create") return { text: H.created };
+      if (entry.action === "depot.expiry_notice") return { text: H.expiryNotice };
       if (entry.action === "depot_item.update") {
         return { text: fill(H.updated, { fields: edits(entry.before, entry.after) || "—" }) };
       }

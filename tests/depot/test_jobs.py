@@ -74,7 +74,7 @@ def test_a_returned_check_out_is_not_reminded(client, keeper, office):
         Checkout.id == late["id"])) is None
 
 
-def test_expiring_and_expired_items_are_told_once_per_expiry_date(app, keeper, office):
+def test_expiring_and_expired_items_are_told_once_per_expiry_date(app, client, keeper, office):
     f.set_item("EXT-1", expires=f.TODAY + timedelta(days=10))
     f.set_item("EXT-2", expires=f.TODAY - timedelta(days=2))
     f.set_item("EXT-3", expires=f.TODAY + timedelta(days=10), status="retired")
@@ -89,6 +89,10 @@ def test_expiring_and_expired_items_are_told_once_per_expiry_date(app, keeper, o
     f.set_item("EXT-1", expires=f.TODAY + timedelta(days=20))
     jobs.watch_expiry()
     assert [n["item"] for n in notices(office)] == ["EXT-1"]
+    # Both notices are in the item's life.
+    history = client.get("/api/v1/depot/items/EXT-1", headers=keeper).json["history"]
+    assert [e["action"] for e in history if e["kind"] == "audit"].count(
+        "depot.expiry_notice") == 2
 
 
 def test_keepers_hear_the_notices_too(client, keeper, login, sio):
