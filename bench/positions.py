@@ -30,8 +30,9 @@ hub's own code and config/mosquitto.conf, mqtt.managed = false):
   ratio to the bare subscriber's receive rate;
 - steady, with the office clients connected: every phone reports every PERIOD_S (1,248 phones:
   ~125 fixes/s), phases spread evenly, for --seconds: publish -> `position` event at every
-  office client, p50 and p99 (target p99 < 500 ms; the first WARMUP_S are left out), events
-  delivered vs expected (one per fix and client: each fix is newer than its member's last), and
+  office client, p50 and p99 (target p99 < 500 ms; the first WARMUP_S are left out), positions
+  delivered vs expected (one per fix and client: each fix is newer than its member's last; a
+  `position` event lists the markers moved since the last one, dispatch/positions/live.py), and
   the CPU share of the hub's process tree (`rescuehub run`, its gunicorn worker, its children)
   from /proc over the measured part, beside the broker's, the bench's own processes' and the
   whole machine's;
@@ -59,7 +60,6 @@ import json
 import os
 import queue
 import random
-import re
 import resource
 import selectors
 import shutil
@@ -310,9 +310,7 @@ def phones_process(spec: dict, commands, results) -> None:
 
 # --- office clients: a minimal Socket.IO reader over raw websockets ------------------------------
 
-_MEMBER = re.compile(rb'"member": ?"([^"]*)"')
-_TS = re.compile(rb'"ts": ?"([^"]*)"')
-_ID = re.compile(rb'"id": ?"(\d+)-')
+POSITION_FRAME = b'42/live,["position"'
 
 
 def ws_frame(opcode: int, data: bytes) -> bytes:
@@ -343,11 +341,13 @@ class Conn:
 
 @dataclass
 class Seen:
-    """What the clients of one process received: per `position` key (member|fix time), the
-    hub's emit time (ms, from the event id) and each client's arrival (monotonic)."""
+    """What the clients of one process received: per position listed in a `position` event
+    (key member|fix time), the hub's emit time (ms, from the event's id) and each client's
+    arrival (monotonic); `events` counts the events, `positions` the fixes they listed."""
 
-    arrivals: dict[bytes, list[float]] = field(default_factory=dict)
-    emitted: dict[bytes, int] = field(default_factory=dict)
+    arrivals: dict[str, list[float]] = field(default_factory=dict)
+    emitted: dict[str, int] = field(default_factory=dict)
+    events: int = 0
     positions: int = 0
     other: int = 0
     unparsed: int = 0
@@ -358,12 +358,13 @@ class OfficeClients:
     """Socket.IO clients on /live (Engine.IO 4 over a websocket, bearer token), several per
     process, read by one selector loop that stamps each `position` event on arrival.
 
-    Why not python-socketio's client: at 125 events/s to each of 200 clients (25,000 frames/s)
-    its Engine.IO layer (a thread per message received, wsproto in Python) costs more CPU than
-    this machine's two cores have, and bench/ingest.py found it adding 200-300 ms to arrival at
-    far lower rates. A browser reads its one websocket in native code; these readers parse a
-    frame's header, answer pings and find three fields in a `position` frame, a few µs each,
-    so the clients take a small share of the CPU the hub needs (their share is printed)."""
+    Why not python-socketio's client: at one event per fix (125 events/s to each of 200 clients,
+    25,000 frames/s, before the hub sent moved markers together) its Engine.IO layer (a thread
+    per message received, wsproto in Python) cost more CPU than this machine's two cores have,
+    and bench/ingest.py found it adding 200-300 ms to arrival at far lower rates. A browser
+    reads its one websocket in native code; these readers parse a frame's header, answer pings
+    and read a `position` frame's JSON, so the clients take a small share of the CPU the hub
+    needs (their share is printed)."""
 
     def __init__(self, spec: dict):
         self.spec = spec
@@ -446,7 +447,7 @@ class OfficeClients:
             conn.closed = True
         elif opcode != 0x1:
             self.seen.other += 1
-        elif payload.startswith(b'42/live,["position"'):
+        elif payload.startswith(POSITION_FRAME):
             self._position(payload, now)
         elif payload == b"2":  # Engine.IO ping
             conn.sock.sendall(ws_frame(1, b"3"))
@@ -458,20 +459,26 @@ class OfficeClients:
             self.seen.other += 1
 
     def _position(self, payload: bytes, now: float) -> None:
-        member, ts, event_id = _MEMBER.search(payload), _TS.search(payload), _ID.search(payload)
+        """A `position` event: {"id", "ts", "positions": [{"member", "ts" (the fix's), ...}]}
+        (dispatch/positions/live.py); each listed fix counts as one position."""
         seen = self.seen
-        seen.positions += 1
+        seen.events += 1
         seen.last = now
-        if not (member and ts and event_id):
+        try:
+            event = json.loads(payload[len(b"42/live,"):])[1]
+            emitted = int(event["id"].split("-", 1)[0])
+            keys = [f"{p['member']}|{p['ts']}" for p in event["positions"]]
+        except (ValueError, KeyError, IndexError, TypeError):
             seen.unparsed += 1
             return
-        key = member.group(1) + b"|" + ts.group(1)
-        got = seen.arrivals.get(key)
-        if got is None:
-            seen.arrivals[key] = [now]
-            seen.emitted[key] = int(event_id.group(1))
-        else:
-            got.append(now)
+        seen.positions += len(keys)
+        for key in keys:
+            got = seen.arrivals.get(key)
+            if got is None:
+                seen.arrivals[key] = [now]
+                seen.emitted[key] = emitted
+            else:
+                got.append(now)
 
     def settle(self, quiet_s: float, max_s: float) -> None:
         """Read until no `position` came for quiet_s (at most max_s)."""
@@ -483,8 +490,7 @@ class OfficeClients:
 
     def report(self) -> dict:
         seen, self.seen = self.seen, Seen()
-        return {"arrivals": {k.decode(): v for k, v in seen.arrivals.items()},
-                "emitted": {k.decode(): v for k, v in seen.emitted.items()},
+        return {"arrivals": seen.arrivals, "emitted": seen.emitted, "events": seen.events,
                 "positions": seen.positions, "other": seen.other, "unparsed": seen.unparsed,
                 "last": seen.last, "closed": sum(c.closed for c in self.conns)}
 
@@ -747,12 +753,13 @@ def burst(bench: Bench, rounds: int, base_tst: int, label: str) -> dict:
         f"stored per second: {ingest.per_second(samples, go_at)}")
     if bench.client_queues:
         reports = client_reports(bench)
-        result["events"] = sum(r["positions"] for r in reports.values())
-        last = max((r["last"] for r in reports.values() if r["positions"]), default=go_at)
+        result["positions"] = sum(r["positions"] for r in reports.values())
+        result["events"] = sum(r["events"] for r in reports.values())
+        last = max((r["last"] for r in reports.values() if r["events"]), default=go_at)
         result["map_current_s"] = last - go_at
-        log(f"{setup.label}: {label}: {result['events']} `position` events at "
-            f"{bench.connected_clients} clients, the last {result['map_current_s']:.1f} s after "
-            f"the go")
+        log(f"{setup.label}: {label}: {result['positions']} positions in {result['events']} "
+            f"`position` events at {bench.connected_clients} clients, the last "
+            f"{result['map_current_s']:.1f} s after the go")
     return result
 
 
@@ -802,9 +809,11 @@ def steady(bench: Bench, seconds: float) -> dict:
               "expected": expected, "fixes": len(sent), "shares": shares,
               "unparsed": sum(r["unparsed"] for r in seen.values()),
               "closed": sum(r["closed"] for r in seen.values()),
-              "rate": len(sent) / seconds}
+              "rate": len(sent) / seconds, "events": sum(r["events"] for r in seen.values())}
     log(f"{setup.label}: steady: {len(sent)} fixes in {seconds:.0f} s ({result['rate']:.0f}/s); "
-        f"{delivered} of {expected} events delivered; publish -> event {_stats(lat)}")
+        f"{delivered} of {expected} positions delivered in {result['events']} `position` events "
+        f"({result['events'] / max(1, bench.connected_clients):.0f} per client); publish -> "
+        f"event {_stats(lat)}")
     log(f"{setup.label}: steady: publish -> hub's emit {_stats(hub_ms)}; emit -> client "
         f"{_stats(deliver_ms)}; clients closed {result['closed']}, unparsed "
         f"{result['unparsed']}")
@@ -961,7 +970,8 @@ def _rows(label: str, ref: dict, got: dict | None, calm: dict | None, again: dic
         rows.append(Row(label, "reconnect: office map current after",
                         f"{again['map_current_s']:.1f} s", "(info)", verdict(None),
                         f"all {again['published']:,} phones at once, {clients} clients: "
-                        f"{again['events']:,} events; all stored after {again['seconds']:.1f} s "
+                        f"{again['positions']:,} positions in {again['events']:,} events; all "
+                        f"stored after {again['seconds']:.1f} s "
                         f"({again['rate']:,.0f}/s)"))
     return [*rows, Row(label, "lost fixes", f"{published - stored}", "0",
                        verdict(stored == published),
@@ -976,17 +986,17 @@ def _steady_rows(label: str, calm: dict, clients: int) -> list[Row]:
     cores = os.cpu_count() or 1
     return [
         Row(label, "publish -> position event p50", f"{p50:.0f} ms", "", verdict(None),
-            f"{len(lat):,} events at {clients} office clients, {calm['rate']:.0f} fixes/s"),
+            f"{len(lat):,} positions at {clients} office clients, {calm['rate']:.0f} fixes/s"),
         Row(label, "publish -> position event p99", f"{p99:.0f} ms",
             f"< {TARGET_P99_MS:.0f} ms", verdict(p99 < TARGET_P99_MS),
             f"max {max(lat, default=float('inf')):.0f} ms; publish -> hub's emit p99 "
             f"{percentile(calm['hub_ms'], 0.99) if lat else float('inf'):.0f} ms, emit -> "
             f"client p99 {percentile(calm['deliver_ms'], 0.99) if lat else float('inf'):.0f} "
             f"ms"),
-        Row(label, "position events delivered, steady", f"{calm['delivered']:,}",
+        Row(label, "positions delivered, steady", f"{calm['delivered']:,}",
             f"{calm['expected']:,}", verdict(all_events),
-            f"{calm['fixes']:,} fixes x {clients} clients; clients closed by the hub "
-            f"{calm['closed']}"),
+            f"{calm['fixes']:,} fixes x {clients} clients, in {calm['events']:,} `position` "
+            f"events; clients closed by the hub {calm['closed']}"),
         Row(label, "hub CPU, steady", f"{shares['hub'] * 100:.0f} % of a core", "(info)",
             verdict(None), f"{shares['hub'] / cores * 100:.0f} % of the {cores} cores"
                            + (f" (worker {shares['worker'] * 100:.0f} %, web "

@@ -94,7 +94,8 @@ ITEM = obj({
     "condition": TEXT, "bin": NULLABLE_TEXT, "home_site": NULLABLE_TEXT, "purchased": DATE,
     "expires": DATE, "inspection_due": DATE,
     "holder": {"type": ["object", "null"], "properties": {
-        "to": TO, "due": NULLABLE_TIMESTAMP, "checkout": {"type": "integer"}}}},
+        "to": TO, "since": TIMESTAMP, "due": NULLABLE_TIMESTAMP,
+        "checkout": {"type": "integer"}}}},
     "code", "type", "serial", "status", "condition", "bin", "home_site", "purchased",
     "expires", "inspection_due", "holder")
 HISTORY_ENTRY = obj({"kind": {"enum": ["checkout", "checkin", "inspection", "repair_opened",

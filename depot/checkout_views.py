@@ -1,14 +1,14 @@
 """Check-out, check-in, inspection, repair and readiness endpoints (DESIGN §5 "Depot
 (contract)"): thin adapters over depot.checkouts. Keepers and commanders write; dispatchers
-read; every person reads readiness; gateways never. Each committed change is announced to the
-office as a `depot` live event."""
+read; every person reads readiness; gateways never. Each committed change is announced as a
+`depot` live event (depot.live builds it)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_babel import lazy_gettext as _l
 
-from depot import checkouts
+from depot import checkouts, live
 from depot.models import CATEGORIES
 from dispatch.core import auth
 from dispatch.core.body import json_object
@@ -16,13 +16,11 @@ from dispatch.core.choices import PERSON_ROLES, Role
 from dispatch.core.codes import is_code
 from dispatch.core.db import db, utcnow
 from dispatch.core.errors import parameter_error
-from dispatch.core.realtime import notify
 
 bp = Blueprint("depot_checkouts", __name__)
 
 WRITERS = (Role.COMMANDER, Role.KEEPER)
 READERS = (Role.COMMANDER, Role.KEEPER, Role.DISPATCHER)
-OFFICE = ("office",)
 
 
 def _flag(name: str) -> bool | None:
@@ -32,6 +30,11 @@ def _flag(name: str) -> bool | None:
     if raw not in ("true", "false"):
         raise parameter_error(name, _l("must be true or false"))
     return raw == "true"
+
+
+def _stock_lines(lines) -> list[tuple[str, str]]:
+    """The (type, bin) of a check-out's stock lines, for the live event."""
+    return [(line["type"], line["bin"]) for line in lines if not line["item"] and line["bin"]]
 
 
 def _actor() -> str:
@@ -51,9 +54,9 @@ def create_checkout():
     answer = checkouts.checkout(s, json_object(), actor=_actor(), settings=_settings(),
                                 now=utcnow())
     s.commit()
-    notify("depot", checkouts.depot_event(
-        "checkout", items=[line["item"] for line in answer["lines"] if line["item"]],
-        types=[line["type"] for line in answer["lines"]], checkout=answer["id"]), rooms=OFFICE)
+    live.send(live.item_change(
+        s, "checkout", "out", [line["item"] for line in answer["lines"] if line["item"]],
+        stock=_stock_lines(answer["lines"]), checkouts=[answer["id"]]))
     return jsonify(answer), 201
 
 
@@ -74,10 +77,12 @@ def create_checkin():
     s = db.session
     answer = checkouts.checkin(s, json_object(), actor=_actor(), now=utcnow())
     s.commit()
-    notify("depot", checkouts.depot_event(
-        "checkin", items=[i["code"] for i in answer["items"]],
-        types=[line["type"] for c in answer["checkouts"] for line in c["lines"]],
-        checkout=None, checkouts=[c["id"] for c in answer["checkouts"]]), rooms=OFFICE)
+    returned = {line["type"] for line in answer["stock"]}
+    live.send(live.item_change(
+        s, "checkout", "in", [i["code"] for i in answer["items"]],
+        stock=[(t, b) for t, b in _stock_lines(line for c in answer["checkouts"]
+                                               for line in c["lines"]) if t in returned],
+        checkouts=[c["id"] for c in answer["checkouts"]]))
     return jsonify(answer)
 
 
@@ -90,8 +95,7 @@ def create_inspection(code: str):
     answer = checkouts.inspect(s, code, json_object(), actor=_actor(), settings=_settings(),
                                now=utcnow())
     s.commit()
-    notify("depot", checkouts.depot_event("inspection", items=[answer["item"]],
-                                          status=answer["item_status"]), rooms=OFFICE)
+    live.send(live.item_change(s, "inspection", "create", [answer["item"]]))
     return jsonify(answer), 201
 
 
@@ -103,8 +107,7 @@ def create_repair(code: str):
     answer, opened = checkouts.repair(s, code, json_object(required=False), actor=_actor(),
                                       now=utcnow())
     s.commit()
-    notify("depot", checkouts.depot_event("repair", items=[answer["item"]],
-                                          status=answer["item_status"]), rooms=OFFICE)
+    live.send(live.item_change(s, "repair", "open" if opened else "close", [answer["item"]]))
     return jsonify(answer), 201 if opened else 200
 
 

@@ -62,6 +62,8 @@ MAX_DUE_AHEAD = timedelta(days=366)
 MAX_QTY = Decimal(10) ** 12
 MAX_ID = 2**31 - 1
 MAX_LIST = 500
+# An overdue check-out is told to the office again after this long while it stays out.
+REMIND_EVERY = timedelta(days=1)
 MAX_DUE_DAYS = 3650
 HUB = "hub"
 LANGUAGES = {"zh": "zh_Hans_CN", "en": "en"}
@@ -91,9 +93,8 @@ def _bad_codes(problems: list[dict[str, Any]]) -> HubError:
 # --- small helpers ---------------------------------------------------------------------------
 
 def today_of(settings: Settings, now: datetime) -> date:
-    """The depot's calendar day at `now` (the township's time zone, [roster] timezone: the depot
-    has none of its own)."""
-    return now.astimezone(ZoneInfo(settings.roster.timezone)).date()
+    """The depot's calendar day at `now` (its time zone, [depot] timezone)."""
+    return now.astimezone(ZoneInfo(settings.depot.timezone)).date()
 
 
 def number(value: Decimal | float | None) -> int | float | None:
@@ -220,16 +221,6 @@ def _problems(session: Session, entries: list[tuple[str, str]]) -> list[dict[str
 
 def _problem(session: Session, field_name: str, code: str) -> dict[str, Any]:
     return _problems(session, [(field_name, code)])[0]
-
-
-# --- the live event --------------------------------------------------------------------------
-
-def depot_event(kind: str, *, items: Iterable[str] = (), types: Iterable[str] = (),
-                checkout: int | None = None, **extra: Any) -> dict[str, Any]:
-    """The `depot` live event (office room) after a committed check-out, check-in, inspection
-    or repair: what changed, so the readiness panel and item pages refresh."""
-    return {"kind": kind, "items": sorted(set(items)), "types": sorted(set(types)),
-            "checkout": checkout, **extra}
 
 
 # --- check-out -------------------------------------------------------------------------------
@@ -895,7 +886,7 @@ def inspect(session: Session, code: str, body: Mapping[str, Any], *, actor: str,
               "checklist": checklist, "note": note, "item_status": outcome.status,
               "inspection_due": iso(item.inspection_due),
               "repair": repair.id if repair is not None else None}
-    audit.record(session, actor=actor, action="depot.inspect", entity_type="item",
+    audit.record(session, actor=actor, action="depot.inspect", entity_type="depot_item",
                  entity_id=item_code, before=before, after=answer)
     return answer
 
@@ -941,7 +932,7 @@ def repair(session: Session, code: str, body: Mapping[str, Any], *, actor: str,
     session.flush()
     answer = _repair_json(current, item)
     audit.record(session, actor=actor, action="depot.repair_open" if opened else
-                 "depot.repair_close", entity_type="item", entity_id=item.code, before=before,
+                 "depot.repair_close", entity_type="depot_item", entity_id=item.code, before=before,
                  after=answer)
     return answer, opened
 
@@ -1043,18 +1034,22 @@ def _both(message, **values: Any) -> dict[str, str]:
 
 def overdue_notices(session: Session, settings: Settings, now: datetime,
                     most: int) -> list[dict[str, Any]]:
-    """A notice for each open check-out past its due time not reminded yet (at most `most`),
-    each marked reminded by a conditional UPDATE (two job runs never send one twice)."""
+    """A notice for each open check-out past its due time and not reminded within REMIND_EVERY
+    (a daily reminder while it stays out; at most `most`), each marked reminded by a conditional
+    UPDATE on the time it was last reminded (two job runs never send one twice)."""
     records = session.scalars(
         select(Checkout).where(Checkout.closed_at.is_(None), Checkout.due < now,
-                               Checkout.reminded_at.is_(None))
+                               or_(Checkout.reminded_at.is_(None),
+                                   Checkout.reminded_at <= now - REMIND_EVERY))
         .order_by(Checkout.due, Checkout.id).limit(most)).all()
     lines = _lines_of(session, [r.id for r in records])
-    zone = ZoneInfo(settings.roster.timezone)
+    zone = ZoneInfo(settings.depot.timezone)
     fresh = []
     for record in records:
+        last = (Checkout.reminded_at.is_(None) if record.reminded_at is None
+                else Checkout.reminded_at == record.reminded_at)
         marked = session.execute(
-            update(Checkout).where(Checkout.id == record.id, Checkout.reminded_at.is_(None))
+            update(Checkout).where(Checkout.id == record.id, last)
             .values(reminded_at=now).execution_options(synchronize_session=False))
         if marked.rowcount != 1:
             continue
@@ -1090,7 +1085,7 @@ def expiry_notices(session: Session, settings: Settings, now: datetime,
         return []
     sent = {(entity, after) for entity, after in session.execute(
         select(AuditEntry.entity_id, AuditEntry.after).where(
-            AuditEntry.entity_type == "item", AuditEntry.action == "depot.expiry_notice",
+            AuditEntry.entity_type == "depot_item", AuditEntry.action == "depot.expiry_notice",
             AuditEntry.entity_id.in_([r[0] for r in rows])))}
     fresh = []
     for code, expires, type_code, name_zh, name_en in rows:
@@ -1105,7 +1100,7 @@ def expiry_notices(session: Session, settings: Settings, now: datetime,
             "text": _both(message, name={"zh": name_zh, "en": name_en or name_zh}, code=code,
                           expires=expires.isoformat(), days=days),
             "item": code, "type": type_code, "expires": expires.isoformat(), "days_left": days})
-        audit.record(session, actor=HUB, action="depot.expiry_notice", entity_type="item",
+        audit.record(session, actor=HUB, action="depot.expiry_notice", entity_type="depot_item",
                      entity_id=code, after={"expires": expires.isoformat()})
         if len(fresh) >= most:
             break

@@ -19,8 +19,8 @@ NOTICE_ROOMS = ("office", "depot")
 
 
 def remind_overdue(now: datetime | None = None) -> None:
-    """Job (hourly): each open check-out past its due time, once (Checkout.reminded_at), as a
-    `notice` to the office."""
+    """Job (hourly): each open check-out past its due time, once a day while it stays out
+    (Checkout.reminded_at, checkouts.REMIND_EVERY), as a `notice` to the office."""
     settings = current_app.config["SETTINGS"]
     with db.transaction() as s:
         fresh = checkouts.overdue_notices(s, settings, now or utcnow(), NOTICES_PER_RUN)

@@ -354,10 +354,11 @@ def _iso(value: date | datetime | None) -> str | None:
 
 
 def _holder(checkout: Checkout | None) -> dict[str, Any] | None:
+    """Who has an item that is out, since when and until when (its open check-out)."""
     if checkout is None:
         return None
     return {"to": {"kind": checkout.to_kind, "code": checkout.to_code},
-            "due": _iso(checkout.due), "checkout": checkout.id}
+            "since": _iso(checkout.at), "due": _iso(checkout.due), "checkout": checkout.id}
 
 
 def _item_json(item: Item, ctx: _Context) -> dict[str, Any]:
@@ -600,9 +601,14 @@ def update_item(session: Session, code: str, body: Mapping[str, Any], *, actor: 
     return item
 
 
+# Audited about an item, but in its history from their own tables (with their checklists).
+_OWN_TABLES = ("depot.inspect", "depot.repair_open", "depot.repair_close")
+
+
 def _audit_history(session: Session, item: Item) -> list[dict[str, Any]]:
     rows = session.scalars(select(AuditEntry).where(
-        AuditEntry.entity_type == "depot_item", AuditEntry.entity_id == item.code)
+        AuditEntry.entity_type == "depot_item", AuditEntry.entity_id == item.code,
+        AuditEntry.action.not_in(_OWN_TABLES))
         .order_by(AuditEntry.seq.desc()).limit(HISTORY_MAX)).all()
     return [{"kind": "audit", "at": r.at, "by": r.actor, "action": r.action,
              "before": json.loads(r.before), "after": json.loads(r.after)} for r in rows]

@@ -26,8 +26,7 @@ MAX_QUERY = 128
 
 def today() -> date:
     """Today on the township's calendar (inspections fall due by the local date)."""
-    # The depot has no time zone of its own yet: the roster's is the township's.
-    zone = ZoneInfo(current_app.config["SETTINGS"].roster.timezone)
+    zone = ZoneInfo(current_app.config["SETTINGS"].depot.timezone)
     return datetime.now(zone).date()
 
 

@@ -1083,13 +1083,28 @@ def _shelter_plan(town: _Town, people: _People, name: tuple[str, str],
     return plan
 
 
+# Shelters stand at least this far apart where the village allows: the seat's compound, schools
+# and clinic are separate sites, and each is its own geofence (positions.shelter_radius_m, 150 m
+# by default), so a member walking onto one must not enter five.
+SHELTER_SPACING_M = 350.0
+
+
 def _place(node_m: np.ndarray, usable: np.ndarray, cells: np.ndarray, village: int,
-           centre: np.ndarray) -> tuple[int, int]:
-    """The usable road node nearest the village centre (inside the village if it can), and the
-    village it is in."""
+           centre: np.ndarray, taken: list[int]) -> tuple[int, int]:
+    """The usable road node nearest the village centre (inside the village if it can) and at
+    least SHELTER_SPACING_M from the nodes `taken` by shelters before (nearer only when none is),
+    and the village it is in."""
     gap = np.hypot(*(node_m - centre).T)
     mine = usable & shapely.contains_xy(cells[village].buffer(-15.0), node_m[:, 0], node_m[:, 1])
-    pick = int(np.argmin(np.where(mine if mine.any() else usable, gap, np.inf)))
+    candidates = mine if mine.any() else usable
+    if taken:
+        near = node_m[taken]
+        nearest = np.min(np.hypot(node_m[:, None, 0] - near[None, :, 0],
+                                  node_m[:, None, 1] - near[None, :, 1]), axis=1)
+        spaced = candidates & (nearest >= SHELTER_SPACING_M)
+    else:
+        spaced = candidates
+    pick = int(np.argmin(np.where(spaced if spaced.any() else candidates, gap, np.inf)))
     usable[pick] = False
     if mine.any():
         return pick, village
@@ -1109,9 +1124,10 @@ def _shelters(rng: np.random.Generator, town: _Town, people: _People, name: tupl
     # relatives, 投亲靠友).
     scale = rng.uniform(0.25, 0.32) * population / base.sum()
     cells = np.array(town.cells, dtype=object)
-    shelters = []
+    shelters, taken = [], []
     for k, (key, zh, py, v) in enumerate(plan):
-        pick, home = _place(node_m, usable, cells, v, town.centres[v])
+        pick, home = _place(node_m, usable, cells, v, town.centres[v], taken)
+        taken.append(pick)
         night = max(20, int(round(base[k] * scale, -1)))
         shelters.append(DemoShelter(
             code=f"{town.code}-S{k + 1:02d}", name_zh=zh, name_pinyin=py,

@@ -25,8 +25,10 @@ from maps.service import GEOMETRY_MESSAGES, FeatureKind
 bp = Blueprint("maps", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/maps")
 
-LAYER_NAMES = ("villages", "shelters", "sensors", "hazards", "roads", "rivers", "members")
-# Layers other packages provide (telemetry registers `sensors`, positions `members`):
+LAYER_NAMES = ("villages", "shelters", "sensors", "hazards", "roads", "rivers", "members",
+               "depots")
+# Layers other packages provide (telemetry registers `sensors`, positions `members`, the office
+# `depots` from the depot):
 # name -> (session, bbox) -> chunks.
 LayerProvider = Callable[..., Iterator[str]]
 

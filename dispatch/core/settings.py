@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_babel import lazy_gettext as _l
 
@@ -138,6 +139,17 @@ def require_positive(values: Values, *names: str) -> None:
         section, key = name.split(".")
         if values[section][key] <= 0:
             raise SettingsError(_l("setting %(name)s must be greater than 0", name=name))
+
+
+def require_timezone(values: Values, *names: str) -> None:
+    """SettingsError unless each named setting ("section.key") is an IANA time zone name."""
+    for name in names:
+        section, key = name.split(".")
+        try:
+            ZoneInfo(str(values[section][key]))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(_l("setting %(name)s must be a time zone name such as "
+                                   "Asia/Shanghai", name=name)) from exc
 
 
 @dataclass(frozen=True)

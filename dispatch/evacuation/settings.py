@@ -4,11 +4,10 @@ added to the kernel's by `dispatch/evacuation/__init__.py` (dispatch.core.settin
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_babel import lazy_gettext as _l
 
-from dispatch.core.settings import SettingsError, Values, require_positive
+from dispatch.core.settings import SettingsError, Values, require_positive, require_timezone
 
 CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -30,8 +29,4 @@ def check_settings(values: Values) -> None:
         if not CLOCK.match(str(section[key])):
             raise SettingsError(_l("setting evacuation.%(key)s must be a time of day as HH:MM",
                                    key=key))
-    try:
-        ZoneInfo(str(section["timezone"]))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise SettingsError(_l("setting evacuation.timezone must be a time zone name such as "
-                               "Asia/Shanghai")) from exc
+    require_timezone(values, "evacuation.timezone")

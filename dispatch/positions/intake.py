@@ -12,7 +12,8 @@ transaction, from any source (the OwnTracks MQTT batch, one HTTP request, one ta
   quota per login and minute (past it, counted in rescuehub_dead_letters_dropped_total only);
 - the geofences hear of every new fix and OwnTracks transition (dispatch.positions.places) in
   the same transaction;
-- after the commit (`after_commit`), the counters and a `position` event per moved marker.
+- after the commit (`after_commit`), the counters, and the moved markers handed to the
+  positions' live coalescer (one `position` event lists all moved in a window: ./live.py).
 """
 
 from __future__ import annotations
@@ -232,12 +233,10 @@ def _statements(session: Session) -> _Statements:
 
 def _tell_geofences(session: Session, stored: dict[int, list[Fix]],
                     transitions: list[tuple[Reporter, Transition]]) -> list[dict[str, Any]]:
-    """Hand each member's new fixes (oldest first) and each OwnTracks transition to the
-    geofences, in this transaction (dispatch.positions.places); the `geofence` events to send
-    once it is committed."""
-    events = []
-    for member_id, fixes in stored.items():
-        events += places.record_fixes(session, member_id, sorted(fixes, key=lambda fix: fix.ts))
+    """Hand every member's new fixes (all members in one set-based call) and each OwnTracks
+    transition to the geofences, in this transaction (dispatch.positions.places); the
+    `geofence` events to send once it is committed."""
+    events = places.record_batch(session, stored)
     for reporter, t in transitions:
         event = places.record_transition(session, reporter.member_id, desc=t.desc,
                                          event=t.event, ts=t.ts, lon=t.lon, lat=t.lat)

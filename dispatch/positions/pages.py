@@ -35,6 +35,7 @@ def map_words() -> dict[str, Any]:
                     "osmand": "Traccar / OsmAnd", "tablet": _("Tablet")},
         "details": _("Member page"),
         "moved": _("Position update:"),
+        "more": _("and %(n)s more", n="{n}"),
         "today": local_today(),
         "warnDays": current_app.config["SETTINGS"].roster.expiry_warn_days,
         "layer": url_for("maps.layer", name="members"),

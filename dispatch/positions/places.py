@@ -12,6 +12,17 @@ member reporting at once cannot both record the same `enter`. The cursor is ours
 intake's `latest_positions` row, so the order in which a caller moves that row and calls us does
 not matter. Read presence through `places_inside`, which leaves the cursor out.
 
+A batch (`record_batch`: the intake's transaction, every member who reported in it) is judged
+set-based, because a statement per member made the geofences 95 % of a 1,248-phone intake: one
+upsert takes all the members' cursors (… ON CONFLICT DO UPDATE … RETURNING, rows in ascending
+member id, the one order in which every writer here locks members, so two batches sharing
+members wait instead of deadlocking); one SELECT per IN_CHUNK members reads their presence; each
+zone projects the new fixes of every member it concerns in one call; the hysteresis then runs
+per member, in time order, as for one member alone (`Fences.track`); presence changes are one
+DELETE, one UPDATE and one INSERT for all members, the cursors move in one executemany, and the
+events take their members' codes from one SELECT and are flushed once. `record_fixes` is the
+batch of one member.
+
 Everything is written in the caller's transaction; the caller sends `geofence` live events
 (`event_payload`) after its commit.
 
@@ -39,7 +50,7 @@ from typing import Any
 import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, object_session
 
@@ -76,9 +87,10 @@ class Zone:
     bounds: tuple[float, float, float, float]
     fences: Fences
 
-    def holds(self, lon: float, lat: float) -> bool:
+    def holds(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Which of the lon/lat points lie within the extent (may be inside a fence here)."""
         minx, miny, maxx, maxy = self.bounds
-        return minx <= lon <= maxx and miny <= lat <= maxy
+        return (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
 
     def project(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Lon/lat arrays as an (n, 2) array of metric coordinates."""
@@ -238,65 +250,136 @@ def _extent(shapes: Sequence[Any], radius_m: float) -> tuple[float, float, float
 
 # --- presence and the cursor ------------------------------------------------------------------
 
-def _insert(session: Session):
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+_PRESENCE = Presence.__table__
+# Members per IN list: far below SQLite's 32,766 host parameters and PostgreSQL's 65,535.
+IN_CHUNK = 5000
 
 
-def _take_cursor(session: Session, member_id: int) -> datetime:
-    """The member's cursor, created at EPOCH if new; locks it until the caller's commit."""
-    statement = _insert(session)(Presence).values(
-        member_id=member_id, place_type=CURSOR[0], place=CURSOR[1], since=EPOCH)
-    statement = statement.on_conflict_do_update(
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start:start + IN_CHUNK]
+
+
+def _cursor_upsert(dialect) -> Any:
+    statement = dialect.insert(_PRESENCE)
+    # A no-op update (since = since), so that RETURNING also gives the rows that were there.
+    return statement.on_conflict_do_update(
         index_elements=["member_id", "place_type", "place"],
-        set_={"since": Presence.since}).returning(Presence.since)
-    return session.connection().execute(statement).scalar_one()
+        set_={"since": _PRESENCE.c.since},
+    ).returning(_PRESENCE.c.member_id, _PRESENCE.c.since)
 
 
-def _move_cursor(session: Session, member_id: int, ts: datetime) -> None:
-    session.connection().execute(Presence.__table__.update().where(
-        Presence.member_id == member_id, Presence.place_type == CURSOR[0],
-        Presence.place == CURSOR[1], Presence.since < ts).values(since=ts))
+# Built once: executed with many rows, SQLAlchemy sends them as multi-row statements
+# ("insertmanyvalues") from one compiled form, in the rows' order.
+_TAKE_CURSORS = {"postgresql": _cursor_upsert(postgresql), "sqlite": _cursor_upsert(sqlite)}
+_MOVE_CURSOR = _PRESENCE.update().where(
+    _PRESENCE.c.member_id == bindparam("cursor_member"), _PRESENCE.c.place_type == CURSOR[0],
+    _PRESENCE.c.place == CURSOR[1], _PRESENCE.c.since < bindparam("cursor_ts"),
+).values(since=bindparam("cursor_ts"))
+_ENTER_AGAIN = _PRESENCE.update().where(_PRESENCE.c.id == bindparam("row_id")).values(
+    since=bindparam("entered_at"))
 
 
-def _presence(session: Session, member_id: int) -> dict[Key, Presence]:
-    rows = session.scalars(select(Presence).where(
-        Presence.member_id == member_id, Presence.place_type.in_(geofence.PLACE_TYPES)))
-    return {(p.place_type, p.place): p for p in rows}
+def _take_cursors(session: Session, members: Iterable[int]) -> dict[int, datetime]:
+    """The members' cursors, created at EPOCH if new, locked until the caller's commit. One
+    upsert with the rows in ascending member order: every writer here locks members in that
+    order, so two batches sharing members wait for each other instead of deadlocking."""
+    rows = [{"member_id": m, "place_type": CURSOR[0], "place": CURSOR[1], "since": EPOCH}
+            for m in sorted(members)]
+    if not rows:
+        return {}
+    statement = _TAKE_CURSORS[session.get_bind().dialect.name]
+    return dict(session.connection().execute(statement, rows).all())
+
+
+def _move_cursors(session: Session, newest: dict[int, datetime]) -> None:
+    """Each member's cursor forward to its newest judged fix or transition (never back)."""
+    if newest:
+        session.connection().execute(_MOVE_CURSOR, [
+            {"cursor_member": m, "cursor_ts": ts} for m, ts in sorted(newest.items())])
+
+
+# A member's presence rows: place -> (row id, entered at).
+MemberPresence = dict[Key, tuple[int, datetime]]
+
+
+def _presence(session: Session, members: Iterable[int]) -> dict[int, MemberPresence]:
+    """The places each member is inside (rows of the cursor left out), read in one SELECT per
+    IN_CHUNK members."""
+    found: dict[int, MemberPresence] = {m: {} for m in members}
+    for chunk in _chunks(sorted(found)):
+        rows = session.connection().execute(select(
+            _PRESENCE.c.member_id, _PRESENCE.c.place_type, _PRESENCE.c.place, _PRESENCE.c.id,
+            _PRESENCE.c.since,
+        ).where(_PRESENCE.c.member_id.in_(chunk), _PRESENCE.c.place_type.in_(
+            geofence.PLACE_TYPES)))
+        for member_id, place_type, place, row_id, since in rows:
+            found[member_id][(place_type, place)] = (row_id, since)
+    return found
 
 
 def places_inside(session: Session, member_id: int) -> list[dict[str, Any]]:
     """The places a member is inside now, each with the time they entered."""
-    return [{"place": key[1], "place_type": key[0], "since": row.since}
-            for key, row in sorted(_presence(session, member_id).items())]
+    return [{"place": key[1], "place_type": key[0], "since": since}
+            for key, (_, since) in sorted(_presence(session, [member_id])[member_id].items())]
 
 
-def _settle(session: Session, member_id: int, before: dict[Key, Presence], after: set[Key],
-            entered_at: dict[Key, datetime]) -> None:
-    """Make the member's presence rows say `after` (entries at `entered_at`)."""
-    for key, row in before.items():
-        if key not in after:
-            session.delete(row)
-        elif key in entered_at:  # left and entered again since
-            row.since = entered_at[key]
-    for key in after - before.keys():
-        session.add(Presence(member_id=member_id, place_type=key[0], place=key[1],
-                             since=entered_at[key]))
+@dataclass(frozen=True)
+class PresenceChange:
+    """What one member's presence was, is now, and when each place was (re-)entered."""
+
+    member_id: int
+    before: MemberPresence
+    after: set[Key]
+    entered_at: dict[Key, datetime]
 
 
-def _member_code(session: Session, member_id: int) -> str | None:
-    return session.scalar(select(Member.code).where(Member.id == member_id))
+def _settle(session: Session, changes: Iterable[PresenceChange]) -> None:
+    """Make the members' presence rows say `after` (entries at `entered_at`): at most one
+    DELETE per IN_CHUNK rows, one UPDATE and one INSERT, each for every member at once."""
+    gone: list[int] = []
+    again: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
+    for change in changes:
+        for key, (row_id, _) in change.before.items():
+            if key not in change.after:
+                gone.append(row_id)
+            elif key in change.entered_at:  # left and entered again since
+                again.append({"row_id": row_id, "entered_at": change.entered_at[key]})
+        added += [{"member_id": change.member_id, "place_type": key[0], "place": key[1],
+                   "since": change.entered_at[key]}
+                  for key in sorted(change.after - change.before.keys())]
+    connection = session.connection()
+    for chunk in _chunks(gone):
+        connection.execute(_PRESENCE.delete().where(_PRESENCE.c.id.in_(chunk)))
+    if again:
+        connection.execute(_ENTER_AGAIN, again)
+    if added:
+        connection.execute(_PRESENCE.insert(), added)
 
 
-def _events(session: Session, member_id: int, crossings: Iterable[Crossing],
+def _member_codes(session: Session, members: Iterable[int]) -> dict[int, str]:
+    codes: dict[int, str] = {}
+    for chunk in _chunks(sorted(set(members))):
+        codes.update(session.execute(select(Member.id, Member.code).where(
+            Member.id.in_(chunk))).all())
+    return codes
+
+
+def _events(session: Session, crossings: dict[int, list[Crossing]],
             source: str) -> list[GeofenceEvent]:
+    """The events of every member's crossings (by member, then time), added to the session
+    and flushed once; each keeps its member's code (read in one SELECT)."""
     events = [GeofenceEvent(member_id=member_id, place=c.place, place_type=c.place_type,
-                            event=c.event, ts=c.ts, source=source) for c in crossings]
+                            event=c.event, ts=c.ts, source=source)
+              for member_id, found in sorted(crossings.items()) for c in found]
     if events:
-        code = _member_code(session, member_id)
+        codes = _member_codes(session, (e.member_id for e in events))
         for event in events:
             # Kept on the object for event_payload after the caller's commit (no query then).
-            event.member_code = code
+            event.member_code = codes.get(event.member_id)
         session.add_all(events)
+        session.flush()
     return events
 
 
@@ -315,54 +398,99 @@ def _usable(fix: Any) -> bool:
             and (accuracy is None or (_finite(accuracy) and accuracy >= 0)))
 
 
-def _crossings(places: Atlas, inside: set[Key], fixes: Sequence[Any]) -> list[Crossing]:
-    """Run the fixes (in time order) through every zone they or the presence touch."""
-    lon = np.array([f.lon for f in fixes], dtype=float)
-    lat = np.array([f.lat for f in fixes], dtype=float)
-    present_zones = {places.zone_of[k] for k in inside if k in places.zone_of}
-    crossings: list[Crossing] = []
+@dataclass
+class Tracks:
+    """The new fixes of a batch's members, one array of all of them: each member's (in time
+    order) at offsets [starts[j], ends[j]), so a zone projects every member's at once."""
+
+    members: list[int]
+    fixes: list[Any]
+    lon: np.ndarray
+    lat: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    owner: np.ndarray  # the index in `members` of each fix
+
+    @classmethod
+    def of(cls, new: dict[int, list[Any]]) -> Tracks:
+        members = sorted(new)
+        counts = np.array([len(new[m]) for m in members], dtype=np.intp)
+        fixes = [f for m in members for f in new[m]]
+        ends = np.cumsum(counts)
+        return cls(members, fixes, np.array([f.lon for f in fixes], dtype=float),
+                   np.array([f.lat for f in fixes], dtype=float), ends - counts, ends,
+                   np.repeat(np.arange(len(members)), counts))
+
+
+def _touched(places: Atlas, i: int, tracks: Tracks, zones_in: list[set[int]]) -> np.ndarray:
+    """Which members zone i concerns: a fix of theirs within its extent, or presence in it."""
+    touched = np.zeros(len(tracks.members), dtype=bool)
+    touched[tracks.owner[places.zones[i].holds(tracks.lon, tracks.lat)]] = True
+    touched[[j for j, zones in enumerate(zones_in) if i in zones]] = True
+    return touched
+
+
+def _crossings(places: Atlas, inside: dict[int, set[Key]],
+               tracks: Tracks) -> dict[int, list[Crossing]]:
+    """Run each member's fixes (in time order) through every zone they or the member's
+    presence touch, changing `inside`; one projection per zone for every member's fixes."""
+    zones_in = [{places.zone_of[k] for k in inside[m] if k in places.zone_of}
+                for m in tracks.members]
+    found: dict[int, list[Crossing]] = {m: [] for m in tracks.members}
     for i, zone in enumerate(places.zones):
-        if i not in present_zones and not any(zone.holds(a, b) for a, b in zip(lon, lat,
-                                                                               strict=True)):
+        touched = _touched(places, i, tracks, zones_in)
+        if not touched.any():
             continue
-        xy = zone.project(lon, lat)
-        metric = [Fix(f.ts, float(x), float(y), f.accuracy_m)
-                  for f, (x, y) in zip(fixes, xy, strict=True)]
-        mine = {k for k in inside if places.zone_of.get(k) == i}
-        after, found = zone.fences.track(mine, metric)
-        inside -= mine - after
-        inside |= after
-        crossings += found
-    # One time line across zones (a sort is stable: each zone's own order stays).
-    crossings.sort(key=lambda c: c.ts)
-    return crossings
+        take = touched[tracks.owner]
+        xy = np.zeros((len(tracks.fixes), 2))
+        xy[take] = zone.project(tracks.lon[take], tracks.lat[take])
+        for j in np.flatnonzero(touched).tolist():
+            member_id, start, end = tracks.members[j], tracks.starts[j], tracks.ends[j]
+            metric = [Fix(f.ts, x, y, f.accuracy_m)
+                      for f, (x, y) in zip(tracks.fixes[start:end], xy[start:end].tolist(),
+                                           strict=True)]
+            mine = {k for k in inside[member_id] if places.zone_of.get(k) == i}
+            after, crossed = zone.fences.track(mine, metric)
+            inside[member_id] -= mine - after
+            inside[member_id] |= after
+            found[member_id] += crossed
+    for crossed in found.values():
+        # One time line across zones (a sort is stable: each zone's own order stays).
+        crossed.sort(key=lambda c: c.ts)
+    return found
+
+
+def record_batch(session: Session, fixes_by_member: dict[int, Sequence[Any]], *,
+                 settings=None) -> list[GeofenceEvent]:
+    """Judge every member's new fixes (objects with ts, lon, lat, accuracy_m) against the
+    fences, each member's in time order; write the geofence events (source "fix") and presence
+    in the caller's transaction and return the events (by member, then time). Fixes not newer
+    than their member's cursor (module docstring) and unusable ones (naive time, non-finite or
+    out-of-range numbers) are skipped."""
+    usable = {m: [f for f in fixes if _usable(f)] for m, fixes in fixes_by_member.items()}
+    cursors = _take_cursors(session, [m for m, fixes in usable.items() if fixes])
+    new = {m: sorted((f for f in usable[m] if f.ts > since), key=lambda f: f.ts)
+           for m, since in cursors.items()}
+    new = {m: fixes for m, fixes in new.items() if fixes}
+    if not new:
+        return []
+    places = atlas(session, settings)
+    before = _presence(session, new)
+    # Places whose fence is gone (deleted, or renamed) are no longer anywhere to be inside.
+    inside = {m: {k for k in before[m] if k in places.zone_of} for m in new}
+    crossings = _crossings(places, inside, Tracks.of(new))
+    _settle(session, [
+        PresenceChange(m, before[m], inside[m],
+                       {c.key: c.ts for c in crossings[m] if c.event == ENTER})
+        for m in sorted(new)])
+    _move_cursors(session, {m: fixes[-1].ts for m, fixes in new.items()})
+    return _events(session, crossings, "fix")
 
 
 def record_fixes(session: Session, member_id: int, fixes: Sequence[Any], *,
                  settings=None) -> list[GeofenceEvent]:
-    """Judge a member's new fixes (objects with ts, lon, lat, accuracy_m) against the fences in
-    time order; write the geofence events (source "fix") and presence in the caller's
-    transaction and return the events. Fixes not newer than the member's cursor (module
-    docstring) and unusable ones (naive time, non-finite or out-of-range numbers) are skipped."""
-    usable = [f for f in fixes if _usable(f)]
-    if not usable:
-        return []
-    cursor = _take_cursor(session, member_id)
-    new = sorted((f for f in usable if f.ts > cursor), key=lambda f: f.ts)
-    if not new:
-        return []
-    places = atlas(session, settings)
-    before = _presence(session, member_id)
-    inside = set(before)
-    # Places whose fence is gone (deleted, or renamed) are no longer anywhere to be inside.
-    inside -= {k for k in before if k not in places.zone_of}
-    crossings = _crossings(places, inside, new)
-    entered_at = {c.key: c.ts for c in crossings if c.event == ENTER}
-    _settle(session, member_id, before, inside, entered_at)
-    _move_cursor(session, member_id, new[-1].ts)
-    events = _events(session, member_id, crossings, "fix")
-    session.flush()
-    return events
+    """One member's new fixes: `record_batch` of that member alone."""
+    return record_batch(session, {member_id: fixes}, settings=settings)
 
 
 def record_transition(session: Session, member_id: int, *, desc: str, event: str, ts: datetime,
@@ -379,20 +507,18 @@ def record_transition(session: Session, member_id: int, *, desc: str, event: str
     key = places.match(desc, lon, lat)
     if key is None:
         return None
-    cursor = _take_cursor(session, member_id)
-    if ts >= cursor:
-        before = _presence(session, member_id)
+    if ts >= _take_cursors(session, [member_id])[member_id]:
+        before = _presence(session, [member_id])[member_id]
         after = set(before)
         if event == ENTER:
             after.add(key)
         else:
             after.discard(key)
         entered = {key: ts} if event == ENTER and key not in before else {}
-        _settle(session, member_id, before, after, entered)
-        _move_cursor(session, member_id, ts)
-    recorded, = _events(session, member_id, [Crossing(key[0], key[1], event, ts)],
+        _settle(session, [PresenceChange(member_id, before, after, entered)])
+        _move_cursors(session, {member_id: ts})
+    recorded, = _events(session, {member_id: [Crossing(key[0], key[1], event, ts)]},
                         "transition")
-    session.flush()
     return recorded
 
 
@@ -415,7 +541,8 @@ def event_payload(event: GeofenceEvent) -> dict[str, Any]:
     code = getattr(event, "member_code", None)
     if code is None:
         session = object_session(event)
-        code = _member_code(session, event.member_id) if session is not None else None
+        code = (_member_codes(session, [event.member_id]).get(event.member_id)
+                if session is not None else None)
     body = item(event, code)
     del body["id"]
     return body

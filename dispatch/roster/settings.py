@@ -3,11 +3,9 @@ kernel's by `dispatch/roster/__init__.py` (dispatch.core.settings.add_check)."""
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 from flask_babel import lazy_gettext as _l
 
-from dispatch.core.settings import SettingsError, Values, require_positive
+from dispatch.core.settings import SettingsError, Values, require_positive, require_timezone
 from dispatch.evacuation.settings import CLOCK
 from dispatch.roster.rota import SHIFT_HOURS
 
@@ -20,8 +18,4 @@ def check_settings(values: Values) -> None:
         raise SettingsError(_l("setting roster.shift_h must be 8, 12 or 24 (hours)"))
     if not CLOCK.match(str(section["change_at"])):
         raise SettingsError(_l("setting roster.change_at must be a time of day as HH:MM"))
-    try:
-        ZoneInfo(str(section["timezone"]))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise SettingsError(_l("setting roster.timezone must be a time zone name such as "
-                               "Asia/Shanghai")) from exc
+    require_timezone(values, "roster.timezone")

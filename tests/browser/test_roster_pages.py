@@ -211,6 +211,11 @@ def test_roster_list_and_member_page(hub, page, artifacts, commander_api, hostil
     expect(track).to_have_attribute("data-state", "ready")
     expect(track).to_have_attribute("data-fixes", "3")
     expect(track.locator(f'path[data-member="{EXPIRING[0]}"]')).to_have_count(1)
+    # A fix while the page is open extends the track at once (a `position` event's list).
+    expect(page.locator("#live[data-state=online]")).to_be_visible(timeout=20_000)
+    report(hub, phone, lon + 0.008, lat + 0.004, ago_s=5, battery=61)
+    expect(track).to_have_attribute("data-fixes", "4")
+    expect(page.locator('#last-fix [data-field="battery"]')).to_have_text("61 %")
     check_tablet(page, artifacts, "member")
 
     # A hostile member's own page shows the name as text too.

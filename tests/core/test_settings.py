@@ -49,8 +49,16 @@ def test_environment_variable_names_follow_section_key():
     ({"RESCUEHUB_MQTT_PROTOCOL": "3"}, "mqtt.protocol"),
     ({"RESCUEHUB_DATABASE_BUSY_TIMEOUT_S": "0"}, "database.busy_timeout_s"),
     ({"RESCUEHUB_WEB_PROT": "5000"}, "RESCUEHUB_WEB_PROT"),
+    ({"RESCUEHUB_DEPOT_TIMEZONE": "Mars/Olympus_Mons"}, "depot.timezone"),
+    ({"RESCUEHUB_ROSTER_TIMEZONE": "+08:00"}, "roster.timezone"),
+    ({"RESCUEHUB_EVACUATION_TIMEZONE": "../etc/passwd"}, "evacuation.timezone"),
 ])
 def test_bad_value_is_named(env, named):
+    # The packages' own settings checks join the kernel's when they are imported.
+    import depot  # noqa: F401
+    import dispatch.evacuation  # noqa: F401
+    import dispatch.roster  # noqa: F401
+
     with pytest.raises(SettingsError, match=named.replace(".", r"\.")):
         load_settings(environ=env)
 

@@ -14,7 +14,7 @@ from depot.models import Bin, Item, ItemType, Kit, Site, Stock
 from dispatch.core.db import db
 from dispatch.roster.models import Member, Team
 
-# Today in the depot's zone ([roster] timezone): the service takes "now" from the clock, so
+# Today in the depot's zone ([depot] timezone): the service takes "now" from the clock, so
 # dates are set relative to the real today.
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
 SITE = "D1"

@@ -153,5 +153,7 @@ def test_roles_and_the_live_event(client, keeper, out, bearer, login, sio):
     assert client.post(IN, json={"items": [{"code": "BOAT-1"}]},
                        headers=bearer("commander")).status_code == 200
     [event] = [e["args"][0] for e in office.get_received(NAMESPACE) if e["name"] == "depot"]
-    assert event["kind"] == "checkin" and event["items"] == ["BOAT-1"]
+    assert (event["kind"], event["action"], event["codes"], event["count"]) == (
+        "checkout", "in", ["BOAT-1"], 1)
+    assert event["sites"] == ["D1"] and event["types"] == ["BOAT"]
     assert event["checkouts"] == [out["id"]]

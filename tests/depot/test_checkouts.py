@@ -262,8 +262,10 @@ def test_the_office_hears_a_depot_event_after_the_commit(client, keeper, login, 
                          headers=keeper)
     assert answer.status_code == 201
     [event] = [e["args"][0] for e in office.get_received(NAMESPACE) if e["name"] == "depot"]
-    assert event["kind"] == "checkout" and event["items"] == ["BOAT-3"]
-    assert event["checkout"] == answer.json["id"] and event["id"] and event["ts"]
+    assert event == {**event, "kind": "checkout", "action": "out", "codes": ["BOAT-3"],
+                     "count": 1, "sites": ["D1"], "types": ["BOAT"],
+                     "checkouts": [answer.json["id"]]}
+    assert event["id"] and event["ts"]
 
 
 def test_open_and_overdue_lists(client, keeper, bearer):

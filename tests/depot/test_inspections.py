@@ -167,4 +167,5 @@ def test_roles_and_the_live_event(client, keeper, bearer, login, sio):
     assert client.post(url("BOAT-1"), json={"result": "repair_required"},
                        headers=keeper).status_code == 201
     [event] = [e["args"][0] for e in office.get_received(NAMESPACE) if e["name"] == "depot"]
-    assert event == {**event, "kind": "inspection", "items": ["BOAT-1"], "status": "repair"}
+    assert event == {**event, "kind": "inspection", "action": "create", "codes": ["BOAT-1"],
+                     "count": 1, "sites": ["D1"], "types": ["BOAT"], "checkouts": []}

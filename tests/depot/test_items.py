@@ -7,7 +7,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from depot.models import Checkout, CheckoutLine, Inspection, Item, Repair
 from dispatch.core.db import db
@@ -184,6 +184,7 @@ def test_the_holder_and_the_history_newest_first(client, depot):
         s.get(Item, item.id).checkout_id, s.get(Item, item.id).status = again.id, "out"
     answer = client.get("/api/v1/depot/items/B-001", headers=depot).json
     assert answer["holder"] == {"to": {"kind": "member", "code": "T000-01"},
+                                "since": "2026-03-06T08:00:00+00:00",
                                 "due": "2099-01-01T00:00:00+00:00", "checkout": again.id}
     kinds = [e["kind"] for e in answer["history"]]
     # The registration (audit) is the newest: it happened now, the rest in March.
@@ -209,3 +210,53 @@ def test_dispatchers_read_items_and_others_do_not(client, depot, bearer):
     for role in ("viewer", "team_leader"):
         assert client.get("/api/v1/depot/items", headers=bearer(role)).status_code == 403
     assert client.get("/api/v1/depot/items").status_code == 401
+
+
+def _statements(action) -> int:
+    """How many SQL statements `action()` sends."""
+    seen = []
+
+    def count(*_args):
+        seen.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        action()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_a_list_says_who_has_each_item_out_since_when_until_when(client, depot):
+    for n in range(1, 9):
+        add_item(client, depot, code=f"B-{n:03d}", serial=f"HX-{n}")
+    due = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    for n, to in ((2, {"incident": "INC-7"}), (5, {"incident": "INC-9"})):
+        answer = client.post("/api/v1/depot/checkouts", json={
+            "items": [f"B-{n:03d}"], "to": to, "due": due.isoformat()}, headers=depot)
+        assert answer.status_code == 201, answer.json
+
+    def page() -> list[dict]:
+        answer = client.get("/api/v1/depot/items?limit=4", headers=depot)
+        assert answer.status_code == 200, answer.json
+        return answer.json["items"]
+
+    first, *_ = items = page()
+    held = {i["code"]: i["holder"] for i in items if i["holder"]}
+    assert list(held) == ["B-002"] and first["holder"] is None
+    holder = held["B-002"]
+    assert (holder["to"], datetime.fromisoformat(holder["due"])) == (
+        {"kind": "incident", "code": "INC-7"}, due)
+    assert abs(datetime.fromisoformat(holder["since"]) - datetime.now(UTC)) < timedelta(
+        minutes=5)
+    whole = client.get("/api/v1/depot/items?limit=8", headers=depot).json["items"]
+    assert [i["holder"]["to"]["code"] for i in whole if i["holder"]] == ["INC-7", "INC-9"]
+    assert client.get("/api/v1/depot/items/b-005", headers=depot).json["holder"]["to"] == {
+        "kind": "incident", "code": "INC-9"}
+    # The holders of a page come in the same few queries, however many are out.
+    few = _statements(page)
+    for n in (1, 3, 4):
+        client.post("/api/v1/depot/checkouts", json={"items": [f"B-{n:03d}"],
+                    "to": {"incident": "INC-9"}, "due": due.isoformat()}, headers=depot)
+    assert sum(1 for i in page() if i["holder"]) == 4
+    assert _statements(page) == few

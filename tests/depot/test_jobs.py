@@ -1,5 +1,6 @@
-"""The depot's jobs on both databases: an overdue check-out and an expiring or expired item are
-each told to the office once, as the office receives them over Socket.IO."""
+"""The depot's jobs on both databases: an overdue check-out is told to the office once a day while
+it stays out, an expiring or expired item once per expiry date, as the office receives them over
+Socket.IO."""
 
 from __future__ import annotations
 
@@ -33,15 +34,17 @@ def notices(office) -> list[dict]:
     return [e["args"][0] for e in office.get_received(NAMESPACE) if e["name"] == "notice"]
 
 
-def test_an_overdue_check_out_is_told_once(client, keeper, office):
+def test_an_overdue_check_out_is_told_once_a_day(client, keeper, office):
     late = client.post("/api/v1/depot/checkouts", json={"items": ["BOAT-1"],
                                                         "to": {"team": "ZH"}},
                        headers=keeper).json
-    client.post("/api/v1/depot/checkouts", json={"items": ["BOAT-2"], "to": {"team": "ZH"}},
-                headers=keeper)
+    other = client.post("/api/v1/depot/checkouts", json={"items": ["BOAT-2"],
+                                                         "to": {"team": "ZH"}},
+                        headers=keeper).json
     now = datetime.now(UTC)
     with db.transaction() as s:
         s.get(Checkout, late["id"]).due = now - timedelta(hours=1)
+        s.get(Checkout, other["id"]).due = now + timedelta(days=3)
     jobs.remind_overdue(now=now)
     [notice] = notices(office)
     assert notice["kind"] == "checkout_overdue" and notice["checkout"] == late["id"]
@@ -49,10 +52,14 @@ def test_an_overdue_check_out_is_told_once(client, keeper, office):
     assert "ZH" in notice["text"]["en"] and notice["text"]["zh"] != notice["text"]["en"]
     db.session.rollback()
     assert db.session.get(Checkout, late["id"]).reminded_at is not None
-    jobs.remind_overdue(now=now + timedelta(hours=1))
+    jobs.remind_overdue(now=now + timedelta(hours=23))
     assert notices(office) == []
     listed = client.get("/api/v1/depot/checkouts?overdue=true", headers=keeper).json["items"]
     assert listed[0]["reminded_at"] is not None
+    # Still out a day later: told again, once.
+    jobs.remind_overdue(now=now + timedelta(days=1))
+    jobs.remind_overdue(now=now + timedelta(days=1, hours=1))
+    assert [n["checkout"] for n in notices(office)] == [late["id"]]
 
 
 def test_a_returned_check_out_is_not_reminded(client, keeper, office):
@@ -67,7 +74,7 @@ def test_a_returned_check_out_is_not_reminded(client, keeper, office):
         Checkout.id == late["id"])) is None
 
 
-def test_expiring_and_expired_items_are_told_once_per_expiry_date(app, keeper, office):
+def test_expiring_and_expired_items_are_told_once_per_expiry_date(app, client, keeper, office):
     f.set_item("EXT-1", expires=f.TODAY + timedelta(days=10))
     f.set_item("EXT-2", expires=f.TODAY - timedelta(days=2))
     f.set_item("EXT-3", expires=f.TODAY + timedelta(days=10), status="retired")
@@ -82,6 +89,10 @@ def test_expiring_and_expired_items_are_told_once_per_expiry_date(app, keeper, o
     f.set_item("EXT-1", expires=f.TODAY + timedelta(days=20))
     jobs.watch_expiry()
     assert [n["item"] for n in notices(office)] == ["EXT-1"]
+    # Both notices are in the item's life.
+    history = client.get("/api/v1/depot/items/EXT-1", headers=keeper).json["history"]
+    assert [e["action"] for e in history if e["kind"] == "audit"].count(
+        "depot.expiry_notice") == 2
 
 
 def test_keepers_hear_the_notices_too(client, keeper, login, sio):

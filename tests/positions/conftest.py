@@ -17,6 +17,17 @@ from dispatch.roster.models import Member, MemberSkill, Skill, Team
 LON, LAT = 109.05, 33.15
 
 
+@pytest.fixture(autouse=True)
+def _positions_sent(request):
+    """Markers held for the next `position` event go out before the test ends, not later into
+    the next test's sockets (the Socket.IO server is the process's)."""
+    app = request.getfixturevalue("app") if "app" in request.fixturenames else None
+    yield
+    coalescer = app.extensions.get("positions.coalescer") if app is not None else None
+    if coalescer is not None:
+        coalescer.flush()
+
+
 @pytest.fixture
 def team(app):
     """A team with a squad, two members (W01 with skills, W02 on leave) and a retired one;

@@ -39,17 +39,18 @@ def places(monkeypatch):
     from dispatch.positions import places as module
 
     calls = []
-    record_fixes, record_transition = module.record_fixes, module.record_transition
+    record_batch, record_transition = module.record_batch, module.record_transition
 
-    def fixes(session, member_id, fixes):
-        calls.append(("fixes", member_id, list(fixes)))
-        return record_fixes(session, member_id, fixes)
+    def batch(session, fixes_by_member, **kw):
+        calls.extend(("fixes", member_id, list(fixes))
+                     for member_id, fixes in fixes_by_member.items())
+        return record_batch(session, fixes_by_member, **kw)
 
     def transition(session, member_id, **kw):
         calls.append(("transition", member_id, kw))
         return record_transition(session, member_id, **kw)
 
-    monkeypatch.setattr(module, "record_fixes", fixes)
+    monkeypatch.setattr(module, "record_batch", batch)
     monkeypatch.setattr(module, "record_transition", transition)
     return calls
 

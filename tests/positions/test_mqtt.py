@@ -105,17 +105,17 @@ def places(monkeypatch):
     from dispatch.positions import places as module
 
     calls = []
-    record_fixes, record_transition = module.record_fixes, module.record_transition
+    record_batch, record_transition = module.record_batch, module.record_transition
 
-    def fixes(session, member_id, fixes):
-        calls.append(("fixes", len(fixes)))
-        return record_fixes(session, member_id, fixes)
+    def batch(session, fixes_by_member, **kw):
+        calls.extend(("fixes", len(fixes)) for fixes in fixes_by_member.values())
+        return record_batch(session, fixes_by_member, **kw)
 
     def transition(session, member_id, **kw):
         calls.append(("transition", kw["desc"], kw["event"]))
         return record_transition(session, member_id, **kw)
 
-    monkeypatch.setattr(module, "record_fixes", fixes)
+    monkeypatch.setattr(module, "record_batch", batch)
     monkeypatch.setattr(module, "record_transition", transition)
     return calls
 
@@ -139,8 +139,8 @@ def test_a_phone_added_with_device_add_reports_over_owntracks(hub, broker, runne
     deadline = time.monotonic() + 5
     received = []
     while not received and time.monotonic() < deadline:
-        received = [e["args"][0] for e in office.get_received(NAMESPACE)
-                    if e["name"] == "position"]
+        received = [entry for e in office.get_received(NAMESPACE) if e["name"] == "position"
+                    for entry in e["args"][0]["positions"]]
         time.sleep(0.02)
     assert [(e["member"], e["source"], e["ts"]) for e in received] == [
         ("W01", "owntracks", when.isoformat())]

@@ -9,6 +9,7 @@ A small township in UTM zone 49N, in metres from an origin (shelter radius 150 m
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -326,6 +327,192 @@ def test_a_member_walks_into_a_demo_shelter(app, member):
     assert ("shelter", shelter.code, "enter") in {(e.place_type, e.place, e.event)
                                                   for e in found}
     assert ("shelter", shelter.code) in presence(member)
+
+
+# --- batches: every member of one intake transaction at once --------------------------------------
+
+EPSG_EAST = 32650
+ORIGIN_EAST = geo.to_metric(Point(117.05, 33.15), EPSG_EAST)
+
+
+def lonlat_east(geom):
+    """A geometry given in metres from the east township's origin (UTM zone 50N), in lon/lat."""
+    from shapely import affinity
+
+    return geo.to_lonlat(affinity.translate(geom, ORIGIN_EAST.x, ORIGIN_EAST.y), EPSG_EAST)
+
+
+def fix_east(x: float, y: float, minute: float = 0, accuracy: float | None = None) -> F:
+    point = lonlat_east(Point(x, y))
+    return F(T0 + timedelta(minutes=minute), point.x, point.y, accuracy)
+
+
+@pytest.fixture
+def east(township):
+    """A second township in another UTM zone (so another zone of fences): V3 (0, 0)-(1000, 1000)
+    "东坝村" in metres from 117.05° E, 33.15° N."""
+    with db.transaction() as s:
+        town = Township(code="T2", name_zh="东坝镇", epsg=EPSG_EAST, boundary=from_shape(
+            MultiPolygon([lonlat_east(box(-500, -500, 1500, 1500))]), 4326))
+        s.add(town)
+        s.flush()
+        s.add(Village(code="V3", name_zh="东坝村", township_id=town.id, boundary=from_shape(
+            MultiPolygon([lonlat_east(box(0, 0, 1000, 1000))]), 4326),
+            centre=from_shape(lonlat_east(Point(500, 500)), 4326)))
+
+
+def add_members(*codes: str) -> list[int]:
+    with db.transaction() as s:
+        added = [Member(code=code, name=code) for code in codes]
+        s.add_all(added)
+    return [m.id for m in added]
+
+
+def record_all(fixes_by_member):
+    """One batch; each member's (place, event) pairs, and the events in the order returned."""
+    with db.transaction() as s:
+        events = places.record_batch(s, fixes_by_member)
+    found = {member_id: [] for member_id in fixes_by_member}
+    for event in events:
+        found[event.member_id].append((event.place, event.event))
+    return found, events
+
+
+def cursor(member_id):
+    with db.transaction() as s:
+        return s.scalar(select(Presence.since).where(Presence.member_id == member_id,
+                                                     Presence.place_type == "cursor"))
+
+
+V1, S1, V2, S2, V3 = (("village", "V1"), ("shelter", "S1"), ("village", "V2"),
+                      ("shelter", "S2"), ("village", "V3"))
+
+
+def entered(member_id):
+    with db.transaction() as s:
+        return {(p["place_type"], p["place"]): p["since"] for p in places.places_inside(
+            s, member_id)}
+
+
+def test_members_of_one_batch_each_cross_their_own_places(township):
+    a, b, c, d, e = add_members("A01", "A02", "A03", "A04", "A05")
+    record_all({a: [fix(500, 900, 0)], b: [fix(-300, 500, 0)], c: [fix(1500, 500, 0)],
+                e: [fix(500, 500, 0)]})
+    assert [presence(m) for m in (a, b, c, e)] == [{V1}, set(), {V2, S2}, {V1, S1}]
+    # Given in no particular order; d reports twice (into V2, then over the edge into V1); e
+    # walks out of V1 and back in.
+    found, events = record_all({
+        e: [fix(500, 500, 2), fix(-300, 500, 1)], c: [fix(1500, 900, 1)],
+        a: [fix(-300, 500, 1)], b: [fix(500, 500, 1)], d: [fix(900, 100, 2), fix(1040, 100, 1)]})
+    assert found == {a: [("V1", "leave")], b: [("V1", "enter"), ("S1", "enter")],
+                     c: [("S2", "leave")],
+                     d: [("V2", "enter"), ("V2", "leave"), ("V1", "enter")],
+                     e: [("S1", "leave"), ("V1", "leave"), ("V1", "enter"), ("S1", "enter")]}
+    assert [ev.member_id for ev in events] == sorted(ev.member_id for ev in events)
+    assert {ev.member_id: ev.member_code for ev in events} == {
+        a: "A01", b: "A02", c: "A03", d: "A04", e: "A05"}
+    assert [presence(m) for m in (a, b, c, d)] == [set(), {V1, S1}, {V2}, {V1}]
+    assert entered(c) == {V2: T0}
+    assert entered(e) == {V1: T0 + timedelta(minutes=2), S1: T0 + timedelta(minutes=2)}
+    assert [cursor(m) for m in (a, b, c, d, e)] == [
+        T0 + timedelta(minutes=m) for m in (1, 1, 1, 2, 2)]
+
+
+def test_one_members_backlog_beside_anothers_new_fixes(township):
+    a, b = add_members("A01", "A02")
+    record_all({a: [fix(500, 500, 10)]})
+    # a's fixes are behind its cursor, b's (just as old) are b's first.
+    found, _ = record_all({a: [fix(-800, 500, 5), fix(-800, 500, 10)], b: [fix(500, 500, 5)]})
+    assert found == {a: [], b: [("V1", "enter"), ("S1", "enter")]}
+    assert presence(a) == presence(b) == {V1, S1}
+    assert (cursor(a), cursor(b)) == (T0 + timedelta(minutes=10), T0 + timedelta(minutes=5))
+    # Old and new in a's list, only old in b's: a's new one is judged alone.
+    found, _ = record_all({a: [fix(500, 500, 8), fix(-800, 500, 11)], b: [fix(-800, 500, 4)]})
+    assert found == {a: [("S1", "leave"), ("V1", "leave")], b: []}
+    assert (presence(a), presence(b)) == (set(), {V1, S1})
+    assert (cursor(a), cursor(b)) == (T0 + timedelta(minutes=11), T0 + timedelta(minutes=5))
+
+
+def test_presence_in_one_zone_and_fixes_in_another(east):
+    a, b, c = add_members("A01", "A02", "A03")
+    record_all({a: [fix(500, 900, 0)], b: [fix_east(500, 500, 0)], c: [fix(1500, 900, 0)]})
+    assert (presence(a), presence(b), presence(c)) == ({V1}, {V3}, {V2})
+    # a and b swap zones; c stays. Each is judged in the zone of its fixes and the zone of its
+    # presence (the western zone, EPSG 32649, first at the same time).
+    found, _ = record_all({a: [fix_east(500, 500, 1)], b: [fix(500, 900, 1)],
+                           c: [fix(1500, 880, 1)]})
+    assert found == {a: [("V1", "leave"), ("V3", "enter")],
+                     b: [("V1", "enter"), ("V3", "leave")], c: []}
+    assert (presence(a), presence(b), presence(c)) == ({V3}, {V1}, {V2})
+
+
+def _random_fix(rng: random.Random, round_: int) -> F:
+    minute = round_ * 10 + rng.uniform(-15, 10)  # some behind the cursor
+    accuracy = rng.choice([None, 5.0, 25.0, 60.0, 400.0])
+    if rng.random() < 0.05:  # unusable: a naive time
+        return F((T0 + timedelta(minutes=minute)).replace(tzinfo=None), 109.05, 33.15)
+    if rng.random() < 0.2:
+        return fix_east(rng.uniform(-400, 1400), rng.uniform(-400, 1400), minute, accuracy)
+    return fix(rng.uniform(-400, 2400), rng.uniform(-300, 1300), minute, accuracy)
+
+
+@pytest.mark.parametrize("chunk", [places.IN_CHUNK, 2])
+def test_a_batch_judges_as_member_by_member(east, monkeypatch, chunk):
+    # chunk 2: the presence, deletion and member-code reads span several IN lists.
+    monkeypatch.setattr(places, "IN_CHUNK", chunk)
+    rng = random.Random(21)
+    batched = add_members(*(f"B{i:02d}" for i in range(8)))
+    alone = add_members(*(f"S{i:02d}" for i in range(8)))
+
+    def summary(events, ids):
+        return [(ids.index(e.member_id), e.member_code[1:], e.place_type, e.place, e.event,
+                 e.ts, e.source) for e in events]
+
+    crossings = 0
+    for round_ in range(15):
+        fixes = {i: [_random_fix(rng, round_) for _ in range(rng.choice([0, 1, 1, 2, 3]))]
+                 for i in range(8)}
+        with db.transaction() as s:
+            got = summary(places.record_batch(
+                s, {batched[i]: fs for i, fs in reversed(fixes.items())}), batched)
+        with db.transaction() as s:
+            want = summary([e for i, fs in fixes.items()
+                            for e in places.record_fixes(s, alone[i], fs)], alone)
+        assert got == want
+        crossings += len(got)
+    assert crossings > 20  # the walk crossed plenty of fences
+    with db.transaction() as s:
+        for mine, theirs in zip(batched, alone, strict=True):
+            assert places.places_inside(s, mine) == places.places_inside(s, theirs)
+    assert [cursor(m) for m in batched] == [cursor(m) for m in alone]
+
+
+def test_two_batches_sharing_members_at_once(app, township):
+    # Two transactions (two connections) take the same members' cursors, each given them in
+    # another order: both lock in member order, so one waits for the other (no deadlock).
+    a, b = add_members("A01", "A02")
+    barrier = threading.Barrier(2)
+    found: list = []
+    failures: list = []
+
+    def report(order, minute):
+        try:
+            with app.app_context(), db.transaction() as s:
+                barrier.wait(timeout=10)
+                found.extend((e.member_id, e.place, e.event) for e in places.record_batch(
+                    s, {m: [fix(500, 500 + minute, minute)] for m in order}))
+        except Exception as exc:  # pragma: no cover - shown by the assertion
+            failures.append(exc)
+
+    threads = [threading.Thread(target=report, args=args)
+               for args in (((a, b), 1), ((b, a), 2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert failures == []
+    assert sorted(found) == sorted((m, place, "enter") for m in (a, b) for place in ("V1", "S1"))
+    assert presence(a) == presence(b) == {V1, S1}
 
 
 # --- GET /api/v1/geofence-events ----------------------------------------------------------------

@@ -48,7 +48,8 @@ def test_a_team_leaders_tablet_moves_their_marker(app, team, login, sio):
     assert stored.ts.isoformat() == data["ts"]
     assert db.session.scalar(select(LatestPosition.source)) == "tablet"
     [event] = [e["args"][0] for e in office.get_received(NAMESPACE) if e["name"] == "position"]
-    assert (event["member"], event["source"], event["battery_pct"]) == ("W01", "tablet", 64.0)
+    [entry] = event["positions"]
+    assert (entry["member"], entry["source"], entry["battery_pct"]) == ("W01", "tablet", 64.0)
     office.disconnect(NAMESPACE)
 
 

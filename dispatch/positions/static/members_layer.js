@@ -2,10 +2,10 @@
 // config.extensions: dispatch/positions/pages.py registers it). Each member's latest fix from
 // GET /api/v1/layers/members is a dot coloured by duty status (dispatch.roster.choices) that
 // fades as the fix ages; a tap opens a popup with status, squad, phone, skills (certificates
-// expired or expiring marked) and the fix. `position` events move the dot at once.
-// Everything from the data is text (../dom.js). Each dot is an SVG circle carrying
-// data-member, data-status and data-age (fresh | recent | old | stale) for people and tests;
-// the layer's pane keeps data-count.
+// expired or expiring marked) and the fix. `position` events (each a list of moved markers)
+// move the dots at once. Everything from the data is text (../dom.js). Each dot is an SVG
+// circle carrying data-member, data-status and data-age (fresh | recent | old | stale) for
+// people and tests; the layer's pane keeps data-count.
 
 import { getJson } from "../api.js";
 import { el } from "../dom.js";
@@ -14,6 +14,7 @@ const RADIUS = 9;
 // A finger needs 40 px (WCAG 2.5.5): an invisible circle of this radius under each dot.
 const HIT_RADIUS = 20;
 const RESTYLE_MS = 15000;
+const TOAST_NAMES = 3; // the live note names this many moved members, then counts the rest
 // Fading by the fix's age: the same classes as the team board (dispatch/roster/static/common.js).
 const OPACITY = { fresh: 1, recent: 0.7, old: 0.45, stale: 0.25 };
 
@@ -170,21 +171,32 @@ export function attach(api) {
     return loading;
   }
 
-  // A `position` event: the member's new fix and duty status; skills, phone and squad stay
-  // those the layer gave (a member new to the layer is fetched with it).
+  // A `position` event: the markers that moved, each member's new fix and duty status (a list:
+  // dispatch/positions/live.py); skills, phone and squad stay those the layer gave (a member new
+  // to the layer is fetched with it). A fix older than the one shown is left.
   function onPosition(message) {
-    if (!message || typeof message.member !== "string") return;
-    const entry = members.get(message.member);
-    if (!entry) {
-      load();
-      return;
+    const list = message && Array.isArray(message.positions) ? message.positions : [];
+    const moved = [];
+    let unknown = false;
+    for (const p of list) {
+      if (!p || typeof p.member !== "string") continue;
+      const entry = members.get(p.member);
+      if (!entry) {
+        unknown = true;
+        continue;
+      }
+      if (Date.parse(p.ts) < Date.parse(entry.props.ts)) continue;
+      upsert({ ...entry.props, name: p.name || entry.props.name,
+        status: p.status || entry.props.status, ts: p.ts, battery_pct: p.battery_pct,
+        accuracy_m: p.accuracy_m, speed_mps: p.speed_mps, source: p.source }, p.lon, p.lat);
+      moved.push(p.name || p.member);
     }
-    if (Date.parse(message.ts) < Date.parse(entry.props.ts)) return;
-    upsert({ ...entry.props, name: message.name || entry.props.name,
-      status: message.status || entry.props.status, ts: message.ts,
-      battery_pct: message.battery_pct, accuracy_m: message.accuracy_m,
-      speed_mps: message.speed_mps, source: message.source }, message.lon, message.lat);
-    if (map.hasLayer(group)) api.toast(`${T.moved} ${message.name || message.member}`);
+    if (unknown) load();
+    if (moved.length && map.hasLayer(group)) {
+      const names = moved.slice(0, TOAST_NAMES).join(chinese ? "、" : ", ");
+      const more = moved.length - TOAST_NAMES;
+      api.toast(`${T.moved} ${names}${more > 0 ? ` ${fill(T.more, { n: more })}` : ""}`);
+    }
   }
 
   api.addLayer({ group, label: T.title, note: T.fade,

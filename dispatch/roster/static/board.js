@@ -1,7 +1,7 @@
 // The team board (dispatch/roster/templates/roster/board.html): who is on shift now (the current
 // shift's crew, GET /api/v1/rota, after leave and swaps) or the whole team, with duty status,
 // last fix and its age, battery and phone (GET /api/v1/members and the members layer).
-// Live: a `position` event updates its member's row at once (and flashes it); the ages tick
+// Live: a `position` event updates its members' rows at once (and flashes them); the ages tick
 // every second; `roster` events (shift change, leave, swaps) reload the board.
 // #board keeps data-state (loading | ready | error), data-count and data-updates (positions
 // taken live) for people and tests; each row data-code, data-status and data-age.
@@ -130,22 +130,28 @@ async function load() {
   }
 }
 
-// A `position` event: {member, name, status, lon, lat, ts, accuracy_m, speed_mps, battery_pct,
-// source}. Only a newer fix moves the row (the hub sends only those, but events can cross).
-function onPosition(message) {
-  if (!message || typeof message.member !== "string") return;
-  const known = fixes.get(message.member);
-  if (known && Date.parse(known.ts) > Date.parse(message.ts)) return;
-  fixes.set(message.member, message);
-  const m = members.get(message.member);
-  if (m && message.status) m.status = message.status;
+// A `position` event: {positions: [{member, name, status, lon, lat, ts, accuracy_m, speed_mps,
+// battery_pct, source}, ...]} (dispatch/positions/live.py). Only a newer fix moves a row (the hub
+// sends only those, but events can cross).
+function takeFix(p) {
+  if (!p || typeof p.member !== "string") return;
+  const known = fixes.get(p.member);
+  if (known && Date.parse(known.ts) > Date.parse(p.ts)) return;
+  fixes.set(p.member, p);
+  const m = members.get(p.member);
+  if (m && p.status) m.status = p.status;
   table.dataset.updates = String(Number(table.dataset.updates || 0) + 1);
-  const old = body.querySelector(`tr[data-code="${CSS.escape(message.member)}"]`);
+  const old = body.querySelector(`tr[data-code="${CSS.escape(p.member)}"]`);
   if (!old) return;
-  const fresh = row(message.member);
+  const fresh = row(p.member);
   fresh.classList.add("flash");
   old.replaceWith(fresh);
-  showCounts(shown());
+}
+
+function onPosition(message) {
+  const list = message && Array.isArray(message.positions) ? message.positions : [];
+  for (const p of list) takeFix(p);
+  if (list.length) showCounts(shown());
 }
 
 for (const button of document.querySelectorAll(".segmented [data-show]")) {

@@ -154,10 +154,15 @@ async function loadTrack() {
   }
 }
 
+// A `position` event lists the markers that moved (dispatch/positions/live.py): this member's
+// entry, if any, is the newest fix.
 function onPosition(message) {
-  if (!message || message.member !== code) return;
-  if (!fix || message.ts > fix.ts) fix = message;
-  points.push(message);
+  const list = message && Array.isArray(message.positions) ? message.positions : [];
+  const p = list.find((item) => item && item.member === code);
+  if (!p) return;
+  if (!fix || Date.parse(p.ts) > Date.parse(fix.ts)) fix = p;
+  if (points.some((known) => known.ts === p.ts)) return; // a replay after a reconnect
+  points.push(p);
   points.sort((a, b) => Date.parse(a.ts) - Date.parse(b.ts));
   showFix();
   drawTrack();
