@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from depot import fields, service
+from depot import fields, labels, service
 from depot.choices import Category, ItemStatus, MoveKind
 from depot.models import RECIPIENT_KINDS
 from dispatch.core import openapi
@@ -151,6 +151,19 @@ KIT = obj({"code": TEXT, "name": TEXT, "lines": {"type": "array", "items": obj({
     "type": TEXT, "count": {"type": "integer"}, "name_zh": TEXT, "name_en": TEXT},
     "type", "count")}}, "code", "name", "lines")
 
+LABEL_QUERY = [
+    # Documented short, like the other filters: with type, bin and site at their longest too,
+    # a request stays within the request line a server takes. The hub reads longer lists.
+    query("items", FILTER, "item codes, separated by commas (a label each, in this order); "
+          "or instead of them:"),
+    query("type", CODE_FILTER, "every item of this type (code)"),
+    query("bin", FILTER, "every item in this bin (path) or the bins under it"),
+    query("site", CODE_FILTER, "every item of this site"),
+    query("layout", {"enum": list(labels.LAYOUTS)},
+          f"a4-3x8 (A4, 24 labels of 70 x 37 mm; the default) or 62mm (a label printer); at "
+          f"most {labels.MAX_LABELS} labels"),
+]
+
 CSV_MEDIA = {
     "text/csv": {"type": "string"},
     "multipart/form-data": obj({"file": {"type": "string", "format": "binary"}}, "file"),
@@ -189,6 +202,8 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
     "depot.import_stock": {"media": CSV_MEDIA, "ok": ok(JSON, obj(
         {"moves": {"type": "integer", "minimum": 0}}, "moves")), "errors": (409, 422)},
     "depot.list_kits": {"ok": ok(schema=items_of(KIT))},
+    "depot_labels.labels_page": {"query": LABEL_QUERY, "ok": ok("text/html", TEXT),
+                                 "errors": (404,)},
     "depot.create_kit": {"body": NEW_KIT, "ok": ok(schema=KIT, status=CREATED),
                          "errors": (409,)},
 }

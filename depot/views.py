@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_babel import lazy_gettext as _l
 
-from depot import imports, live, service
+from depot import imports, labels, live, service
 from depot.choices import READERS, WRITERS, Category, ItemStatus
 from dispatch.core import auth
 from dispatch.core.body import json_object
@@ -268,3 +268,4 @@ def create_kit():
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    labels.init_app(app)  # printable QR labels: their own blueprint, templates and static

@@ -246,6 +246,7 @@ OPERATIONS = [
     ("POST", "/api/v1/depot/items/import"),
     ("GET", "/api/v1/depot/stock"), ("GET", "/api/v1/depot/stock/moves"),
     ("POST", "/api/v1/depot/stock/moves"), ("POST", "/api/v1/depot/stock/import"),
+    ("GET", "/api/v1/depot/labels"),
 ]
 
 
