@@ -26,7 +26,7 @@ add_check(check_settings)
 def init_app(app: Flask) -> None:
     """Register the depot's tables, endpoints and pages."""
     import depot.models  # noqa: F401  (its tables join the metadata)
-    from depot import api_schemas, checkout_views, panel, views
+    from depot import api_schemas, checkout_views, pages, panel, scan_views, views
 
     views.init_app(app)  # places, catalogue, items, stock, kits
     api_schemas.init_app(app)
@@ -34,3 +34,5 @@ def init_app(app: Flask) -> None:
     # The readiness panel's and the depots layer's modules and words. The layer itself
     # (depot.layer) joins the map in dispatch.views: the depot may not import maps (DESIGN §2).
     panel.init_app(app)
+    scan_views.init_app(app)  # what a scanned code names (depot.scan)
+    pages.init_app(app)  # the keepers' scan-first check-out and check-in pages
