@@ -56,6 +56,7 @@ def vocabulary() -> dict[str, Any]:
     return {
         "status": {str(s): str(LABELS[s]) for s in ItemStatus},
         "reasons": reasons(),
+        "reasonOn": _("%(reason)s (%(date)s)", reason="{reason}", date="{date}"),
         "kinds": {"member": _("Member"), "team": _("Team"), "incident": _("Incident"),
                   "item": _("Item"), "kit": _("Kit"), "stock": _("Bulk stock")},
         "scanning": _("Looking up %(code)s…", code="{code}"),

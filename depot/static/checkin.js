@@ -6,7 +6,7 @@
 
 import { el } from "../dom.js";
 import { request, Unreachable } from "../api.js";
-import { config, fill, quantity, say, scanField, W, when } from "./desk.js";
+import { config, fill, quantity, say, scanField, top, W, when } from "./desk.js";
 
 const T = JSON.parse(document.getElementById("checkin-words").textContent);
 const WANT = ["item", ...(config.incidents ? ["member", "team", "incident"] : ["member", "team"])];
@@ -247,6 +247,7 @@ function done(answer) {
   state.holder = null;
   update();
   field.focus();
+  top();
 }
 
 function refused(items) {

@@ -7,7 +7,7 @@
 
 import { el } from "../dom.js";
 import { request, Unreachable } from "../api.js";
-import { config, fill, quantity, reasonText, say, scanField, W, when } from "./desk.js";
+import { config, fill, quantity, reasonText, say, scanField, top, W, when } from "./desk.js";
 
 const T = JSON.parse(document.getElementById("checkout-words").textContent);
 const HOLDERS = config.incidents ? ["member", "team", "incident"] : ["member", "team"];
@@ -312,6 +312,7 @@ function done(answer) {
   result.dataset.tone = "ok";
   result.dataset.checkout = String(answer.id);
   clear();
+  top();
 }
 
 function clear() {

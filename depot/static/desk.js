@@ -37,14 +37,21 @@ export function reasonText(reason, item) {
   const words = W.reasons[reason] || reason;
   if (!item) return words;
   if (reason === "inspection_overdue" && item.inspection_due) {
-    return `${words} (${item.inspection_due})`;
+    return fill(W.reasonOn, { reason: words, date: item.inspection_due });
   }
-  if (reason === "expired" && item.expires) return `${words} (${item.expires})`;
+  if (reason === "expired" && item.expires) {
+    return fill(W.reasonOn, { reason: words, date: item.expires });
+  }
   if (reason === "out" && item.holder && item.holder.to) {
     const to = item.holder.to;
     return `${words} · ${fill(W.holderOf, { kind: W.kinds[to.kind] || to.kind, code: to.code })}`;
   }
   return words;
+}
+
+/** Brings the top of the page (the result of a confirm) into view. */
+export function top() {
+  window.scrollTo({ top: 0, behavior: "smooth" });
 }
 
 /** Shows a message in an element (null hides it); `tone` is ok, error or info. */
@@ -105,7 +112,8 @@ export function scanField({ want, onFound }) {
     input.focus();
   });
   camera((code) => submit(code));
-  return { submit, focus: () => input.focus(), idle: () => queue };
+  // Focus without scrolling: the page shows its answer at the top (see `top`).
+  return { submit, focus: () => input.focus({ preventScroll: true }), idle: () => queue };
 }
 
 // --- the camera ------------------------------------------------------------------------------
