@@ -196,8 +196,17 @@ def test_keeper_checks_a_kit_out_refusals_say_why_and_the_return_sends_a_pump_to
     lamp_now = office.get(hub.url + f"/api/v1/depot/items/{lamp}", timeout=10).json()
     assert lamp_now["status"] == "in_stock"  # nothing written
     page.locator(f'#lines li[data-code="{radio}"]').get_by_role("button").click()
+    # Bulk stock goes out by quantity from a bin the keeper picks (the fullest first).
+    scan(page, "sandbag")
+    bags = page.locator('#lines li[data-code="SANDBAG"]')
+    expect(bags.locator("select.bin option").first).to_contain_text(MAIN)
+    bags.locator("input.qty").fill("0")
+    expect(confirm).to_be_disabled()
+    bags.locator("input.qty").fill("20")
+    expect(confirm).to_be_enabled()
     confirm.click()
     expect(result).to_contain_text(HOSTILE)
+    expect(result.locator('li[data-type="SANDBAG"]')).to_contain_text("× 20")
     assert office.get(hub.url + f"/api/v1/depot/items/{lamp}",
                       timeout=10).json()["status"] == "out"
     nothing_ran(page, console)
