@@ -137,10 +137,12 @@ else
 fi
 
 # ---------------------------------------------------------------- npm assets
-# The app serves node_modules/leaflet/dist and node_modules/socket.io-client/dist.
+# The app serves node_modules/leaflet/dist, node_modules/socket.io-client/dist and
+# node_modules/jsqr/dist (the depot pages' QR reader).
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ] ||
     [ ! -f node_modules/leaflet/dist/leaflet.js ] ||
-    [ ! -f node_modules/socket.io-client/dist/socket.io.min.js ]; then
+    [ ! -f node_modules/socket.io-client/dist/socket.io.min.js ] ||
+    [ ! -f node_modules/jsqr/dist/jsQR.js ]; then
     say "installing npm packages: npm ci"
     npm ci --no-audit --no-fund
     touch node_modules

@@ -26,7 +26,7 @@ add_check(check_settings)
 def init_app(app: Flask) -> None:
     """Register the depot's tables, endpoints and pages."""
     import depot.models  # noqa: F401  (its tables join the metadata)
-    from depot import api_schemas, checkout_views, panel, views
+    from depot import api_schemas, checkout_views, item_pages, pages, panel, scan_views, views
 
     views.init_app(app)  # places, catalogue, items, stock, kits
     api_schemas.init_app(app)
@@ -34,5 +34,6 @@ def init_app(app: Flask) -> None:
     # The readiness panel's and the depots layer's modules and words. The layer itself
     # (depot.layer) joins the map in dispatch.views: the depot may not import maps (DESIGN §2).
     panel.init_app(app)
-    from depot import item_pages  # find an item, an item's page (issue #22 "History")
-    item_pages.init_app(app)
+    item_pages.init_app(app)  # find an item, an item's page (issue #22 "History")
+    scan_views.init_app(app)  # what a scanned code names (depot.scan)
+    pages.init_app(app)  # the keepers' scan-first check-out and check-in pages

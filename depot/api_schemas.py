@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from depot import fields, labels, service
+from depot import fields, labels, scan, service
 from depot.choices import Category, ItemStatus, MoveKind
 from depot.models import RECIPIENT_KINDS
 from dispatch.core import openapi
@@ -164,6 +164,43 @@ LABEL_QUERY = [
           f"most {labels.MAX_LABELS} labels"),
 ]
 
+# GET /api/v1/depot/scan (depot.scan): what a scanned code names, by kind.
+SCAN_KINDS = "|".join(scan.WANTED)
+OPEN_CHECKOUT = obj({"id": {"type": "integer"}, "due": NULLABLE_TIMESTAMP,
+                     "overdue": {"type": "boolean"}, "lines": {"type": "array", "items": obj({
+                         "item": NULLABLE_TEXT, "type": TEXT, "name": TEXT, "qty": NUMBER,
+                         "returned_qty": NUMBER, "bin": NULLABLE_TEXT}, "item", "type", "qty")}},
+                    "id", "due", "lines")
+SCANNED = {"oneOf": [
+    {**ITEM, "properties": {**ITEM["properties"], "kind": {"const": "item"}, "name": TEXT,
+                            "available": {"type": "boolean"},
+                            "reason": {"type": ["string", "null"]}},
+     "required": [*ITEM["required"], "kind", "name", "available", "reason"]},
+    obj({"kind": {"const": "kit"}, "code": TEXT, "name": TEXT, "short": {"type": "boolean"},
+         "site": NULLABLE_TEXT, "lines": {"type": "array", "items": obj({
+             "type": TEXT, "count": {"type": "integer"}, "name": TEXT,
+             "serialized": {"type": "boolean"}, "unit": TEXT, "ready": NUMBER,
+             "short": {"type": "boolean"}}, "type", "count", "name", "ready", "short")}},
+        "kind", "code", "name", "lines", "short"),
+    obj({"kind": {"const": "stock"}, "code": TEXT, "name": TEXT, "unit": TEXT,
+         "whole_units": {"type": "boolean"}, "available": {"type": "boolean"},
+         "reason": {"type": ["string", "null"]}, "bins": {"type": "array", "items": obj({
+             "bin": TEXT, "site": TEXT, "quantity": NUMBER}, "bin", "site", "quantity")}},
+        "kind", "code", "name", "unit", "whole_units", "bins", "available"),
+    obj({"kind": {"enum": ["member", "team", "incident"]}, "code": TEXT, "name": TEXT,
+         "part_of": TEXT, "checkouts": {"type": "array", "items": OPEN_CHECKOUT}},
+        "kind", "code", "name", "checkouts"),
+]}
+SCAN_QUERY = [
+    {**query("code", {"type": "string", "minLength": 1, "maxLength": scan.MAX_SCAN},
+             "the code as scanned or typed (case-insensitive; whitespace and CR/LF trimmed)"),
+     "required": True},
+    query("want", {"type": "string", "maxLength": 64,
+                   "pattern": f"^({SCAN_KINDS})(,({SCAN_KINDS}))*$"},
+          "the kinds this step takes, comma-separated (default: any)"),
+    query("site", CODE_FILTER, "count a kit's ready items and a stock type's bins at this site"),
+]
+
 CSV_MEDIA = {
     "text/csv": {"type": "string"},
     "multipart/form-data": obj({"file": {"type": "string", "format": "binary"}}, "file"),
@@ -204,6 +241,8 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
     "depot.list_kits": {"ok": ok(schema=items_of(KIT))},
     "depot_labels.labels_page": {"query": LABEL_QUERY, "ok": ok("text/html", TEXT),
                                  "errors": (404,)},
+    "depot_scan.resolve_scan": {"query": SCAN_QUERY, "ok": ok(schema=SCANNED),
+                                "errors": (404, 409)},
     "depot.create_kit": {"body": NEW_KIT, "ok": ok(schema=KIT, status=CREATED),
                          "errors": (409,)},
 }

@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("core", __name__)
 
 # npm packages served to the pages (installed by the set-up step; never a CDN: DESIGN §7).
-VENDOR = {"leaflet": "leaflet/dist", "socket.io-client": "socket.io-client/dist"}
+# jsqr: the depot pages' camera reads QR labels in the browser (depot/static/scanfield.js).
+VENDOR = {"leaflet": "leaflet/dist", "socket.io-client": "socket.io-client/dist",
+          "jsqr": "jsqr/dist"}
 HEARTBEAT_STALE = timedelta(seconds=45)
 
 

@@ -239,7 +239,7 @@ OPERATIONS = [
     ("GET", "/api/v1/depot/checkouts"), ("POST", "/api/v1/depot/checkouts"),
     ("POST", "/api/v1/depot/checkins"), ("POST", "/api/v1/depot/items/{code}/inspections"),
     ("POST", "/api/v1/depot/items/{code}/repairs"), ("GET", "/api/v1/depot/inspections/due"),
-    ("GET", "/api/v1/depot/readiness"),
+    ("GET", "/api/v1/depot/readiness"), ("GET", "/api/v1/depot/scan"),
     *[(method, f"/api/v1/depot/{kind}") for kind in ("sites", "bins", "types", "items", "kits")
       for method in ("GET", "POST")],
     ("GET", "/api/v1/depot/items/{code}"), ("PATCH", "/api/v1/depot/items/{code}"),
