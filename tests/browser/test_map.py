@@ -87,6 +87,8 @@ def village_to_click(hub, api, screen: Screen) -> tuple[dict, tuple[float, float
     above += [shape(f["geometry"]).buffer(0.0008) for f in features(hub, api, "rivers")]
     above += [shape(f["geometry"]).buffer(0.0004) for f in features(hub, api, "hazards")]
     above += [shape(f["geometry"]).buffer(0.006) for f in features(hub, api, "shelters")]
+    # Depot markers (the depots layer) are drawn above the stations a test places beside it.
+    above += [shape(f["geometry"]).buffer(0.01) for f in features(hub, api, "depots")]
     covered = unary_union(above) if above else None
     centre = Point((screen.west + screen.east) / 2, (screen.south + screen.north) / 2)
     best = None
