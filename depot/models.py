@@ -193,6 +193,9 @@ class CheckoutLine(Base):
               sqlite_where=text("item_id IS NOT NULL AND returned_at IS NULL"),
               postgresql_where=text("item_id IS NOT NULL AND returned_at IS NULL")),
         CheckConstraint("(item_id IS NULL) <> (type_id IS NULL)", name="item_or_stock"),
+        # An item's history reads all its lines, returned ones too (the partial index above
+        # holds open lines only).
+        Index("ix_depot_checkout_lines_item", "item_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

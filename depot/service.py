@@ -435,11 +435,16 @@ def _filtered(session: Session, wanted: ItemFilter):
 
 
 def listing(session: Session, wanted: ItemFilter) -> dict[str, Any]:
-    """A page of items, by code, narrowed by `wanted`, with how many match in all."""
+    """A page of items, by code, narrowed by `wanted`, with how many match in all (counted by
+    a second query only when the first page does not hold them all: a search scans every item,
+    and a typed search mostly finds a few)."""
     query = _filtered(session, wanted)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
     page = session.scalars(query.order_by(Item.code).limit(wanted.limit)
                            .offset(wanted.offset)).all()
+    if wanted.offset == 0 and len(page) < wanted.limit:
+        total = len(page)
+    else:
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
     return {"items": describe_items(session, page), "total": total, "limit": wanted.limit,
             "offset": wanted.offset}
 
