@@ -122,7 +122,7 @@ def test_keeper_checks_a_kit_out_refusals_say_why_and_the_return_sends_a_pump_to
     assert changed.status_code == 200, changed.text
 
     sign_in_as(page, hub, "depot-keeper", "keeper")
-    page.locator(".mainnav").get_by_text("库房").click()
+    page.locator(".mainnav").get_by_text("物资库").click()
     expect(page).to_have_url(hub.url + "/depot/checkout")
     desk = page.locator("#desk")
     expect(desk).to_have_attribute("data-ready", "true")
