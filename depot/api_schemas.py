@@ -192,7 +192,10 @@ SCANNED = {"oneOf": [
         "kind", "code", "name", "checkouts"),
 ]}
 SCAN_QUERY = [
-    {**query("code", {"type": "string", "minLength": 1, "maxLength": scan.MAX_SCAN},
+    # Documented shorter than the hub reads (scan.MAX_SCAN), as the labels' `items`: at its
+    # longest in 4-byte characters, percent-encoded, a request stays within the request line
+    # a server takes (a code is at most 32 characters).
+    {**query("code", {"type": "string", "minLength": 1, "maxLength": 128},
              "the code as scanned or typed (case-insensitive; whitespace and CR/LF trimmed)"),
      "required": True},
     query("want", {"type": "string", "maxLength": 64,
