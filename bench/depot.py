@@ -207,10 +207,16 @@ def teams_by_town(setup: Setup) -> dict[str, list[str]]:
 
 
 def run_keeper(setup: Setup, keeper: Keeper, teams: dict[str, list[str]], cycles: int,
-               typed: float, start: threading.Barrier, errors: list) -> None:
+               typed: float, pause: float, start: threading.Barrier, errors: list) -> None:
     """A keeper's work: scan, look up (and search for a `typed` share of the items), check
-    out, check in, `cycles` times."""
+    out, check in, `cycles` times; `pause` seconds on average before each step (a person
+    scanning the next label), 0: flat out."""
     rng = random.Random(keeper.name)
+
+    def step() -> None:
+        if pause:
+            time.sleep(rng.uniform(0.5 * pause, 1.5 * pause))
+
     try:
         for code in keeper.items[:3]:  # warm this connection
             keeper.request(setup, "GET", f"/api/v1/depot/items/{code}", (200,))
@@ -218,14 +224,17 @@ def run_keeper(setup: Setup, keeper: Keeper, teams: dict[str, list[str]], cycles
         for _ in range(cycles):
             codes = rng.sample(keeper.items, rng.randint(1, 3))
             for code in codes:
+                step()
                 keeper.request(setup, "GET", f"/api/v1/depot/items/{code}", (200,), "lookup")
                 if rng.random() < typed:
                     keeper.request(setup, "GET", "/api/v1/depot/items", (200,), "search",
                                    params={"q": code, "limit": 20})
             town = codes[0].split("-")[0]
             team = rng.choice(teams.get(town) or [t for ts in teams.values() for t in ts])
+            step()
             keeper.request(setup, "POST", "/api/v1/depot/checkouts", (201,), "checkout",
                            json={"items": codes, "to": {"team": team}})
+            step()
             keeper.request(setup, "POST", "/api/v1/depot/checkins", (200,), "checkin",
                            json={"items": [{"code": c, "condition": "ok"} for c in codes]})
     except BaseException as exc:  # reported by the main thread
@@ -386,7 +395,8 @@ def run_backend(label: str, url: str, tmp: Path, args, _sizes=None) -> list[Row]
         sign_in(setup)
         teams = teams_by_town(setup)
 
-        wall = together(run_keeper, setup, keepers, teams, args.cycles, args.typed)
+        wall = together(run_keeper, setup, keepers, teams, args.cycles, args.typed,
+                        args.pause)
         done = sum(len(k.times.get("checkout", [])) for k in keepers)
         log(f"{label}: {KEEPERS} keepers, {done} check-outs and check-ins in {wall:.1f} s")
         per_request = {kind: [t for k in keepers for t in k.times.get(kind, [])]
@@ -440,11 +450,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--typed", type=float, default=1.0,
                         help="the share of scanned items also searched for with ?q= (default "
                              "1: every item; 0: scans only)")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="seconds a keeper takes before each scan, check-out and check-in, "
+                             "on average (default 0: flat out, every keeper's next request at "
+                             "once; 1: a person at a steady pace)")
     parser.add_argument("--rounds", type=int, default=1000,
                         help="rounds of two keepers racing for one item (default 1000)")
     args = parser.parse_args(argv)
-    if args.cycles < 1 or args.rounds < 1 or not 0 <= args.typed <= 1:
-        parser.error("--cycles and --rounds must be at least 1, --typed 0-1")
+    if args.cycles < 1 or args.rounds < 1 or not 0 <= args.typed <= 1 or args.pause < 0:
+        parser.error("--cycles and --rounds must be at least 1, --typed 0-1, --pause >= 0")
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, ingest._interrupt)
@@ -466,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print_rows("depot.py", f"{KEEPERS} keepers, {args.cycles} cycles each, searching "
+    print_rows("depot.py", f"{KEEPERS} keepers, {args.cycles} cycles each, pausing "
+                           f"{args.pause:g} s before each step, searching "
                            f"{args.typed:.0%} of the items; {args.rounds} races; "
                            f"{time.monotonic() - started:.0f} s", rows)
     if any(row.verdict == "FAIL" for row in rows):
