@@ -41,8 +41,8 @@ clean:
 
 # Refresh the Python locks from pyproject.toml (after changing a dependency; commit both files).
 lock:
-	$(PYTHON) -m pip install -q --disable-pip-version-check 'uv>=0.9'
+	$(PYTHON) -m pip install -q --disable-pip-version-check 'uv==0.13.9'
 	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q \
-		--upgrade -o config/requirements.txt
+		--upgrade -o requirements.txt
 	$(VENV)/bin/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 -q \
-		--upgrade -o config/requirements-test.txt
+		--upgrade -o requirements-test.txt

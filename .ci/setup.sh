@@ -110,14 +110,15 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV" || die "'$PY -m venv' failed (on Debian: apt-get install python3-venv)"
 fi
 
-# Python packages come from a lock with exact versions and hashes (config/requirements*.txt,
+# Python packages come from a lock with exact versions and hashes (requirements*.txt,
 # made from pyproject.toml by `make lock`), so a release upstream cannot change a fresh install.
 # The project itself is installed editable on top, without dependencies.
 extras="base"
-LOCK=config/requirements.txt
+PIP_VERSION=26.3
+LOCK=requirements.txt
 if [ "$TEST" = 1 ]; then
     extras="test"
-    LOCK=config/requirements-test.txt
+    LOCK=requirements-test.txt
 fi
 [ -f "$LOCK" ] || die "$LOCK is missing: restore it from git, or run 'make lock' to make it"
 # Fast path: stamp newer than the lock and pyproject.toml, and made with the test lock if we
@@ -126,8 +127,9 @@ if [ -f "$STAMP" ] && [ "$STAMP" -nt "$LOCK" ] && [ "$STAMP" -nt pyproject.toml 
     { [ "$extras" = base ] || grep -qx test "$STAMP"; }; then
     say "Python packages: up to date ($STAMP)"
 else
-    say "upgrading pip"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+    # pip itself at a known version too, not whatever was released today.
+    say "pip $PIP_VERSION"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "pip==$PIP_VERSION"
     say "installing Python packages from $LOCK (exact versions, hashes checked)"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
         -r "$LOCK" || die "pip could not install $LOCK: check the network to the package index"

@@ -1,4 +1,4 @@
-"""The Python locks (config/requirements*.txt) agree with pyproject.toml.
+"""The Python locks (requirements*.txt at the root) agree with pyproject.toml.
 
 Installs come from the locks with exact versions and hashes (.ci/setup.sh), so a release upstream
 cannot change what a fresh clone gets. These checks read the files only: they fail when a
@@ -18,8 +18,8 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "township-rescue-hub"
-LOCKS = {"base": ROOT / "config" / "requirements.txt",
-         "test": ROOT / "config" / "requirements-test.txt"}
+LOCKS = {"base": ROOT / "requirements.txt",
+         "test": ROOT / "requirements-test.txt"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s\\;]+)")
 
 
