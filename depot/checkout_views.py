@@ -51,9 +51,10 @@ def create_checkout():
     """Check items, stock or a kit out to a member, a team or an incident (409 `unavailable`
     naming each item that cannot go, nothing written)."""
     s = db.session
-    answer = checkouts.checkout(s, json_object(), actor=_actor(), settings=_settings(),
-                                now=utcnow())
-    s.commit()
+    with db.turn_to_write():
+        answer = checkouts.checkout(s, json_object(), actor=_actor(), settings=_settings(),
+                                    now=utcnow())
+        s.commit()
     live.send(live.item_change(
         s, "checkout", "out", [line["item"] for line in answer["lines"] if line["item"]],
         stock=_stock_lines(answer["lines"]), checkouts=[answer["id"]]))
@@ -75,8 +76,9 @@ def create_checkin():
     """Items and stock back: ok, damaged (to repair) or lost; a check-out closes when all is
     back (409 `not_out` when something is not out, nothing written)."""
     s = db.session
-    answer = checkouts.checkin(s, json_object(), actor=_actor(), now=utcnow())
-    s.commit()
+    with db.turn_to_write():
+        answer = checkouts.checkin(s, json_object(), actor=_actor(), now=utcnow())
+        s.commit()
     returned = {line["type"] for line in answer["stock"]}
     live.send(live.item_change(
         s, "checkout", "in", [i["code"] for i in answer["items"]],
@@ -92,9 +94,10 @@ def create_inspection(code: str):
     """Record an inspection: a pass sets the next due date; a failure takes the item out of
     service until a repair closes it."""
     s = db.session
-    answer = checkouts.inspect(s, code, json_object(), actor=_actor(), settings=_settings(),
-                               now=utcnow())
-    s.commit()
+    with db.turn_to_write():
+        answer = checkouts.inspect(s, code, json_object(), actor=_actor(), settings=_settings(),
+                                   now=utcnow())
+        s.commit()
     live.send(live.item_change(s, "inspection", "create", [answer["item"]]))
     return jsonify(answer), 201
 
@@ -104,9 +107,10 @@ def create_inspection(code: str):
 def create_repair(code: str):
     """Open a repair (`reason`), or close the open one (`outcome`: repaired or written_off)."""
     s = db.session
-    answer, opened = checkouts.repair(s, code, json_object(required=False), actor=_actor(),
-                                      now=utcnow())
-    s.commit()
+    with db.turn_to_write():
+        answer, opened = checkouts.repair(s, code, json_object(required=False), actor=_actor(),
+                                          now=utcnow())
+        s.commit()
     live.send(live.item_change(s, "repair", "open" if opened else "close", [answer["item"]]))
     return jsonify(answer), 201 if opened else 200
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, request, session
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -386,21 +386,32 @@ def enable_gateway(s: Session, code: str, *, actor: str,
     return gateway, mqtt_password, http_token
 
 
+_TOKENS, _USERS, _GATEWAYS = ApiToken.__table__, User.__table__, Gateway.__table__
+# A bearer token with its user or gateway in one query: every API request runs it.
+_TOKEN_PRINCIPAL = select(
+    _TOKENS.c.revoked, _TOKENS.c.expires_at, _TOKENS.c.user_id, _TOKENS.c.gateway_id,
+    _USERS.c.username, _USERS.c.role, _USERS.c.must_change_password,
+    _USERS.c.active.label("user_active"), _GATEWAYS.c.code,
+    _GATEWAYS.c.active.label("gateway_active"),
+).select_from(
+    _TOKENS.outerjoin(_USERS, _USERS.c.id == _TOKENS.c.user_id)
+    .outerjoin(_GATEWAYS, _GATEWAYS.c.id == _TOKENS.c.gateway_id)
+).where(_TOKENS.c.token_hash == bindparam("digest"))
+
+
 def principal_from_token(s: Session, token: str) -> Principal | None:
     """The principal a bearer token stands for, or None if unknown, revoked or expired."""
-    row = s.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    row = s.execute(_TOKEN_PRINCIPAL, {"digest": token_digest(token)}).one_or_none()
     if row is None or row.revoked or (row.expires_at and row.expires_at <= utcnow()):
         return None
     if row.user_id is not None:
-        user = s.get(User, row.user_id)
-        if user is None or not user.active:
+        if row.username is None or not row.user_active:
             return None
-        return Principal("user", user.id, user.username, user.role, user.must_change_password,
-                         via_token=True)
-    gateway = s.get(Gateway, row.gateway_id)
-    if gateway is None or not gateway.active:
+        return Principal("user", row.user_id, row.username, row.role,
+                         row.must_change_password, via_token=True)
+    if row.code is None or not row.gateway_active:
         return None
-    return Principal("gateway", gateway.id, gateway.code, str(Role.GATEWAY), via_token=True)
+    return Principal("gateway", row.gateway_id, row.code, str(Role.GATEWAY), via_token=True)
 
 
 def principal_from_session(s: Session) -> Principal | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -148,6 +149,70 @@ def make_engine(url: str, *, spatialite_library: str = "mod_spatialite",
                          pool_pre_ping=True, connect_args={"connect_timeout": 5})
 
 
+# SQLite's own default: a commit that leaves more than this many pages in the WAL checkpoints.
+SQLITE_AUTOCHECKPOINT = 1000
+# How often the background checkpointer copies the WAL into the database file.
+CHECKPOINT_EVERY_S = 1.0
+
+
+class WalCheckpointer:
+    """Checkpoints a SpatiaLite file's WAL from a thread of its own, off the request path.
+
+    By default SQLite checkpoints inside the commit that grows the WAL past 1,000 pages: that
+    commit, a keeper's check-out, say, then copies the pages into the database file before it
+    returns (its p99 was 45-90 ms against a p50 of 6 ms on the prefecture; 29 ms with the
+    checkpoint elsewhere). While running, this turns the automatic checkpoint off on every
+    connection the engine hands out (PRAGMA wal_autocheckpoint is per connection) and runs a
+    PASSIVE checkpoint every CHECKPOINT_EVERY_S instead: it waits for no lock, so readers and
+    writers go on, and the WAL restarts from its beginning at the next write after a complete
+    one. Only the process that runs it stops checkpointing on commit: other processes (the CLI,
+    the jobs process) keep SQLite's default, so no WAL grows without a checkpointer. stop()
+    gives the connections back their default.
+    """
+
+    def __init__(self, engine: Engine, every_s: float = CHECKPOINT_EVERY_S):
+        self.engine = engine
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wanted = SQLITE_AUTOCHECKPOINT
+        event.listen(engine, "checkout", self._on_checkout)
+
+    def _on_checkout(self, dbapi_conn, record, _proxy) -> None:
+        if record.info.get("wal_autocheckpoint", SQLITE_AUTOCHECKPOINT) != self._wanted:
+            dbapi_conn.execute(f"PRAGMA wal_autocheckpoint = {int(self._wanted)}")
+            record.info["wal_autocheckpoint"] = self._wanted
+
+    def start(self) -> None:
+        self._wanted = 0
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._wanted = SQLITE_AUTOCHECKPOINT
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.checkpoint()  # what this process wrote since the last one
+
+    def checkpoint(self) -> tuple[int, int, int] | None:
+        """One PASSIVE checkpoint: (busy, pages in the WAL, pages copied), None if it failed."""
+        try:
+            with self.engine.connect() as conn:
+                row = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+                conn.commit()
+            return tuple(row)
+        except Exception:  # the next round tries again; the log says why
+            log.warning("WAL checkpoint failed", exc_info=True)
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.checkpoint()
+
+
 def check_connection(engine: Engine) -> str:
     """Connect once and return the spatial library's version; SetupError with the fix if not."""
     try:
@@ -189,6 +254,11 @@ class Database:
         return self._bound.engine
 
     @property
+    def checkpointer(self) -> WalCheckpointer | None:
+        """The current app's WAL checkpointer (SpatiaLite), None on PostgreSQL."""
+        return self._bound.checkpointer
+
+    @property
     def session(self) -> Session:
         """The current thread's session for the current app."""
         return self._bound.session()
@@ -196,6 +266,31 @@ class Database:
     def remove(self) -> None:
         """Close and forget the current thread's session."""
         self._bound.session.remove()
+
+    @contextmanager
+    def turn_to_write(self) -> Iterator[None]:
+        """On SpatiaLite, wait here for this process's turn to write; on PostgreSQL, at once.
+
+        SQLite lets one transaction write at a time. A second writer waits in SQLite's busy
+        handler, which sleeps 1, 2, 5, 10, 15, 20, 25 … 100 ms between tries and is not woken
+        when the lock frees, so four keepers checking out at once waited tens of milliseconds
+        for a lock held for a few. Requests that write in a burst (check-outs, check-ins) take
+        their turn here instead, before their first write and until their commit, and are woken
+        the moment the writer before them is done. Writers that do not take a turn (ingest)
+        still meet SQLite's lock as before; nothing that holds a turn waits for anything but the
+        database, so there is no cycle to deadlock in. An exception rolls the current session
+        back before the turn passes on (what it wrote would hold SQLite's lock until then).
+        """
+        lock = self._bound.writer
+        if lock is None:
+            yield
+            return
+        with lock:
+            try:
+                yield
+            except BaseException:
+                self.session.rollback()
+                raise
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -213,6 +308,10 @@ class _Bound:
     def __init__(self, engine: Engine, session: scoped_session):
         self.engine = engine
         self.session = session
+        # A SpatiaLite file's checkpointer (the background starts and stops it); PostgreSQL
+        # checkpoints by itself.
+        self.checkpointer = WalCheckpointer(engine) if engine.dialect.name == "sqlite" else None
+        self.writer = threading.RLock() if engine.dialect.name == "sqlite" else None
 
 
 db = Database()

@@ -29,7 +29,7 @@ from dispatch.core.broker import (
     hash_mqtt_password,
     reachable_broker_dir,
 )
-from dispatch.core.db import db, utcnow
+from dispatch.core.db import WalCheckpointer, db, utcnow
 from dispatch.core.keys import stored_secret
 from dispatch.core.models import Gateway, Heartbeat
 from dispatch.core.mqtt import HubMqtt
@@ -236,6 +236,7 @@ class Background:
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._checkpointer: WalCheckpointer | None = None
 
     def _jobs_process(self) -> ProcessPoolExecutor:
         """The one process that runs `own_process` jobs, started on first use (again after it
@@ -287,6 +288,10 @@ class Background:
             raise RuntimeError("background work already started in this process")
         self.app.extensions["rescuehub.mqtt"] = self.mqtt
         self.app.extensions["rescuehub.background"] = self
+        with self.app.app_context():
+            self._checkpointer = db.checkpointer
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         self._stops = [attach(self.app, self.mqtt) for attach in self.subscribers]
         self.mqtt.start()
         for job in self.schedule:
@@ -309,5 +314,8 @@ class Background:
         for stop in self._stops:
             stop()
         self.mqtt.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self.app.extensions.pop("rescuehub.mqtt", None)
         self.app.extensions.pop("rescuehub.background", None)

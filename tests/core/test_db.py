@@ -41,3 +41,135 @@ def test_process_with_spatialite_and_pyproj_exits_cleanly(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def _autocheckpoint(engine) -> int:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+
+
+def _wal_bytes(path) -> int:
+    """The WAL file's size (SQLite before 3.51 has no checkpoint that only looks)."""
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_wal_checkpointer_takes_checkpoints_off_the_commits(tmp_path):
+    from dispatch.core.db import SQLITE_AUTOCHECKPOINT, WalCheckpointer, make_engine
+
+    path = tmp_path / "hub.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+            page = conn.exec_driver_sql("PRAGMA page_size").scalar()
+        checkpointer = WalCheckpointer(engine, every_s=3600)  # rounds by hand below
+        assert _autocheckpoint(engine) == SQLITE_AUTOCHECKPOINT
+        checkpointer.start()
+        try:
+            # Every connection handed out, pooled or new, no longer checkpoints on commit.
+            assert _autocheckpoint(engine) == 0
+            with engine.connect() as a, engine.connect() as b:
+                for conn in (a, b):
+                    assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+            # ~1,350 pages written in commits of ~45: past SQLite's 1,000, none copied, so the
+            # WAL never restarted.
+            for _ in range(30):
+                with engine.begin() as conn:
+                    conn.exec_driver_sql("INSERT INTO t (v) SELECT zeroblob(4000) FROM "
+                                         "(SELECT 1 UNION ALL SELECT 2) a, (SELECT 1 UNION "
+                                         "ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 "
+                                         "UNION ALL SELECT 5) b, (SELECT 1 UNION ALL SELECT 2 "
+                                         "UNION ALL SELECT 3 UNION ALL SELECT 4) c")
+            assert _wal_bytes(path) > (SQLITE_AUTOCHECKPOINT + 200) * page
+            busy, log_pages, copied = checkpointer.checkpoint()
+            assert busy == 0 and copied == log_pages > SQLITE_AUTOCHECKPOINT
+        finally:
+            checkpointer.stop()
+        assert _autocheckpoint(engine) == SQLITE_AUTOCHECKPOINT
+    finally:
+        engine.dispose()
+
+
+def test_wal_checkpointer_runs_on_its_own(tmp_path):
+    import time
+
+    from dispatch.core.db import WalCheckpointer, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    checkpointer = WalCheckpointer(engine, every_s=0.05)
+    rounds = []
+    checkpoint = checkpointer.checkpoint
+    checkpointer.checkpoint = lambda: rounds.append(checkpoint()) or rounds[-1]
+    checkpointer.start()
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(r and r[2] for r in rounds):
+            time.sleep(0.02)
+        assert any(r and r[0] == 0 and r[2] == r[1] > 0 for r in rounds), rounds
+    finally:
+        checkpointer.stop()
+        engine.dispose()
+
+
+def test_the_background_checkpoints_a_spatialite_file(app):
+    from dispatch.core.runtime import Background
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL checkpoints by itself")
+    background = Background(app, [], [])
+    assert _autocheckpoint(db.engine) == 1000
+    background.start()
+    try:
+        assert _autocheckpoint(db.engine) == 0
+    finally:
+        background.stop()
+    assert _autocheckpoint(db.engine) == 1000
+
+
+def test_settle_heap_freezes_what_the_started_worker_holds():
+    import gc
+
+    from dispatch.core.server import settle_heap
+
+    kept = [object() for _ in range(1000)]
+    before = gc.get_freeze_count()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() >= before + len(kept)
+        assert all(not gc.is_tracked(k) or k not in gc.get_objects(2) for k in kept[:3])
+    finally:
+        gc.unfreeze()
+
+
+def test_writers_take_turns_on_spatialite_and_a_failure_rolls_back(app):
+    import threading
+
+    if db.engine.dialect.name != "sqlite":
+        with db.turn_to_write():  # PostgreSQL: no turn to wait for
+            pass
+        return
+    order = []
+
+    def second():
+        with app.app_context():
+            with db.turn_to_write():
+                order.append("second")
+            db.remove()
+
+    with db.turn_to_write():
+        other = threading.Thread(target=second)
+        other.start()
+        other.join(0.2)
+        order.append("first")  # the other thread is still waiting for its turn
+    other.join(5)
+    assert order == ["first", "second"]
+
+    with pytest.raises(RuntimeError), db.turn_to_write():
+        db.session.add(Heartbeat(name="turn-test", at=datetime.now(UTC)))
+        db.session.flush()
+        raise RuntimeError("refused")
+    assert db.session.get(Heartbeat, "turn-test") is None
