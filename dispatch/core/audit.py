@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from dispatch.core.db import utcnow
@@ -66,19 +66,24 @@ def entry_hash(seq: int, at: datetime, actor: str, action: str, entity_type: str
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
+# The three statements of an entry, built once (every write of the hub appends one): the head
+# advanced with its sequence number and hash returned, the entry, the head's new hash. On the
+# tables, not the mapped classes: no object of the caller's session is looked at or changed
+# (the ORM's "auto" synchronisation walked every object of the session on each entry: a depot
+# import of 600 items, audited item by item, spent most of its time there).
+_HEAD, _ENTRIES = AuditHead.__table__, AuditEntry.__table__
+_ADVANCE = (update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1)
+            .returning(_HEAD.c.seq, _HEAD.c.last_hash))
+_APPEND = insert(_ENTRIES)
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam("digest"))
+
+
 def record(session: Session, *, actor: str, action: str, entity_type: str, entity_id: Any,
            before: Any = None, after: Any = None) -> int:
     """Append one entry in the caller's transaction; returns its sequence number."""
-    # synchronize_session=False: no AuditHead is held as an object in a session, and the default
-    # ("auto") looked through every object of the caller's session on each entry (a depot import
-    # of 600 items, audited item by item, spent most of its time there).
-    head = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
-        .returning(AuditHead.seq, AuditHead.last_hash)
-        .execution_options(synchronize_session=False)
-    ).first()
+    head = session.execute(_ADVANCE).first()
     if head is None:
-        session.execute(insert(AuditHead).values(id=1, seq=1, last_hash=GENESIS))
+        session.execute(insert(_HEAD).values(id=1, seq=1, last_hash=GENESIS))
         seq, prev = 1, GENESIS
     else:
         seq, prev = head
@@ -86,12 +91,11 @@ def record(session: Session, *, actor: str, action: str, entity_type: str, entit
     before_text, after_text = canonical(before), canonical(after)
     digest = entry_hash(seq, at, actor, action, entity_type, str(entity_id), before_text,
                         after_text, prev)
-    session.execute(insert(AuditEntry).values(
-        seq=seq, at=at, actor=actor, action=action, entity_type=entity_type,
-        entity_id=str(entity_id), before=before_text, after=after_text, prev_hash=prev,
-        hash=digest))
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest)
-                    .execution_options(synchronize_session=False))
+    session.execute(_APPEND, {
+        "seq": seq, "at": at, "actor": actor, "action": action, "entity_type": entity_type,
+        "entity_id": str(entity_id), "before": before_text, "after": after_text,
+        "prev_hash": prev, "hash": digest})
+    session.execute(_MOVE_HEAD, {"digest": digest})
     return seq
 
 
