@@ -622,41 +622,52 @@ _OWN_TABLES = ("depot.inspect", "depot.repair_open", "depot.repair_close")
 
 
 def _audit_history(session: Session, item: Item) -> list[dict[str, Any]]:
-    rows = session.scalars(select(AuditEntry).where(
+    # Columns, not entries: an item's page is opened often and only these are shown.
+    rows = session.execute(select(
+        AuditEntry.at, AuditEntry.actor, AuditEntry.action, AuditEntry.before,
+        AuditEntry.after).where(
         AuditEntry.entity_type == "depot_item", AuditEntry.entity_id == item.code,
         AuditEntry.action.not_in(_OWN_TABLES))
-        .order_by(AuditEntry.seq.desc()).limit(HISTORY_MAX)).all()
-    return [{"kind": "audit", "at": r.at, "by": r.actor, "action": r.action,
-             "before": json.loads(r.before), "after": json.loads(r.after)} for r in rows]
+        .order_by(AuditEntry.seq.desc()).limit(HISTORY_MAX))
+    return [{"kind": "audit", "at": at, "by": actor, "action": action,
+             "before": json.loads(before), "after": json.loads(after)}
+            for at, actor, action, before, after in rows]
 
 
 def _movement_history(session: Session, item: Item) -> list[dict[str, Any]]:
     entries = []
-    for line, out in session.execute(select(CheckoutLine, Checkout).join(
-            Checkout, Checkout.id == CheckoutLine.checkout_id).where(
+    for (out_id, at, by, to_kind, to_code, due, kit, returned_at, condition,
+         note) in session.execute(select(
+            Checkout.id, Checkout.at, Checkout.by, Checkout.to_kind, Checkout.to_code,
+            Checkout.due, Checkout.kit_code, CheckoutLine.returned_at, CheckoutLine.condition,
+            CheckoutLine.note).join(Checkout, Checkout.id == CheckoutLine.checkout_id).where(
             CheckoutLine.item_id == item.id).order_by(Checkout.at.desc()).limit(HISTORY_MAX)):
-        to = {"kind": out.to_kind, "code": out.to_code}
-        entries.append({"kind": "checkout", "at": out.at, "by": out.by, "checkout": out.id,
-                        "to": to, "due": _iso(out.due), "kit": out.kit_code})
-        if line.returned_at is not None:
-            entries.append({"kind": "checkin", "at": line.returned_at, "checkout": out.id,
-                            "to": to, "condition": line.condition, "note": line.note})
+        to = {"kind": to_kind, "code": to_code}
+        entries.append({"kind": "checkout", "at": at, "by": by, "checkout": out_id,
+                        "to": to, "due": _iso(due), "kit": kit})
+        if returned_at is not None:
+            entries.append({"kind": "checkin", "at": returned_at, "checkout": out_id,
+                            "to": to, "condition": condition, "note": note})
     return entries
 
 
 def _care_history(session: Session, item: Item) -> list[dict[str, Any]]:
-    entries = [{"kind": "inspection", "at": i.at, "by": i.by, "result": i.result,
-                "checklist": i.checklist or {}, "note": i.note}
-               for i in session.scalars(select(Inspection).where(
-                   Inspection.item_id == item.id).order_by(Inspection.at.desc())
-                   .limit(HISTORY_MAX))]
-    for r in session.scalars(select(Repair).where(Repair.item_id == item.id).order_by(
-            Repair.opened_at.desc()).limit(HISTORY_MAX)):
-        entries.append({"kind": "repair_opened", "at": r.opened_at, "by": r.opened_by,
-                        "repair": r.id, "reason": r.reason})
-        if r.closed_at is not None:
-            entries.append({"kind": "repair_closed", "at": r.closed_at, "by": r.closed_by,
-                            "repair": r.id, "outcome": r.outcome, "note": r.note})
+    entries = [{"kind": "inspection", "at": at, "by": by, "result": result,
+                "checklist": checklist or {}, "note": note}
+               for at, by, result, checklist, note in session.execute(select(
+                   Inspection.at, Inspection.by, Inspection.result, Inspection.checklist,
+                   Inspection.note).where(Inspection.item_id == item.id)
+                   .order_by(Inspection.at.desc()).limit(HISTORY_MAX))]
+    for (repair, opened_at, opened_by, reason, closed_at, closed_by, outcome,
+         note) in session.execute(select(
+            Repair.id, Repair.opened_at, Repair.opened_by, Repair.reason, Repair.closed_at,
+            Repair.closed_by, Repair.outcome, Repair.note).where(Repair.item_id == item.id)
+            .order_by(Repair.opened_at.desc()).limit(HISTORY_MAX)):
+        entries.append({"kind": "repair_opened", "at": opened_at, "by": opened_by,
+                        "repair": repair, "reason": reason})
+        if closed_at is not None:
+            entries.append({"kind": "repair_closed", "at": closed_at, "by": closed_by,
+                            "repair": repair, "outcome": outcome, "note": note})
     return entries
 
 
