@@ -356,7 +356,8 @@ def _check_items(plan: _Plan, today: date) -> None:
             plan.unavailable.append({"code": item.code, "reason": reason})
 
 
-def _serviceable(today: date):
+def serviceable(today: date):
+    """The SQL condition of an item that may go out today (in stock, inspected, not expired)."""
     return and_(Item.status == "in_stock",
                 or_(Item.inspection_due.is_(None), Item.inspection_due >= today),
                 or_(Item.expires.is_(None), Item.expires >= today))
@@ -374,7 +375,7 @@ def _pick(session: Session, plan: _Plan, kit_types: dict[str, ItemType],
     for code, count in needed.items():
         kind = kit_types[code]
         if kind.serialized:
-            query = select(Item).where(Item.type_id == kind.id, _serviceable(today))
+            query = select(Item).where(Item.type_id == kind.id, serviceable(today))
             if site is not None:
                 query = query.where(_site_of_items(site.id))
             found = session.scalars(query.order_by(Item.code).limit(int(count))).all()
@@ -960,6 +961,20 @@ def _count(condition) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+def readiness_columns(today: date) -> tuple[Any, ...]:
+    """The item counts of readiness as labelled SQL aggregates (serviceable, out, repair,
+    inspection_overdue, expired, lost, total), for a query grouped as its caller needs (per
+    type here, per site and type on the depots layer)."""
+    active = Item.status.not_in(("lost", "retired"))
+    return (_count(serviceable(today)).label("serviceable"),
+            _count(Item.status == "out").label("out"),
+            _count(Item.status.in_(("repair", "unserviceable"))).label("repair"),
+            _count(and_(active, Item.inspection_due < today)).label("inspection_overdue"),
+            _count(and_(active, Item.expires < today)).label("expired"),
+            _count(Item.status == "lost").label("lost"),
+            _count(active).label("total"))
+
+
 def readiness(session: Session, *, site: str | None, category: str | None, settings: Settings,
               now: datetime) -> dict[str, Any]:
     """Per type: serviceable in stock, out, in repair or unserviceable, inspection overdue,
@@ -970,15 +985,7 @@ def readiness(session: Session, *, site: str | None, category: str | None, setti
         site_row = session.scalar(select(Site).where(Site.code == site.upper()))
         if site_row is None:
             raise NotFound(_l("There is no depot site %(code)s.", code=site), code="not_found")
-    active = Item.status.not_in(("lost", "retired"))
-    items = select(
-        Item.type_id, _count(_serviceable(today)).label("serviceable"),
-        _count(Item.status == "out").label("out"),
-        _count(Item.status.in_(("repair", "unserviceable"))).label("repair"),
-        _count(and_(active, Item.inspection_due < today)).label("inspection_overdue"),
-        _count(and_(active, Item.expires < today)).label("expired"),
-        _count(Item.status == "lost").label("lost"),
-        _count(active).label("total")).group_by(Item.type_id)
+    items = select(Item.type_id, *readiness_columns(today)).group_by(Item.type_id)
     stock = select(Stock.type_id, func.sum(Stock.quantity).label("quantity")).group_by(
         Stock.type_id)
     if site_row is not None:

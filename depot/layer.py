@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import current_app
 from geoalchemy2.shape import to_shape
-from sqlalchemy import and_, func, select, union
+from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
 from depot import checkouts
@@ -71,16 +71,7 @@ def _per_site(session: Session, today: date) -> tuple[dict, dict]:
         .join(Bin, Bin.id == Item.bin_id),
         select(Item.id.label("item_id"), Item.home_site_id.label("site_id"))
         .where(Item.home_site_id.is_not(None))).subquery()
-    active = Item.status.not_in(("lost", "retired"))
-    items = (select(
-        placed.c.site_id, Item.type_id,
-        checkouts._count(checkouts._serviceable(today)).label("serviceable"),
-        checkouts._count(Item.status == "out").label("out"),
-        checkouts._count(Item.status.in_(("repair", "unserviceable"))).label("repair"),
-        checkouts._count(and_(active, Item.inspection_due < today)).label("inspection_overdue"),
-        checkouts._count(and_(active, Item.expires < today)).label("expired"),
-        checkouts._count(Item.status == "lost").label("lost"),
-        checkouts._count(active).label("total"))
+    items = (select(placed.c.site_id, Item.type_id, *checkouts.readiness_columns(today))
         .join(Item, Item.id == placed.c.item_id).group_by(placed.c.site_id, Item.type_id))
     stock = (select(Bin.site_id, Stock.type_id, func.sum(Stock.quantity))
              .join(Bin, Bin.id == Stock.bin_id).group_by(Bin.site_id, Stock.type_id))
