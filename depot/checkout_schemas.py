@@ -90,6 +90,11 @@ READINESS = obj({
         "below_min": BOOL},
         "type", "category", "serviceable", "out", "repair", "inspection_overdue", "expired",
         "stock", "below_min")}}, "site", "category", "date", "items")
+READINESS_BY_SITE = obj({
+    "category": NULLABLE_TEXT, "date": DATE,
+    "sites": {"type": "array", "items": obj({
+        "code": TEXT, "name": TEXT, "items": READINESS["properties"]["items"]},
+        "code", "name", "items")}}, "category", "date", "sites")
 FLAG = {"enum": ["true", "false"]}
 
 ENDPOINTS: dict[str, dict[str, Any]] = {
@@ -114,8 +119,10 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
         "ok": ok(schema=items_of(DUE))},
     "depot_checkouts.readiness": {
         "query": [query("site", CODE, "a depot site's code"),
-                  query("category", {"enum": list(CATEGORIES)}, "one category")],
-        "ok": ok(schema=READINESS), "errors": (404,)},
+                  query("category", {"enum": list(CATEGORIES)}, "one category"),
+                  query("by", {"enum": ["site"]}, "every site's readiness in one answer "
+                        "(without site)")],
+        "ok": ok(schema={"anyOf": [READINESS, READINESS_BY_SITE]}), "errors": (404,)},
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_babel import lazy_gettext as _l
 
-from depot import checkouts, live
+from depot import checkouts, layer, live
 from depot.models import CATEGORIES
 from dispatch.core import auth
 from dispatch.core.body import json_object
@@ -134,7 +134,8 @@ def inspections_due():
 @auth.roles(*PERSON_ROLES)
 def readiness():
     """Per type: serviceable in stock, out, in repair, inspection overdue, expired, stock below
-    its minimum (`?site=&category=`)."""
+    its minimum (`?site=&category=`); `?by=site`: every site's, in one answer (the office's
+    readiness panel)."""
     site = request.args.get("site") or None
     if site is not None and not is_code(site, checkouts.CODE_LEN):
         raise parameter_error("site", _l("must be a site code"))
@@ -142,6 +143,16 @@ def readiness():
     if category is not None and category not in CATEGORIES:
         raise parameter_error("category", _l("must be one of %(choices)s",
                                              choices=", ".join(CATEGORIES)))
+    by = request.args.get("by") or None
+    if by is not None and by != "site":
+        raise parameter_error("by", _l("must be site"))
+    if by == "site":
+        if site is not None:
+            raise parameter_error("site", _l("leave it out with by=site (every site is given)"))
+        today = checkouts.today_of(_settings(), utcnow())
+        return jsonify(category=category, date=today.isoformat(), sites=[
+            {"code": s.code, "name": s.name, "items": entries}
+            for s, entries in layer.site_entries(db.session, today, category)])
     return jsonify(checkouts.readiness(db.session, site=site, category=category,
                                        settings=_settings(), now=utcnow()))
 

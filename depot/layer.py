@@ -96,21 +96,29 @@ def _entry(kind: ItemType, row, quantity) -> dict[str, Any]:
     return entry
 
 
-def site_summaries(session: Session) -> list[tuple[Site, list[dict[str, Any]]]]:
-    """Every site (by code, at most MAX_SITES) with its readiness per category: the numbers of
-    `GET /api/v1/depot/readiness?site=` for each, from two grouped queries for all sites (a
-    prefecture has 103 depots; asking each in turn took 0.75 s)."""
-    today = checkouts.today_of(current_app.config["SETTINGS"], utcnow())
+def site_entries(session: Session, today: date, category: str | None = None,
+                 ) -> list[tuple[Site, list[dict[str, Any]]]]:
+    """Every site (by code, at most MAX_SITES) with its readiness entries, one per type it
+    keeps (of `category` only, when given): the items of `GET /api/v1/depot/readiness?site=`
+    for each, from two grouped queries for all sites (a prefecture has 103 depots; asking each
+    in turn took 0.75 s)."""
     counts, quantities = _per_site(session, today)
-    kinds = session.scalars(select(ItemType).order_by(ItemType.category, ItemType.code)).all()
+    types = select(ItemType).order_by(ItemType.category, ItemType.code)
+    if category is not None:
+        types = types.where(ItemType.category == category)
+    kinds = session.scalars(types).all()
     sites = session.scalars(select(Site).order_by(Site.code).limit(MAX_SITES)).all()
-    result = []
-    for site in sites:
-        entries = [_entry(kind, counts.get((site.id, kind.id)), quantities.get((site.id, kind.id)))
-                   for kind in kinds
-                   if (site.id, kind.id) in counts or (site.id, kind.id) in quantities]
-        result.append((site, by_category(entries)))
-    return result
+    return [(site, [_entry(kind, counts.get((site.id, kind.id)),
+                           quantities.get((site.id, kind.id)))
+                    for kind in kinds
+                    if (site.id, kind.id) in counts or (site.id, kind.id) in quantities])
+            for site in sites]
+
+
+def site_summaries(session: Session) -> list[tuple[Site, list[dict[str, Any]]]]:
+    """Every site with its readiness per category (site_entries summed by by_category)."""
+    today = checkouts.today_of(current_app.config["SETTINGS"], utcnow())
+    return [(site, by_category(entries)) for site, entries in site_entries(session, today)]
 
 
 def _township_codes(session: Session) -> dict[int, str]:

@@ -1,6 +1,6 @@
 """What the office sees of the depot (issue #22 "Readiness"): the readiness panel on the office
 home page (dispatch/templates/home.html #readiness, filled by ./static/readiness.js from
-`GET /api/v1/depot/readiness?site=` for each site) and the depots layer of the live map
+`GET /api/v1/depot/readiness?by=site`, every site in one answer) and the depots layer of the live map
 (./static/depots_layer.js over `GET /api/v1/layers/depots`, depot.layer). Both refresh on
 `depot` events (depot.live).
 
@@ -49,8 +49,8 @@ def _common() -> dict[str, Any]:
 
 
 def panel_words() -> dict[str, Any]:
-    """The home page's readiness panel: its words, the readiness URL and the sites (by code;
-    a site added later is shown by its code until the page is reloaded)."""
+    """The home page's readiness panel: its words, the readiness URL and the sites (by code,
+    shown at once; a site added later joins with the next answer)."""
     sites = db.session.execute(select(Site.code, Site.name).order_by(Site.code)
                                .limit(MAX_SITES)).all()
     return {

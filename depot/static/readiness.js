@@ -1,11 +1,12 @@
 // The depot's readiness on the office home page (dispatch/templates/home.html #readiness): for
 // each depot site and category, what can go out now, what is out, in repair or unserviceable,
 // overdue for inspection, expired, and which stock is below its minimum, from
-// GET /api/v1/depot/readiness?site=CODE (one request per site, per type, summed per category
-// here as depot/layer.py sums them for the map). Boats come first and have their own line
+// GET /api/v1/depot/readiness?by=site (every site's entries, per type, in one answer, summed
+// per category here as depot/layer.py sums them for the map). Boats come first and have their own line
 // ("where are our boats and can they go now"); a category filter narrows the table.
 // Problems are marked in colour and in words: none can go out, inspection overdue, expired,
-// below minimum. A `depot` event (depot/live.py) refetches the sites it names, debounced.
+// below minimum. A `depot` event (depot/live.py) naming a site refetches them all (one request),
+// debounced.
 // Every name from the data is text (../dom.js), never HTML.
 // #readiness keeps data-state (loading | ready | error), data-sites and data-problems; each
 // site is a <tbody data-site data-problems>, each category a <tr data-category data-problems>
@@ -24,7 +25,6 @@ const clock = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit"
 const list = chinese ? "、" : ", ";
 const REFRESH_MS = 600; // a burst of events (an import, a kit of 20 items) refetches once
 const RETRY_MS = 15000;
-const PARALLEL = 4;
 const BOATS_NAMED = 6; // depots named in the boats line
 const COUNTS = ["serviceable", "out", "repair", "inspection_overdue", "expired", "lost",
   "total"];
@@ -179,21 +179,16 @@ function render() {
 let retry = null;
 let loads = 0;
 
-async function load(codes) {
+async function load() {
   window.clearTimeout(retry);
-  const wanted = (codes || [...sites.keys()]).filter((c) => sites.has(c));
   try {
-    // A few at a time: a prefecture has 103 depots, and each request holds one of the hub's
-    // threads (the open websockets hold others).
-    const queue = [...wanted];
-    const worker = async () => {
-      for (let code = queue.shift(); code !== undefined; code = queue.shift()) {
-        const answer = await getJson(`${W.readiness}?site=${encodeURIComponent(code)}`,
-          { timeout: 10000 });
-        sites.get(code).items = Array.isArray(answer.items) ? answer.items : [];
-      }
-    };
-    await Promise.all(Array.from({ length: PARALLEL }, worker));
+    const answer = await getJson(`${W.readiness}?by=site`, { timeout: 10000 });
+    for (const site of Array.isArray(answer.sites) ? answer.sites : []) {
+      const known = sites.get(site.code);
+      sites.set(site.code, { ...(known || {}), code: site.code,
+        name: site.name || (known && known.name) || site.code,
+        items: Array.isArray(site.items) ? site.items : [] });
+    }
     render();
     loads += 1;
     box.dataset.state = "ready";
@@ -222,28 +217,14 @@ function buildFilter() {
   });
 }
 
-// A `depot` event names the sites where something changed (a catalogue change may name none:
-// then every site is refetched). A site not known yet joins under its code.
-const pending = new Set();
-let all = false;
+// A `depot` event names the sites where something changed (a catalogue change may name none);
+// either way every site comes again in one request, once for a burst of events.
 let timer = null;
 
 function onDepot(event) {
   if (!event || typeof event !== "object") return;
-  const named = Array.isArray(event.sites) ? event.sites.filter((c) => typeof c === "string")
-    : [];
-  if (!named.length) all = true;
-  for (const code of named) {
-    if (!sites.has(code)) sites.set(code, { code, name: code, items: null });
-    pending.add(code);
-  }
   window.clearTimeout(timer);
-  timer = window.setTimeout(() => {
-    const codes = all ? null : [...pending];
-    pending.clear();
-    all = false;
-    load(codes);
-  }, REFRESH_MS);
+  timer = window.setTimeout(load, REFRESH_MS);
 }
 
 buildFilter();

@@ -106,6 +106,8 @@ def test_the_panel_and_the_map_follow_a_check_out(hub, browser, artifacts, keepe
     home = context.new_page()
     home.errors = []
     home.on("pageerror", lambda exc: home.errors.append(str(exc)))
+    asked = []
+    home.on("request", lambda r: "/api/v1/depot/readiness" in r.url and asked.append(r.url))
     console = watch(home)
     sign_in_as(home, hub, "depot-viewer", "viewer")
     expect(home.locator("#live[data-state=online]")).to_be_visible(timeout=20_000)
@@ -114,6 +116,9 @@ def test_the_panel_and_the_map_follow_a_check_out(hub, browser, artifacts, keepe
     panel = home.locator("#readiness")
     expect(panel).to_have_attribute("data-state", "ready")
     expect(panel).to_have_attribute("data-sites", "3")
+    # Every site came in one answer, not a request per site.
+    assert asked and all(url.endswith("?by=site") for url in asked), asked
+    assert len(asked) == int(panel.get_attribute("data-loads"))
     main = panel.locator(f'tbody[data-site="{MAIN}"]')
     expect(main.locator("tr[data-category]").first).to_have_attribute("data-category", "boat")
     before = boats(hub, keeper, MAIN)

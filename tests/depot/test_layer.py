@@ -98,6 +98,40 @@ def test_an_item_away_from_home_counts_at_both_sites_as_readiness_says(client, b
         assert features[code]["categories"][0]["total"] == boats
 
 
+def test_readiness_by_site_gives_every_site_as_asking_each_does(client, bearer):
+    f.depot()
+    with db.transaction() as s:
+        forward = Site(code="D2", name="前置点")
+        s.add(forward)
+        s.flush()
+        s.add(Bin(path="D2/A", site_id=forward.id))
+        s.add(Site(code="D3", name="空库"))
+    f.set_item("BOAT-4", bin_id=db.session.scalar(select(Bin.id).where(Bin.path == "D2/A")))
+    viewer = bearer("viewer")
+    for category in (None, "boat"):
+        extra = f"&category={category}" if category else ""
+        answer = client.get(f"/api/v1/depot/readiness?by=site{extra}", headers=viewer)
+        assert answer.status_code == 200, answer.json
+        assert answer.json["category"] == category and answer.json["date"]
+        sites = answer.json["sites"]
+        assert [x["code"] for x in sites] == ["D1", "D2", "D3"]
+        assert sites[0]["name"] == "镇应急物资库" and sites[2]["items"] == []
+        for site in sites:
+            alone = client.get(f"/api/v1/depot/readiness?site={site['code']}{extra}",
+                               headers=viewer).json
+            assert site["items"] == alone["items"], site["code"]
+        assert sites[1]["items"][0]["type"] == "BOAT" and sites[1]["items"][0]["total"] == 1
+
+
+@pytest.mark.any_backend
+def test_readiness_by_site_refuses_what_it_cannot_do(client, bearer):
+    viewer = bearer("viewer")
+    for query, field in (("by=type", "by"), ("by=site&site=D1", "site")):
+        answer = client.get(f"/api/v1/depot/readiness?{query}", headers=viewer)
+        assert answer.status_code == 400, query
+        assert answer.json["error"] == "bad_parameter" and answer.json["parameter"] == field
+
+
 def test_a_check_out_shows_in_the_layer_and_bbox_filters(client, bearer):
     f.depot()
     locate("D1", 109.05, 33.15)
