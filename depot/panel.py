@@ -1,8 +1,8 @@
 """What the office sees of the depot (issue #22 "Readiness"): the readiness panel on the office
 home page (dispatch/templates/home.html #readiness, filled by ./static/readiness.js from
-`GET /api/v1/depot/readiness?by=site`, every site in one answer) and the depots layer of the live map
-(./static/depots_layer.js over `GET /api/v1/layers/depots`, depot.layer). Both refresh on
-`depot` events (depot.live).
+`GET /api/v1/depot/readiness?by=site`, every site in one answer) and the depots layer of the
+live map (./static/depots_layer.js over `GET /api/v1/layers/depots`, depot.layer). Both refresh
+on `depot` events (depot.live).
 
 This module serves their scripts and gives each its words in the page's language as JSON (the
 CSP allows no inline script); every name from the data becomes a DOM text node, never HTML.
