@@ -240,7 +240,7 @@ def test_property_incremental_sums_equal_the_definition(raw, rnd, interval_s, la
 
 
 def _state(gauge: RainWindows) -> tuple:
-    return (gauge._head, gauge._times, {t: vars(r) for t, r in gauge._reports.items()},
+    return (gauge._head, gauge._times, dict(gauge._reports),
             gauge._bin_rain, gauge._bin_covered, gauge._rain.tree, gauge._covered.tree)
 
 
@@ -296,6 +296,27 @@ def test_property_extend_equals_adding_one_by_one(held, more, interval_s, asked_
     end = max([T0 + timedelta(seconds=asked_s), *(r[0] for r in held_reports + later)])
     end += timedelta(minutes=3)
     assert bulk.windows(end) == one_by_one.windows(end)
+
+
+@pytest.mark.parametrize("way", ["add", "extend", "load"])
+def test_a_value_too_large_for_64_bit_sums_is_summed_exactly(way):
+    """A gauge registered with a huge range can report 3e15 mm: its sums leave the 64-bit
+    arrays for Python integers, and stay exact (four of them overflow 2**63 micrometres)."""
+    now = T0 + timedelta(hours=2)
+    reports = [(now - timedelta(minutes=5 * i), 3e15 if i % 4 else 0.1, "good")
+               for i in reversed(range(24))]
+    gauge = RainWindows(300)
+    if way == "add":
+        for report in reports:
+            gauge.add(*report)
+    elif way == "extend":
+        gauge.extend(reports[:1])
+        gauge.extend(reports[1:])
+    else:
+        gauge.load(reports)
+    for seconds in WINDOWS.values():
+        assert gauge.window(now, seconds) == _reference(reports, now, seconds, 300)
+    assert gauge.window(now, 7200).mm == 54e15 + 0.6
 
 
 def test_extend_refuses_a_report_that_is_not_finite():

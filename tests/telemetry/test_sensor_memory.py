@@ -55,7 +55,7 @@ def eager(history: list, batches: list[list]) -> tuple[list, RainWindows]:
 
 
 def rain_state(rain: RainWindows) -> tuple:
-    return (rain._head, rain._times, {t: vars(r) for t, r in rain._reports.items()},
+    return (rain._head, rain._times, dict(rain._reports),
             rain._bin_rain, rain._bin_covered, rain._rain.tree, rain._covered.tree)
 
 
