@@ -240,7 +240,7 @@ def test_property_incremental_sums_equal_the_definition(raw, rnd, interval_s, la
 
 
 def _state(gauge: RainWindows) -> tuple:
-    return (gauge._head, gauge._times, {t: vars(r) for t, r in gauge._reports.items()},
+    return (gauge._head, gauge._times, dict(gauge._reports),
             gauge._bin_rain, gauge._bin_covered, gauge._rain.tree, gauge._covered.tree)
 
 
@@ -263,6 +263,66 @@ def test_property_a_bulk_load_equals_adding_one_by_one(raw, interval_s, spread):
     if reports:
         later = reports[-1][0] + timedelta(minutes=7)
         assert bulk.windows(later) == one_by_one.windows(later)
+
+
+@settings(max_examples=200, deadline=None)
+@given(reports_strategy, reports_strategy, st.sampled_from([60, 300, 600, 3600]),
+       st.integers(min_value=-1, max_value=3 * 86400), st.booleans())
+# A gauge asked for its windows a day after its reports: the next ones are newer than all it
+# holds but older than the ring's floor (too old to keep), and the one after them is kept.
+@example(held=[(0, 1.0, "good")], more=[(200, 1.0, "good"), (90000, 0.5, "good")],
+         interval_s=3600, asked_s=86400 + 3600, in_order=True)
+def test_property_extend_equals_adding_one_by_one(held, more, interval_s, asked_s, in_order):
+    """extend() (a followed batch of readings) leaves the gauge exactly as add() of each in
+    turn would: after reports it holds, a question that moved its ring, reports in time order
+    or in any order (late ones, repeats of a time it holds)."""
+    held_reports = [(T0 + timedelta(seconds=s), mm, f) for s, mm, f in held]
+    # Seconds after the held span, so that in time order most of them are the gauge's newest.
+    step = max((s for s, _, _ in held), default=0) + 1
+    later = [(T0 + timedelta(seconds=step + s + 27 * 3600, microseconds=s % 5), mm, f)
+             for s, mm, f in more]
+    later += [held_reports[i] for i in range(0, len(held_reports), 3)]  # repeats
+    later = sorted(later) if in_order else later
+    one_by_one, bulk = RainWindows(interval_s), RainWindows(interval_s)
+    for gauge in (one_by_one, bulk):
+        for report in held_reports:
+            gauge.add(*report)
+        if asked_s >= 0:
+            gauge.window(T0 + timedelta(seconds=asked_s), 600)
+    for report in later:
+        one_by_one.add(*report)
+    bulk.extend(later)
+    assert _state(bulk) == _state(one_by_one)
+    end = max([T0 + timedelta(seconds=asked_s), *(r[0] for r in held_reports + later)])
+    end += timedelta(minutes=3)
+    assert bulk.windows(end) == one_by_one.windows(end)
+
+
+@pytest.mark.parametrize("way", ["add", "extend", "load"])
+def test_a_value_too_large_for_64_bit_sums_is_summed_exactly(way):
+    """A gauge registered with a huge range can report 3e15 mm: its sums leave the 64-bit
+    arrays for Python integers, and stay exact (four of them overflow 2**63 micrometres)."""
+    now = T0 + timedelta(hours=2)
+    reports = [(now - timedelta(minutes=5 * i), 3e15 if i % 4 else 0.1, "good")
+               for i in reversed(range(24))]
+    gauge = RainWindows(300)
+    if way == "add":
+        for report in reports:
+            gauge.add(*report)
+    elif way == "extend":
+        gauge.extend(reports[:1])
+        gauge.extend(reports[1:])
+    else:
+        gauge.load(reports)
+    for seconds in WINDOWS.values():
+        assert gauge.window(now, seconds) == _reference(reports, now, seconds, 300)
+    assert gauge.window(now, 7200).mm == 54e15 + 0.6
+
+
+def test_extend_refuses_a_report_that_is_not_finite():
+    gauge = RainWindows(300)
+    with pytest.raises(ValueError, match="finite"):
+        gauge.extend([(T0, math.nan, "good")])
 
 
 def test_bulk_load_refuses_disorder_and_a_used_gauge():
