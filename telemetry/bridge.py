@@ -33,6 +33,7 @@ from collections.abc import Callable
 from flask import Flask
 
 from dispatch.core.events import ReadingsStored, readings_stored
+from dispatch.core.heap import settle_heap
 from dispatch.core.mqtt import HubMqtt
 from dispatch.core.runtime import log_file
 from telemetry import metrics
@@ -208,8 +209,7 @@ def _collect_less_often() -> Callable[[], None]:
     """Freeze what the process holds now out of the cyclic collector and raise its thresholds
     (module docstring); returns the function that undoes both (a test's process goes on)."""
     before = gc.get_threshold()
-    gc.collect()  # nothing that is garbage now is frozen
-    gc.freeze()
+    settle_heap()
     gc.set_threshold(*GC_THRESHOLDS)
 
     def restore() -> None:

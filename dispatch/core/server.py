@@ -10,7 +10,6 @@ answers gunicorn's own errors (414, 431, a bad request line) in JSON like the ap
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import threading
@@ -24,6 +23,7 @@ from gunicorn import util
 from gunicorn.app.base import BaseApplication
 
 from dispatch.core.gate import WORKER_CONNECTIONS, GatedWorker, GateLimits, LiveSlots
+from dispatch.core.heap import SETTLE_AGAIN_S, settle_heap
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +38,6 @@ SERVER_ERRORS = {
 }
 INTERNAL_ERROR = ("internal_error", _l("Something went wrong on the hub. Try again; if it "
                                        "persists, see the hub's log."))
-
-
-# Seconds after the start when the heap is settled a second time (see settle_heap).
-SETTLE_AGAIN_S = 30.0
-
-
-def settle_heap() -> None:
-    """Collect once, then freeze what the started worker holds (gc.freeze).
-
-    The app, its settings, translations, compiled statements and the township's geometry live as
-    long as the process; left in the collector's oldest generation, each full collection walked
-    all of them: 125-215 ms pauses with a prefecture loaded (about 300,000 objects), landing on
-    whichever request was running. Frozen, they are never walked again; objects made later
-    (requests, readings) are collected as before. What is frozen is not freed by the cycle
-    collector, so this runs after start-up only (twice: see SETTLE_AGAIN_S), each time on a heap
-    with its garbage collected first.
-    """
-    gc.collect()
-    gc.freeze()
-    log.debug("heap settled: %s objects frozen", gc.get_freeze_count())
 
 
 class _Captured:

@@ -133,7 +133,7 @@ def test_the_background_checkpoints_a_spatialite_file(app):
 def test_settle_heap_freezes_what_the_started_worker_holds():
     import gc
 
-    from dispatch.core.server import settle_heap
+    from dispatch.core.heap import settle_heap
 
     kept = [object() for _ in range(1000)]
     before = gc.get_freeze_count()
