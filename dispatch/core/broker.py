@@ -657,14 +657,16 @@ class ManagedBroker:
         logger.info("Mosquitto (pid %s) listens on %s:%s", self._process.pid, self.host, self.port)
 
     def _prepare_files(self, owner: tuple[int, int] | None) -> None:
-        try:
-            wanted = json.loads((self.broker_dir / SUBSCRIBERS_FILE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            wanted = None
-        if wanted is None or not (self.broker_dir / PASSWD_FILE).exists():
+        if not (self.broker_dir / PASSWD_FILE).exists():
             raise BrokerError(_l("The broker directory %(path)s has no password file: write "
                                  "the broker accounts first (write_broker_files).",
                                  path=self.broker_dir))
+        try:
+            wanted = json.loads((self.broker_dir / SUBSCRIBERS_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:  # files written before the plugin: not started open
+            raise BrokerError(_l("The broker directory %(path)s has no %(file)s: write the "
+                                 "broker accounts again (write_broker_files).",
+                                 path=self.broker_dir, file=SUBSCRIBERS_FILE)) from exc
         _write_atomically(self.conf_path, self._render_config(), owner)
         # The plugin reads its file only when the broker starts: written fresh each time from
         # the accounts, whatever an earlier run left (a directory from before the plugin too).

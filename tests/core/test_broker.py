@@ -161,6 +161,26 @@ def test_write_broker_files(tmp_path):
         write_broker_files(broker_dir, [hub, hub])
 
 
+@pytest.mark.parametrize(("account", "readable"), [
+    (BrokerAccount("gw-1", hash_mqtt_password("pw"), "gateway"),
+     ["rescuehub/v1/warnings/#", "rescuehub/v1/hub/status", "owntracks/gw-1/#"]),
+    (BrokerAccount("T-V1-1", hash_mqtt_password("pw"), "terminal",
+                   topics=("rescuehub/v1/warnings/V1",)),
+     ["rescuehub/v1/warnings/V1", "rescuehub/v1/hub/status"]),  # its own OwnTracks denied
+    (BrokerAccount("PH-1", hash_mqtt_password("pw"), "device"),
+     ["rescuehub/v1/hub/status", "owntracks/PH-1/#"]),
+])
+def test_a_field_accounts_subscriptions_are_what_its_acl_lets_it_read(account, readable):
+    assert broker_module.readable_topics(account) == readable
+
+
+def test_a_broker_directory_without_the_subscribers_file_does_not_start(make_broker):
+    managed = make_broker(start=False)
+    (managed.broker_dir / "subscribers.json").unlink()
+    with pytest.raises(BrokerError, match="subscribers.json"):
+        managed.start()
+
+
 def test_broker_accounts_list_the_hub_the_observers_and_the_gateways(app, caplog):
     from dispatch.core import auth, runtime
     from dispatch.core.db import db
