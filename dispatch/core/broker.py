@@ -378,6 +378,10 @@ class _DynsecAdmin:
             answer = json.loads(self._answers.get(timeout=_DYNSEC_TIMEOUT_S))["responses"]
         except queue.Empty:
             raise _SyncFailed("the dynamic security plugin did not answer") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _SyncFailed(f"the dynamic security plugin's answer: {exc!r}") from exc
+        if len(answer) != len(commands):
+            raise _SyncFailed(f"{len(answer)} answers to {len(commands)} commands")
         for command, response in zip(commands, answer, strict=True):
             if response.get("error"):
                 target = command.get("username") or command.get("rolename")
