@@ -1,6 +1,6 @@
 """The hub's managed Mosquitto broker: password and ACL files, and a supervised child process.
 
-Plain Python and the standard library only (no Flask, no database): the CLI's `gateway add` uses
+Plain Python, the standard library and paho (no Flask, no database): the CLI's `gateway add` uses
 the file writers and `signal_running_broker` from a separate process, the hub's `run` and `worker`
 commands own a `ManagedBroker`. Linux only in the details that matter (/proc, prctl).
 
@@ -13,6 +13,21 @@ Facts this module relies on (NOTES.md, Mosquitto 2.0.11, checked here again):
   without an error. Its directory's ancestors must let that user through.
 - A SIGHUP that arrives before Mosquitto installed its handler kills it, and it installs the
   handler after it starts listening: "ready" means listening *and* SIGHUP caught (/proc status).
+- The acl file never checks a SUBSCRIBE (it grants every one, for every user: a gateway's "#" and
+  "$SYS/#" were granted; deliveries are checked). The dynamic security plugin, loaded besides
+  password_file and acl_file, is asked first: for a client it lists, a role ACL decides, and
+  what no ACL decides goes on to the files when its defaultACLAccess is false ("ask the next
+  source"; unsubscribe stays true); a client it does not list is passed on entirely, one it
+  lists without a password for its login. So field accounts are listed by exact username (the
+  plugin has no patterns) with subscribePattern ACLs derived from the acl (readable_topics) above
+  a refusal of "#", "$SYS/#" and "$CONTROL/#" (a filter starting with a wildcard matches no "$"
+  topic, MQTT 3.1.1 §4.7.2): SUBACK 135 / 0x80. The hub and observers are not listed and keep
+  what the acl grants.
+- SIGHUP re-reads passwd and acl but not the plugin's JSON, which it reads at start and rewrites
+  itself after each change. Live changes go over $CONTROL/dynamic-security/v1 as DYNSEC_ADMIN
+  (sync_and_reload): new clients before the SIGHUP, so a new login is restricted from its first
+  connection; retired ones after. A persistent session that subscribed before keeps its
+  subscriptions (never re-checked); deliveries on them are still checked against the acl.
 """
 
 from __future__ import annotations
@@ -20,10 +35,13 @@ from __future__ import annotations
 import base64
 import ctypes
 import errno
+import fcntl
 import hashlib
+import json
 import logging
 import os
 import pwd
+import queue
 import re
 import secrets
 import shutil
@@ -32,14 +50,18 @@ import socket
 import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import paho.mqtt.client as paho
 from flask_babel import lazy_gettext as _l
+from paho.mqtt.enums import CallbackAPIVersion
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +79,22 @@ CONF_FILE = "mosquitto.conf"
 LOG_FILE = "mosquitto.log"
 PID_FILE = "mosquitto.pid"
 PERSISTENCE_FILE = "mosquitto.db"
+SUBSCRIBERS_FILE = "subscribers.json"
+"""The field accounts and the topic filters each may subscribe to, written with passwd and acl:
+what the dynamic security plugin must hold (DYNSEC_FILE at start, its admin topic on a reload)."""
+DYNSEC_FILE = "dynsec.json"
+DYNSEC_ADMIN_FILE = "dynsec-admin"
+DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
+DYNSEC_ADMIN = "_dynsec"
+"""The plugin's admin login: a leading "_" is no username the hub accepts (_USERNAME), so no
+account can ever take this name."""
+DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
+DYNSEC_RESPONSE = f"{DYNSEC_TOPIC}/response"
+# Field accounts are listed in the plugin and refused a SUBSCRIBE outside what their acl lets
+# them read; the hub and observers are not listed, so the plugin asks the acl file for them.
+FIELD_ROLES = ("gateway", "terminal", "device")
+_ROLE_PREFIX = "subscribe-"
+_DYNSEC_TIMEOUT_S = 5.0
 
 BROKER_USER = "mosquitto"
 ROLES = ("hub", "gateway", "observer", "terminal", "device")
@@ -196,8 +234,73 @@ def render_acl(accounts: Iterable[BrokerAccount]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def readable_topics(account: BrokerAccount) -> list[str]:
+    """The topic filters a field account's acl lets it read: its own `read` lines and the
+    `read` patterns for its name, less those its `deny` lines close (the subscriptions the
+    dynamic security plugin grants it)."""
+    name = account.username
+    lines = [line.split(" ", 2)[1:] for line in _acl_block(account)[1:-1]]
+    denied = {topic for access, topic in lines if access == "deny"}
+    own = [topic for access, topic in lines if access in ("read", "readwrite")]
+    for pattern in ACL_PATTERNS:
+        _, access, topic = pattern.split(" ", 2)
+        if access in ("read", "readwrite"):
+            own.append(topic.replace("%u", name))
+    return [topic for topic in dict.fromkeys(own) if topic not in denied]
+
+
+def render_subscribers(accounts: Iterable[BrokerAccount]) -> str:
+    """SUBSCRIBERS_FILE: each field account and the topic filters it may subscribe to."""
+    wanted = {a.username: readable_topics(a) for a in accounts if a.role in FIELD_ROLES}
+    return json.dumps(wanted, indent=1, sort_keys=True) + "\n"
+
+
+# Refused below a role's grants: "#" matches no topic that starts with "$" (MQTT §4.7.2), so
+# $SYS and $CONTROL get a refusal of their own.
+_REFUSED = ("#", "$SYS/#", "$CONTROL/#")
+
+
+def _subscribe_acls(topics: Iterable[str]) -> list[dict]:
+    """A field role's ACLs: these filters granted, then every other one refused (the plugin
+    checks a role's ACLs by priority, highest first)."""
+    acls = [{"acltype": "subscribePattern", "topic": topic, "priority": 1, "allow": True}
+            for topic in topics]
+    return acls + [{"acltype": "subscribePattern", "topic": topic, "priority": 0, "allow": False}
+                   for topic in _REFUSED]
+
+
+def render_dynsec(wanted: dict[str, list[str]], admin_password_hash: str) -> str:
+    """The plugin's configuration (DYNSEC_FILE): its admin login and a client with a role of
+    its own per field account, no password (logins come from passwd)."""
+    _, _, iterations, salt, digest = admin_password_hash.split("$")
+    admin_acls = [
+        {"acltype": "publishClientSend", "topic": DYNSEC_TOPIC, "priority": 1, "allow": True},
+        {"acltype": "subscribePattern", "topic": DYNSEC_RESPONSE, "priority": 1, "allow": True},
+        {"acltype": "publishClientReceive", "topic": DYNSEC_RESPONSE, "priority": 1,
+         "allow": True},
+    ] + [{"acltype": kind, "topic": topic, "priority": 0, "allow": False}
+         for kind in ("publishClientSend", "publishClientReceive", "subscribePattern")
+         for topic in _REFUSED]
+    config = {
+        # false: the plugin asks the next source (password file, acl file) for whatever its
+        # clients' roles do not decide; true would grant it.
+        "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": False,
+                             "subscribe": False, "unsubscribe": True},
+        "clients": [{"username": DYNSEC_ADMIN, "password": digest, "salt": salt,
+                     "iterations": int(iterations), "roles": [{"rolename": DYNSEC_ADMIN}]}]
+                   + [{"username": name, "roles": [{"rolename": _ROLE_PREFIX + name}]}
+                      for name in sorted(wanted)],
+        "groups": [],
+        "roles": [{"rolename": DYNSEC_ADMIN, "acls": admin_acls}]
+                 + [{"rolename": _ROLE_PREFIX + name, "acls": _subscribe_acls(wanted[name])}
+                    for name in sorted(wanted)],
+    }
+    return json.dumps(config, indent=1) + "\n"
+
+
 def write_broker_files(broker_dir: Path, accounts: Iterable[BrokerAccount]) -> None:
-    """Write the broker's passwd and acl files atomically (mode 0640 in a 0700 directory)."""
+    """Write the broker's passwd, acl and subscribers files atomically (mode 0640 in a 0700
+    directory)."""
     accounts = list(accounts)
     names = [a.username for a in accounts]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -211,6 +314,216 @@ def write_broker_files(broker_dir: Path, accounts: Iterable[BrokerAccount]) -> N
         os.chown(broker_dir, *owner)
     _write_atomically(broker_dir / PASSWD_FILE, render_passwd(accounts), owner)
     _write_atomically(broker_dir / ACL_FILE, render_acl(accounts), owner)
+    _write_atomically(broker_dir / SUBSCRIBERS_FILE, render_subscribers(accounts), owner)
+
+
+class _SyncFailed(Exception):
+    """The dynamic security plugin did not take a command (or could not be reached)."""
+
+
+class _DynsecAdmin:
+    """A short MQTT session as the plugin's admin: send commands, wait for their answers."""
+
+    def __init__(self, host: str, port: int, password: str) -> None:
+        self._address = (host, port)
+        self._answers: queue.Queue[bytes] = queue.Queue()
+        self._acks: queue.Queue[object] = queue.Queue()
+        # The broker makes every client id the login (use_username_as_clientid): _sync_lock
+        # keeps a second admin session from pushing this one off.
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=DYNSEC_ADMIN,
+                                   protocol=paho.MQTTv311, clean_session=True,
+                                   reconnect_on_failure=False)
+        self._client.username_pw_set(DYNSEC_ADMIN, password)
+        self._client.on_connect = lambda _c, _u, _f, reason, _p: self._acks.put(reason)
+        self._client.on_subscribe = lambda _c, _u, _m, reasons, _p: self._acks.put(reasons[0])
+        self._client.on_message = lambda _c, _u, message: self._answers.put(message.payload)
+
+    def __enter__(self) -> _DynsecAdmin:
+        try:
+            self._client.connect(*self._address, keepalive=30)
+        except OSError as exc:
+            raise _SyncFailed(f"cannot connect to {self._address[0]}:{self._address[1]}: "
+                              f"{exc.strerror or exc}") from exc
+        self._client.loop_start()
+        reason = self._ack()
+        if reason.is_failure:
+            self.__exit__()
+            raise _SyncFailed(f"the broker refused the plugin admin's login: {reason}")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _ack(self):
+        try:
+            return self._acks.get(timeout=_DYNSEC_TIMEOUT_S)
+        except queue.Empty:
+            raise _SyncFailed("no answer from the broker") from None
+
+    def subscribe(self) -> None:
+        """Receive the plugin's answers."""
+        self._client.subscribe(DYNSEC_RESPONSE, qos=1)
+        reason = self._ack()
+        if reason.is_failure:
+            raise _SyncFailed(f"the broker refused the plugin admin's subscription: {reason}")
+
+    def run(self, commands: list[dict]) -> list[dict]:
+        """Send commands in one message; their answers' data, in order (_SyncFailed on an
+        error)."""
+        if not commands:
+            return []
+        self._client.publish(DYNSEC_TOPIC, json.dumps({"commands": commands}), qos=1)
+        try:
+            answer = json.loads(self._answers.get(timeout=_DYNSEC_TIMEOUT_S))["responses"]
+        except queue.Empty:
+            raise _SyncFailed("the dynamic security plugin did not answer") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _SyncFailed(f"the dynamic security plugin's answer: {exc!r}") from exc
+        if len(answer) != len(commands):
+            raise _SyncFailed(f"{len(answer)} answers to {len(commands)} commands")
+        for command, response in zip(commands, answer, strict=True):
+            if response.get("error"):
+                target = command.get("username") or command.get("rolename")
+                raise _SyncFailed(f"{command['command']} {target}: {response['error']}")
+        return [response.get("data", {}) for response in answer]
+
+    def field_accounts(self) -> tuple[dict[str, set[str]], dict[str, dict]]:
+        """The plugin's clients (their role names) and field roles (their ACLs by type and
+        topic), the admin's left out."""
+        clients, roles = self.run([{"command": "listClients", "verbose": True},
+                                   {"command": "listRoles", "verbose": True}])
+        return ({c["username"]: {r["rolename"] for r in c.get("roles", [])}
+                 for c in clients["clients"] if c["username"] != DYNSEC_ADMIN},
+                {r["rolename"]: {(a["acltype"], a["topic"]): a for a in r.get("acls", [])}
+                 for r in roles["roles"] if r["rolename"].startswith(_ROLE_PREFIX)})
+
+
+def _additions(wanted: dict[str, list[str]], clients: dict[str, set[str]],
+               roles: dict[str, dict]) -> list[dict]:
+    """Commands that give every wanted field account its client and role, exactly (a changed
+    terminal topic: the old ACL removed, the new one added)."""
+    commands: list[dict] = []
+    for name in sorted(wanted):
+        role = _ROLE_PREFIX + name
+        if role not in roles:
+            commands.append({"command": "createRole", "rolename": role})
+        have = {key: {k: acl.get(k) for k in ("acltype", "topic", "priority", "allow")}
+                for key, acl in roles.get(role, {}).items()}
+        want = {(acl["acltype"], acl["topic"]): acl for acl in _subscribe_acls(wanted[name])}
+        for key in sorted(have.keys() | want.keys()):
+            if have.get(key) == want.get(key):
+                continue
+            if key in have:
+                commands.append({"command": "removeRoleACL", "rolename": role,
+                                 "acltype": key[0], "topic": key[1]})
+            if key in want:
+                commands.append({"command": "addRoleACL", "rolename": role, **want[key]})
+        if name not in clients:
+            commands.append({"command": "createClient", "username": name,
+                             "roles": [{"rolename": role}]})
+        elif role not in clients[name]:
+            commands.append({"command": "addClientRole", "username": name, "rolename": role})
+    return commands
+
+
+def _removals(wanted: dict[str, list[str]], clients: dict[str, set[str]],
+              roles: dict[str, dict]) -> list[dict]:
+    """Commands that remove the clients and roles of accounts no longer wanted."""
+    return ([{"command": "deleteClient", "username": name}
+             for name in sorted(clients) if name not in wanted]
+            + [{"command": "deleteRole", "rolename": role} for role in sorted(roles)
+               if role.removeprefix(_ROLE_PREFIX) not in wanted])
+
+
+@contextmanager
+def _sync_lock(broker_dir: Path) -> Iterator[None]:
+    """One plugin admin session per broker at a time (the hub, a CLI command, a test)."""
+    fd = os.open(broker_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def sync_and_reload(broker_dir: Path, host: str, port: int, pid: int) -> None:
+    """Give the plugin a client for every new field account, then make Mosquitto (pid)
+    re-read passwd and acl (SIGHUP), then remove the plugin's clients of accounts gone.
+
+    In this order a new account never logs in before the plugin restricts its subscriptions.
+    BrokerError, and no SIGHUP, when the plugin cannot be updated."""
+    broker_dir = Path(broker_dir)
+    with _sync_lock(broker_dir):
+        try:
+            wanted = json.loads((broker_dir / SUBSCRIBERS_FILE).read_text(encoding="utf-8"))
+            password = (broker_dir / DYNSEC_ADMIN_FILE).read_text(encoding="utf-8").strip()
+            with _DynsecAdmin(_client_host(host), port, password) as admin:
+                admin.subscribe()
+                clients, roles = admin.field_accounts()
+                admin.run(_additions(wanted, clients, roles))
+                os.kill(pid, signal.SIGHUP)
+                removals = _removals(wanted, clients, roles)
+                if removals:
+                    # The plugin kicks a deleted client with an MQTT 5 DISCONNECT; the reload
+                    # closes a removed login's connection as it did before the plugin. Let the
+                    # reload come first: the SIGHUP delivered, one round trip more, and the
+                    # broker's loop has reloaded before it reads the next command.
+                    try:
+                        _wait_delivered(pid, signal.SIGHUP)
+                        admin.run([{"command": "getDefaultACLAccess"}])
+                        admin.run(removals)
+                    except _SyncFailed as exc:
+                        # Harmless: a client the plugin still lists but passwd no longer has
+                        # can neither log in nor subscribe more than before.
+                        logger.warning("Removing retired logins from the broker's dynamic "
+                                       "security plugin failed (%s); they cannot log in anyway",
+                                       exc)
+        except FileNotFoundError as exc:
+            raise BrokerError(_l(
+                "The broker directory %(path)s lacks %(file)s: restart the hub, which writes it.",
+                path=broker_dir, file=Path(exc.filename).name)) from exc
+        except _SyncFailed as exc:
+            raise BrokerError(_l(
+                "The broker's subscription rules could not be updated (%(problem)s), so it was "
+                "not asked to reload: the changed MQTT logins take effect when the hub restarts. "
+                "See %(path)s.", problem=str(exc), path=broker_dir / LOG_FILE)) from exc
+
+
+def _wait_delivered(pid: int, signum: int, timeout: float = _DYNSEC_TIMEOUT_S) -> None:
+    """Wait until process pid has taken signal signum (no longer pending: /proc status)."""
+    bit = 1 << (signum - 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+        except OSError:  # gone, or no /proc: nothing more to wait for
+            return
+        pending = 0
+        for line in status.splitlines():
+            if line.startswith(("SigPnd:", "ShdPnd:")):
+                pending |= int(line.split()[1], 16)
+        if not pending & bit:
+            return
+        time.sleep(0.005)
+
+
+def _client_host(host: str) -> str:
+    """An address to reach a listener on host from this machine (a wildcard: loopback)."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+def _find_dynsec_plugin() -> str:
+    """Where the dynamic security plugin of the installed Mosquitto is."""
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    for directory in (f"/usr/lib/{multiarch}", "/usr/lib", "/usr/lib64", "/usr/local/lib",
+                      "/usr/lib/mosquitto"):
+        candidate = Path(directory) / DYNSEC_PLUGIN
+        if candidate.is_file():
+            return str(candidate)
+    raise BrokerError(_l("Mosquitto's dynamic security plugin (%(file)s) was not found: install "
+                         "Mosquitto 2.0 or newer (apt-get install mosquitto).",
+                         file=DYNSEC_PLUGIN))
 
 
 class ManagedBroker:
@@ -275,14 +588,19 @@ class ManagedBroker:
             self._supervisor.start()
 
     def reload(self) -> None:
-        """Make Mosquitto re-read its passwd and acl files (SIGHUP)."""
+        """Bring the plugin's field clients in line with the files and make Mosquitto re-read
+        its passwd and acl files (sync_and_reload)."""
         with self._lock:
             process = self._process
             if process is None or process.poll() is not None:
                 # Not an error: a broker that starts (or restarts) reads the files anyway.
                 logger.info("Mosquitto is not running; it reads the new accounts when it starts")
                 return
-            process.send_signal(signal.SIGHUP)
+            try:
+                sync_and_reload(self.broker_dir, self.host, self.port, process.pid)
+            except ProcessLookupError:
+                logger.info("Mosquitto exited; it reads the new accounts when it starts")
+                return
             logger.info("Asked Mosquitto (pid %s) to reload its passwd and acl", process.pid)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -347,7 +665,17 @@ class ManagedBroker:
             raise BrokerError(_l("The broker directory %(path)s has no password file: write "
                                  "the broker accounts first (write_broker_files).",
                                  path=self.broker_dir))
+        try:
+            wanted = json.loads((self.broker_dir / SUBSCRIBERS_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:  # files written before the plugin: not started open
+            raise BrokerError(_l("The broker directory %(path)s has no %(file)s: write the "
+                                 "broker accounts again (write_broker_files).",
+                                 path=self.broker_dir, file=SUBSCRIBERS_FILE)) from exc
         _write_atomically(self.conf_path, self._render_config(), owner)
+        # The plugin reads its file only when the broker starts: written fresh each time from
+        # the accounts, whatever an earlier run left (a directory from before the plugin too).
+        _write_atomically(self.broker_dir / DYNSEC_FILE,
+                          render_dynsec(wanted, hash_mqtt_password(self._admin_password())), owner)
         self.log_path.touch(mode=0o640, exist_ok=True)
         if owner is not None:
             # Also a persistence file left by a broker that ran as root before.
@@ -355,8 +683,20 @@ class ManagedBroker:
                 if path.exists():
                     os.chown(path, *owner)
 
+    def _admin_password(self) -> str:
+        """The plugin admin's password, kept in DYNSEC_ADMIN_FILE for the CLI's reloads (only
+        the hub's user reads it; the broker knows its hash)."""
+        path = self.broker_dir / DYNSEC_ADMIN_FILE
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            password = secrets.token_urlsafe(24)
+            _write_atomically(path, password + "\n", None, mode=0o600)
+            return password
+
     def _render_config(self) -> str:
         values = {
+            "dynsec_plugin": _find_dynsec_plugin(),
             "listener_host": self.host,
             "listener_port": str(self.port),
             "broker_dir": str(self.broker_dir),
@@ -432,7 +772,8 @@ def signal_running_broker(broker_dir: Path) -> bool:
     if not _is_managed_mosquitto(pid, broker_dir / CONF_FILE):
         return False
     try:
-        os.kill(pid, signal.SIGHUP)
+        host, port = _listener(broker_dir / CONF_FILE)
+        sync_and_reload(broker_dir, host, port, pid)
     except ProcessLookupError:
         return False
     except PermissionError as exc:
@@ -440,6 +781,16 @@ def signal_running_broker(broker_dir: Path) -> bool:
                              "the user that runs the hub.", pid=pid)) from exc
     logger.info("Asked Mosquitto (pid %s) to reload its passwd and acl", pid)
     return True
+
+
+def _listener(conf_path: Path) -> tuple[str, int]:
+    """The host and port of the rendered configuration's listener."""
+    for line in conf_path.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[0] == "listener":
+            return fields[2], int(fields[1])
+    raise BrokerError(_l("%(path)s names no listener: restart the hub, which writes it.",
+                         path=conf_path))
 
 
 # --- helpers ---------------------------------------------------------------------------------

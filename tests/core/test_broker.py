@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import os
 import queue
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -150,9 +152,33 @@ def test_write_broker_files(tmp_path):
         assert stat.S_IMODE(info.st_mode) == 0o640
         if os.geteuid() == 0:
             assert info.st_uid == broker_module.pwd.getpwnam("mosquitto").pw_uid
-    assert sorted(p.name for p in broker_dir.iterdir()) == ["acl", "passwd"]  # no temp files
+    # The field accounts' subscriptions for the plugin: the hub is none.
+    assert json.loads((broker_dir / "subscribers.json").read_text()) == {
+        "gw-01": ["rescuehub/v1/warnings/#", "rescuehub/v1/hub/status", "owntracks/gw-01/#"]}
+    assert sorted(p.name for p in broker_dir.iterdir()) == [  # no temp files
+        "acl", "passwd", "subscribers.json"]
     with pytest.raises(ValueError):
         write_broker_files(broker_dir, [hub, hub])
+
+
+@pytest.mark.parametrize(("account", "readable"), [
+    (BrokerAccount("gw-1", hash_mqtt_password("pw"), "gateway"),
+     ["rescuehub/v1/warnings/#", "rescuehub/v1/hub/status", "owntracks/gw-1/#"]),
+    (BrokerAccount("T-V1-1", hash_mqtt_password("pw"), "terminal",
+                   topics=("rescuehub/v1/warnings/V1",)),
+     ["rescuehub/v1/warnings/V1", "rescuehub/v1/hub/status"]),  # its own OwnTracks denied
+    (BrokerAccount("PH-1", hash_mqtt_password("pw"), "device"),
+     ["rescuehub/v1/hub/status", "owntracks/PH-1/#"]),
+])
+def test_a_field_accounts_subscriptions_are_what_its_acl_lets_it_read(account, readable):
+    assert broker_module.readable_topics(account) == readable
+
+
+def test_a_broker_directory_without_the_subscribers_file_does_not_start(make_broker):
+    managed = make_broker(start=False)
+    (managed.broker_dir / "subscribers.json").unlink()
+    with pytest.raises(BrokerError, match="subscribers.json"):
+        managed.start()
 
 
 def test_broker_accounts_list_the_hub_the_observers_and_the_gateways(app, caplog):
@@ -253,7 +279,8 @@ def test_account_topics_that_would_widen_the_acl_are_refused(role, topics):
 
 def test_config_template_renders_every_placeholder():
     values = {"listener_host": "127.0.0.1", "listener_port": "18830",
-              "broker_dir": "/srv/hub var/mosquitto", "max_packet_size": "1114112"}
+              "broker_dir": "/srv/hub var/mosquitto", "max_packet_size": "1114112",
+              "dynsec_plugin": "/usr/lib/mosquitto_dynamic_security.so"}
     conf = render_config(TEMPLATE.read_text(), values)
     settings = acl_rules(conf)
     assert not [line for line in settings if "{" in line]
@@ -262,6 +289,9 @@ def test_config_template_renders_every_placeholder():
     assert "max_packet_size 1114112" in settings
     assert "allow_anonymous false" in settings
     assert "use_username_as_clientid true" in settings  # a login can take no other's session
+    # The plugin refuses a field account's SUBSCRIBE; passwd and acl still decide the rest.
+    assert "plugin /usr/lib/mosquitto_dynamic_security.so" in settings
+    assert "plugin_opt_config_file /srv/hub var/mosquitto/dynsec.json" in settings
     assert settings[0] == "per_listener_settings false"
     assert not [line for line in settings if line.startswith("pid_file")]
     assert "{broker_dir}" in conf  # comments keep their placeholders
@@ -346,39 +376,177 @@ def test_a_gateway_cannot_take_another_clients_session(broker):
     assert log_count(broker, "already connected, closing old connection") == 0
 
 
-def test_gateway_subscribing_to_everything_gets_only_what_it_may_read(broker):
-    """Mosquitto 2.0's ACL file grants every SUBSCRIBE (it checks subscriptions not at all), so
-    a gateway's "#" is granted: each message is checked on delivery, and "#" brings it only the
-    warnings and the hub's status, never another gateway's readings or status, OwnTracks, $SYS
-    or retained messages of those."""
+SUBSCRIBE_REFUSED = {"5": NOT_AUTHORIZED, "3.1.1": 0x80}
+
+
+def suback(client, topic: str) -> int:
+    """The SUBACK's one reason code for a subscription (1: granted at QoS 1)."""
+    return [code.value for code in client.subscribe(topic)][0]
+
+
+def assert_subscriptions(client, protocol: str, granted: list[str], refused: list[str]) -> None:
+    for topic in granted:
+        assert suback(client, topic) == 1, topic
+    for topic in refused:
+        assert suback(client, topic) == SUBSCRIBE_REFUSED[protocol], topic
+
+
+# What no field account may subscribe to, whatever it is given.
+REFUSED_TO_ALL = ["#", "$SYS/#", "$SYS/broker/clients/connected", "$share/g/#", "+/#",
+                  "rescuehub/#", "owntracks/#", "rescuehub/v1/readings/+",
+                  "$CONTROL/dynamic-security/v1/response"]
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_gateway_is_refused_a_subscription_beyond_what_it_may_read(broker, protocol):
+    """The dynamic security plugin refuses it (SUBACK 135 / 0x80): "#", $SYS, another
+    gateway's topics. Its warnings, the hub's status and its own OwnTracks tree are granted,
+    and the acl still decides what each subscription delivers."""
     password_a = broker.add_gateway("gw-a")
     password_b = broker.add_gateway("gw-b")
     with (broker.hub_client() as hub,
           broker.probe("gw-b", password_b, "gw-b") as gw_b,
-          broker.probe("gw-a", password_a, "gw-a") as nosy):
+          broker.probe("gw-a", password_a, "gw-a", protocol=protocol) as nosy):
         assert not gw_b.connect().is_failure
-        # Retained before the subscription: they would come at once on subscribing.
-        assert not gw_b.publish("rescuehub/v1/status/gw-b", b'{"online": true}',
-                                retain=True).is_failure
-        assert not gw_b.publish("owntracks/gw-b/phone", b'{"_type": "location"}',
-                                retain=True).is_failure
         assert not hub.publish("rescuehub/v1/hub/status", b'{"online": true}',
                                retain=True).is_failure
         assert not nosy.connect().is_failure
-        for topic in ("#", "$SYS/#", "+/#", "rescuehub/#", "owntracks/#"):
-            assert [code.value for code in nosy.subscribe(topic)] == [1], topic  # granted
-
+        assert_subscriptions(
+            nosy, protocol,
+            granted=["rescuehub/v1/warnings/#", "rescuehub/v1/warnings/v-1",
+                     "rescuehub/v1/hub/status", "owntracks/gw-a/#", "owntracks/gw-a/+"],
+            refused=[*REFUSED_TO_ALL, "rescuehub/v1/readings/gw-b", "rescuehub/v1/status/gw-b",
+                     "rescuehub/v1/readings/gw-a", "owntracks/gw-b/#", "rescuehub/v1/+/gw-b"])
         assert not gw_b.publish("rescuehub/v1/readings/gw-b", READING).is_failure
         assert not gw_b.publish("owntracks/gw-b/phone", b'{"_type": "location"}').is_failure
         assert not nosy.publish("rescuehub/v1/readings/gw-a", READING).is_failure
-        assert not hub.publish("owntracks/tablet-1/t1", b'{"_type": "location"}').is_failure
         assert not hub.publish("rescuehub/v1/warnings/v-1", b'{"level": "prepare"}').is_failure
-        # The warning and the retained hub status, once per subscription that matches them
-        # ("#", "+/#", "rescuehub/#"): nothing else, retained or not.
-        topics = topics_until(nosy, "rescuehub/v1/warnings/v-1", copies=3)
-        assert sorted(topics) == ["rescuehub/v1/hub/status"] * 3 + [
-            "rescuehub/v1/warnings/v-1"] * 3, topics
+        # The retained hub status on subscribing, then the warning (a second copy under MQTT 5:
+        # two subscriptions match it), nothing else.
+        topics = topics_until(nosy, "rescuehub/v1/warnings/v-1")
+        assert topics == ["rescuehub/v1/hub/status", "rescuehub/v1/warnings/v-1"], topics
         assert not nosy.dropped.is_set()
+
+
+def test_hub_and_observer_still_subscribe_to_everything(broker):
+    """Neither is listed in the plugin: the acl decides, as before (SUBSCRIBE granted)."""
+    with broker.hub_client() as hub, broker.observer("monitor") as observer:
+        for client in (hub, observer):
+            for topic in ("#", "rescuehub/#", "owntracks/#", "$SYS/#"):
+                assert suback(client, topic) == 1, topic
+
+
+def test_terminal_and_phone_are_refused_what_they_may_not_read(broker):
+    terminal_password = secrets.token_urlsafe(12)
+    broker.install(BrokerAccount("T-V1-1", hash_mqtt_password(terminal_password), "terminal",
+                                 topics=("rescuehub/v1/warnings/V1",)), terminal_password)
+    phone_password = broker.add_account("PH-1", "device")
+    with (broker.probe("T-V1-1", terminal_password, "T-V1-1") as terminal,
+          broker.probe("PH-1", phone_password, "PH-1") as phone):
+        assert not terminal.connect().is_failure
+        assert not phone.connect().is_failure
+        assert_subscriptions(
+            terminal, "5", granted=["rescuehub/v1/warnings/V1", "rescuehub/v1/hub/status"],
+            refused=[*REFUSED_TO_ALL, "rescuehub/v1/warnings/V2", "rescuehub/v1/warnings/#",
+                     "owntracks/T-V1-1/#"])
+        assert_subscriptions(
+            phone, "5", granted=["owntracks/PH-1/#", "owntracks/PH-1/p/event",
+                                 "rescuehub/v1/hub/status"],
+            refused=[*REFUSED_TO_ALL, "owntracks/PH-2/#", "rescuehub/v1/warnings/#",
+                     "rescuehub/v1/readings/PH-1"])
+
+    # The terminal moved to another village: the plugin's rule follows on the reload.
+    broker.install(BrokerAccount("T-V1-1", hash_mqtt_password(terminal_password), "terminal",
+                                 topics=("rescuehub/v1/warnings/V2",)), terminal_password)
+    with broker.probe("T-V1-1", terminal_password, "T-V1-1") as terminal:
+        assert not terminal.connect().is_failure
+        assert_subscriptions(terminal, "5", granted=["rescuehub/v1/warnings/V2"],
+                             refused=["rescuehub/v1/warnings/V1"])
+
+
+def plugin_clients(broker: LocalBroker) -> list[str]:
+    """The usernames the dynamic security plugin lists, asked as its admin."""
+    password = (broker.broker_dir / "dynsec-admin").read_text().strip()
+    with broker.probe("_dynsec", password, "_dynsec") as admin:
+        assert not admin.connect().is_failure
+        assert suback(admin, "$CONTROL/dynamic-security/v1/response") == 1
+        admin.publish("$CONTROL/dynamic-security/v1",
+                      json.dumps({"commands": [{"command": "listClients"}]}).encode())
+        answer = json.loads(admin.next_message().payload)
+    return sorted(answer["responses"][0]["data"]["clients"])
+
+
+def test_a_gateway_added_while_the_broker_runs_is_refused_at_once(broker):
+    """The CLI's path (`gateway add`: write the files, signal_running_broker): the plugin knows
+    the gateway before the SIGHUP, so its first login is already restricted."""
+    password = secrets.token_urlsafe(12)
+    accounts = [*broker.accounts.values(),
+                BrokerAccount("gw-new", hash_mqtt_password(password), "gateway")]
+    write_broker_files(broker.broker_dir, accounts)
+    assert signal_running_broker(broker.broker_dir)
+    with broker.probe("gw-new", password, "gw-new") as client:
+        wait_for(lambda: not client.connect().is_failure, what="the new login")
+        assert suback(client, "#") == NOT_AUTHORIZED
+        assert suback(client, "rescuehub/v1/warnings/#") == 1
+    assert plugin_clients(broker) == ["_dynsec", "gw-new"]
+
+
+def test_a_removed_gateway_leaves_the_plugin(broker):
+    """`gateway disable` rewrites the files without it: the reload deletes its plugin client
+    (after the SIGHUP), and the others stay."""
+    password = broker.add_gateway("gw-a")
+    broker.add_gateway("gw-b")
+    assert plugin_clients(broker) == ["_dynsec", "gw-a", "gw-b"]
+    with broker.probe("gw-a", password, "gw-a") as connected:
+        assert not connected.connect().is_failure
+        del broker.accounts["gw-a"]
+        write_broker_files(broker.broker_dir, broker.accounts.values())
+        broker.managed.reload()
+        # Closed by the reload as before (the plugin's kick, an MQTT 5 DISCONNECT, comes after
+        # it and finds nobody): paho sees the connection lost.
+        wait_for(lambda: not connected.client.is_connected(), what="the removed login's end")
+    assert log_count(broker, "administrative action") == 0
+    assert plugin_clients(broker) == ["_dynsec", "gw-b"]
+    assert (json.loads((broker.broker_dir / "dynsec.json").read_text())["clients"][1]["username"]
+            == "gw-b")  # the plugin saved its change
+
+
+def test_the_plugin_admin_can_do_nothing_else(broker):
+    password = (broker.broker_dir / "dynsec-admin").read_text().strip()
+    with broker.probe("_dynsec", password, "_dynsec") as admin:
+        assert not admin.connect().is_failure
+        for topic in ("rescuehub/v1/readings/_dynsec", "owntracks/_dynsec/x", "rescuehub/x"):
+            assert admin.publish(topic, READING).value == NOT_AUTHORIZED, topic
+        for topic in ("#", "rescuehub/v1/hub/status", "owntracks/_dynsec/#", "$SYS/#"):
+            assert suback(admin, topic) == NOT_AUTHORIZED, topic
+
+
+def test_a_failed_plugin_update_sends_no_sighup(broker):
+    (broker.broker_dir / "dynsec-admin").write_text("not-the-password\n")
+    password = secrets.token_urlsafe(12)
+    broker.accounts["gw-late"] = BrokerAccount("gw-late", hash_mqtt_password(password), "gateway")
+    write_broker_files(broker.broker_dir, broker.accounts.values())
+    with pytest.raises(BrokerError, match="subscription rules could not be updated"):
+        broker.managed.reload()
+    with pytest.raises(BrokerError, match="subscription rules could not be updated"):
+        signal_running_broker(broker.broker_dir)
+    assert log_count(broker, "Reloading config") == 0
+    with broker.probe("gw-late", password, "gw-late") as client:
+        assert client.connect().is_failure  # not reloaded, so not unrestricted either
+
+
+def test_a_restart_keeps_the_field_accounts_restricted(broker):
+    """The plugin reads dynsec.json only at start: the hub writes it fresh then, from the
+    accounts (also in a broker directory from before the plugin)."""
+    password = broker.add_gateway("gw-a")
+    broker.managed.stop()
+    (broker.broker_dir / "dynsec.json").unlink()
+    broker.managed.start()
+    with broker.probe("gw-a", password, "gw-a") as client:
+        assert not client.connect().is_failure
+        assert suback(client, "#") == NOT_AUTHORIZED
+    broker.add_gateway("gw-b")  # and the admin still works after the restart
+    assert plugin_clients(broker) == ["_dynsec", "gw-a", "gw-b"]
 
 
 def test_observer_reads_what_the_hub_reads_and_writes_nothing(broker):
