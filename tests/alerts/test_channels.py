@@ -300,7 +300,10 @@ def test_a_terminal_reads_its_village_only_and_publishes_nothing(make_hub, broke
 
     with broker.probe("T-QS-1", password, "T-QS-1") as speaker:
         assert not speaker.connect().is_failure
-        speaker.subscribe("rescuehub/v1/warnings/#")  # granted; delivery is what is checked
+        # Every village's warnings are refused at the SUBSCRIBE (the broker's dynamic security
+        # plugin); its own village's topic is granted.
+        assert [c.value for c in speaker.subscribe("rescuehub/v1/warnings/#")] == [NOT_AUTHORIZED]
+        assert not any(c.is_failure for c in speaker.subscribe(QS_TOPIC))
         first = speaker.next_message()
         assert (first.topic, first.retain) == (QS_TOPIC, True)
         # Another village changes, then its own: one hub connection publishes in order, so
