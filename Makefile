@@ -24,7 +24,7 @@ run: setup
 	$(VENV)/bin/rescuehub run $(RUN_ARGS)
 
 test: setup-test
-	$(VENV)/bin/ruff check . && $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: setup-test
 	$(VENV)/bin/ruff check .

@@ -44,8 +44,10 @@ PASSWORD = "correct horse battery"
 
 # The longest files first: `make test` runs the suite on every core with pytest-xdist, a file per
 # worker at a time (--dist loadfile keeps module-scoped hubs and browsers shared), and a long file
-# taken last would leave the other cores idle at the end.
-SLOW_FIRST = ("tests/e2e/", "tests/browser/", "tests/telemetry/test_reliability.py")
+# taken last would leave the other cores idle at the end. (xdist keeps this order only with
+# --no-loadscope-reorder: by default it hands out the files with the most tests first, which put
+# the one-test browser and end-to-end files, the slowest, last.) The longest file leads.
+SLOW_FIRST = ("tests/telemetry/test_reliability.py", "tests/e2e/", "tests/browser/")
 
 
 def _slow_first(item) -> int:
