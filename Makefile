@@ -5,10 +5,11 @@
 VENV        := .venv
 PYTHON      := $(VENV)/bin/python
 PYTEST_ARGS ?=
-# PYTEST_WORKERS=auto runs the suite on every core (pytest-xdist, a test file per worker at a
-# time: ~600 s instead of ~800 s here). Not the default yet: under that load, timing-sensitive
-# tests (a browser's route handler at teardown, MQTT redelivery) failed in 4 of 5 CI runs.
-PYTEST_WORKERS ?= 0
+# The suite runs on every core (pytest-xdist): a test file per worker at a time, so module-scoped
+# hubs and browsers stay shared, the longest files first (tests/conftest.py; xdist keeps that
+# order only with --no-loadscope-reorder). PYTEST_WORKERS=0 runs it in this process (-x, -s, a
+# debugger).
+PYTEST_WORKERS ?= auto
 RUN_ARGS    ?=
 
 .PHONY: setup setup-test run test lint bench clean lock
@@ -24,7 +25,7 @@ run: setup
 	$(VENV)/bin/rescuehub run $(RUN_ARGS)
 
 test: setup-test
-	$(VENV)/bin/ruff check . && $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: setup-test
 	$(VENV)/bin/ruff check .
