@@ -4,7 +4,7 @@ in stock, a boat-team kit, and a team with a member in the roster for holders.""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -14,9 +14,20 @@ from depot.models import Bin, Item, ItemType, Kit, Site, Stock
 from dispatch.core.db import db
 from dispatch.roster.models import Member, Team
 
-# Today in the depot's zone ([depot] timezone): the service takes "now" from the clock, so
-# dates are set relative to the real today.
-TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+# `f.TODAY` is today in the depot's zone ([depot] timezone), read at each use (PEP 562): the
+# service takes "now" from the clock, so dates are set relative to the real today, and a run
+# that crosses midnight in Shanghai (16:00 UTC) must not keep yesterday's.
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def today() -> date:
+    return datetime.now(ZONE).date()
+
+
+def __getattr__(name: str):
+    if name == "TODAY":
+        return today()
+    raise AttributeError(name)
 SITE = "D1"
 BIN_A = "D1/A/1/1"
 BIN_B = "D1/B/1/1"
@@ -55,8 +66,8 @@ def depot(items_per_type: int = 4) -> dict[str, int]:
                 for n in range(1, items_per_type + 1):
                     s.add(Item(code=f"{code}-{n}", type_id=kind.id, serial=f"SN{code}{n}",
                                bin_id=bins[0].id, home_site_id=site.id,
-                               inspection_due=TODAY + timedelta(days=20),
-                               expires=TODAY + timedelta(days=400) if watch else None))
+                               inspection_due=today() + timedelta(days=20),
+                               expires=today() + timedelta(days=400) if watch else None))
         s.add(Stock(type_id=ids["SANDBAG"], bin_id=bins[0].id, quantity=Decimal(1000)))
         s.add(Stock(type_id=ids["SANDBAG"], bin_id=bins[1].id, quantity=Decimal(300)))
         s.add(Stock(type_id=ids["ROPE"], bin_id=bins[0].id, quantity=Decimal("250.5")))
