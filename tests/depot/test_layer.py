@@ -79,7 +79,8 @@ def test_the_layer_has_each_located_site_with_its_readiness(client, bearer):
     assert props["categories"] == layer.by_category(ready)
 
 
-def test_an_item_away_from_home_counts_at_both_sites_as_readiness_says(client, bearer):
+def boat_away_from_home() -> None:
+    """The depot, a forward site D2 with a bin, and BOAT-4 (home D1) on D2's shelf."""
     f.depot()
     with db.transaction() as s:
         forward = Site(code="D2", name="前置点")
@@ -87,6 +88,10 @@ def test_an_item_away_from_home_counts_at_both_sites_as_readiness_says(client, b
         s.flush()
         s.add(Bin(path="D2/A", site_id=forward.id))
     f.set_item("BOAT-4", bin_id=db.session.scalar(select(Bin.id).where(Bin.path == "D2/A")))
+
+
+def test_an_item_away_from_home_counts_at_both_sites_as_readiness_says(client, bearer):
+    boat_away_from_home()
     locate("D1", 109.05, 33.15)
     locate("D2", 109.06, 33.16)
     viewer = bearer("viewer")
@@ -99,14 +104,9 @@ def test_an_item_away_from_home_counts_at_both_sites_as_readiness_says(client, b
 
 
 def test_readiness_by_site_gives_every_site_as_asking_each_does(client, bearer):
-    f.depot()
+    boat_away_from_home()
     with db.transaction() as s:
-        forward = Site(code="D2", name="前置点")
-        s.add(forward)
-        s.flush()
-        s.add(Bin(path="D2/A", site_id=forward.id))
         s.add(Site(code="D3", name="空库"))
-    f.set_item("BOAT-4", bin_id=db.session.scalar(select(Bin.id).where(Bin.path == "D2/A")))
     viewer = bearer("viewer")
     for category in (None, "boat"):
         extra = f"&category={category}" if category else ""
