@@ -127,7 +127,10 @@ def test_the_plan_layer_follows_drills_live_and_the_sheets_print(hub, page):
         f"{max(1, round(hostile['travel_s'] / 60))} 分钟")
     expect(popup).to_contain_text("演练")
     expect(popup.locator("img")).to_have_count(0)
-    page.locator(".plan-popup .leaflet-popup-close-button").click()
+    # The button's own click: a popup near the edge pans the map into view, and a pointer click
+    # at where the button was while it moved landed on the route under it, which opened the
+    # popup again (once in CI, under load).
+    page.locator(".plan-popup .leaflet-popup-close-button").dispatch_event("click")
     expect(popup).to_have_count(0)
     nothing_ran(page, console)
 
