@@ -135,16 +135,19 @@ def test_settle_heap_freezes_what_the_started_worker_holds():
 
     from dispatch.core.heap import settle_heap
 
-    kept = [object() for _ in range(1000)]
+    kept = [[n] for n in range(1000)]  # lists: objects the collector tracks
+    assert all(gc.is_tracked(k) for k in kept)
     before = gc.get_freeze_count()
     try:
         settle_heap()
         assert gc.get_freeze_count() >= before + len(kept)
-        assert all(not gc.is_tracked(k) or k not in gc.get_objects(2) for k in kept[:3])
+        # Frozen: in no generation a collection walks any more.
+        walked = {id(o) for o in gc.get_objects()}
+        assert not any(id(k) in walked for k in kept)
     finally:
         gc.unfreeze()
-
-
+    walked = {id(o) for o in gc.get_objects()}
+    assert all(id(k) in walked for k in kept)
 def test_writers_take_turns_on_spatialite_and_a_failure_rolls_back(app):
     import threading
 
