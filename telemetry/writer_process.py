@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from flask import Flask
 from sqlalchemy import update
 
+from dispatch.core.heap import leave
 from telemetry.live import Stored, gateway_status_event
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,19 @@ def serve(conn, app_factory: Callable[..., Flask], settings_values: dict, log_le
     gc.set_threshold(*GC_THRESHOLDS)
     store = Store(app_factory(settings=Settings(settings_values)))
     conn.send(("ready", os.getpid()))
+    _store_batches(conn, store)
+    # Every batch it was sent is committed and acknowledged: close the database's connections
+    # and leave without the interpreter's teardown (dispatch.core.heap.leave).
+    from dispatch.core.db import db
+
+    with store.app.app_context():
+        db.engine.dispose()
+    leave(0)
+
+
+def _store_batches(conn, store: Store) -> None:
+    """Store each batch from the parent and answer it, until told to stop or the parent is
+    gone."""
     while True:
         try:
             batch = conn.recv()

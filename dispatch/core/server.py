@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,7 @@ from gunicorn import util
 from gunicorn.app.base import BaseApplication
 
 from dispatch.core.gate import WORKER_CONNECTIONS, GatedWorker, GateLimits, LiveSlots
-from dispatch.core.heap import SETTLE_AGAIN_S, settle_heap
+from dispatch.core.heap import SETTLE_AGAIN_S, leave, settle_heap
 
 log = logging.getLogger(__name__)
 
@@ -152,5 +153,16 @@ class HubServer(BaseApplication):
         later.start()
 
     def _worker_exit(self, _server, _worker) -> None:
+        """The worker's last step (gunicorn calls it in a `finally`, with the `SystemExit` that
+        ends the worker on its way out): stop the background, then leave at once. Left to
+        propagate, that exit ran the callers the worker inherited from the fork (`rescuehub
+        run`'s own `finally`, which would stop the parent's broker) and the interpreter's
+        teardown (0.6 s)."""
+        leaving = sys.exc_info()[1]
         if self.on_worker_stop is not None and self.app is not None:
-            self.on_worker_stop(self.app)
+            try:
+                self.on_worker_stop(self.app)
+            except Exception:  # logged here: leave() below ends the process either way
+                log.exception("the background did not stop cleanly")
+        if isinstance(leaving, SystemExit):
+            leave(leaving.code)
