@@ -26,6 +26,7 @@ from werkzeug.routing.rules import Rule
 from dispatch import create_app
 from dispatch.core import auth, schema
 from dispatch.core.db import Base, db, make_engine
+from dispatch.core.heap import settle_heap
 from dispatch.core.models import User
 
 pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.hub"]
@@ -333,3 +334,29 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
     items[:] = sorted(keep, key=_slow_first)
+
+
+
+# Tests between two settlings of the test process's heap (pytest_runtest_teardown).
+SETTLE_EVERY = 25
+_settled = {"tests": 0}
+
+
+def pytest_collection_finish(session):
+    """What the session keeps to its end (the collected tests, their modules, the hub's code) is
+    settled out of the cyclic collector's reach, as the hub's processes do
+    (dispatch.core.heap.settle_heap): every full collection walked it again."""
+    settle_heap()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Settle the heap again every SETTLE_EVERY tests: collect, then freeze what is alive (module
+    fixtures, caches). Each test's app leaves thousands of objects in cycles for the collector,
+    and each full collection walked them with all that lives on: measured on
+    tests/depot/test_checkouts.py and tests/roster (443 tests), full collections took 7.7 s of
+    30 s, and 2.2 s with this (memory 319 instead of 305 MB: a module fixture's cycles frozen
+    before its teardown are not freed)."""
+    _settled["tests"] += 1
+    if _settled["tests"] % SETTLE_EVERY == 0:
+        settle_heap()
