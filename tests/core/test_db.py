@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -148,6 +149,33 @@ def test_settle_heap_freezes_what_the_started_worker_holds():
         gc.unfreeze()
     walked = {id(o) for o in gc.get_objects()}
     assert all(id(k) in walked for k in kept)
+def _leaving(tmp_path, status: str) -> subprocess.CompletedProcess:
+    """A process that logs to a file, writes to stdout without a newline and calls leave()."""
+    heap = Path(__file__).parents[2] / "dispatch" / "core" / "heap.py"
+    script = (
+        "import importlib.util, logging, sys\n"
+        f"spec = importlib.util.spec_from_file_location('heap', {str(heap)!r})\n"
+        "heap = importlib.util.module_from_spec(spec); spec.loader.exec_module(heap)\n"
+        f"logging.basicConfig(filename={str(tmp_path / 'log')!r}, level=logging.INFO)\n"
+        "logging.getLogger('x').info('stopped and committed')\n"
+        "sys.stdout.write('last words')\n"
+        f"heap.leave({status})\n"
+        "print('never')\n")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_leave_ends_the_process_with_its_status_after_flushing(tmp_path):
+    done = _leaving(tmp_path, "3")
+    assert done.returncode == 3
+    assert done.stdout == "last words"  # flushed; nothing after leave() ran
+    assert "stopped and committed" in (tmp_path / "log").read_text()
+    # Read as sys.exit reads it: None is 0, a message goes to stderr with status 1.
+    assert _leaving(tmp_path, "None").returncode == 0
+    told = _leaving(tmp_path, "'the broker is gone'")
+    assert (told.returncode, told.stderr.strip()) == (1, "the broker is gone")
+
+
 def test_writers_take_turns_on_spatialite_and_a_failure_rolls_back(app):
     import threading
 
