@@ -66,12 +66,14 @@ class Announcer:
         self.app = app
         self.every_s = every_s
         self._sent: dict[str, float] = {}
-        self._held: dict[str, dict] = {}
+        self._held: dict[str, Stored] = {}
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
 
     def announce(self, stored: Iterable[Stored]) -> None:
-        """Announce the newest stored reading of each sensor (held if sent too recently)."""
+        """Announce the newest stored reading of each sensor (held if sent too recently). Held
+        readings stay tuples; an event is built only for what is sent (in the process that owns
+        MQTT, for every batch the writer stores)."""
         latest: dict[str, Stored] = {}
         for reading in stored:
             code = reading[0]
@@ -81,16 +83,15 @@ class Announcer:
         due = []
         with self._lock:
             for code, reading in latest.items():
-                event = reading_event(*reading)
                 held = self._held.get(code)
-                if held is not None and held["ts"] > event["ts"]:
+                if held is not None and held[1] > reading[1]:
                     continue
                 if now - self._sent.get(code, -self.every_s) >= self.every_s:
                     self._sent[code] = now
                     self._held.pop(code, None)
-                    due.append(event)
+                    due.append(reading)
                 else:
-                    self._held[code] = event
+                    self._held[code] = reading
             self._arm()
         self._send(due)
 
@@ -112,12 +113,12 @@ class Announcer:
             self._arm()
         self._send(due)
 
-    def _send(self, events: list[dict]) -> None:
-        if not events:
+    def _send(self, readings: list[Stored]) -> None:
+        if not readings:
             return
         with self.app.app_context():
-            for event in events:
-                notify("reading", event)
+            for reading in readings:
+                notify("reading", reading_event(*reading))
 
 
 def announcer_of(app: Flask) -> Announcer:
