@@ -5,6 +5,8 @@
 VENV        := .venv
 PYTHON      := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# pip's own version (requirements-build.txt, with the build backend of pyproject.toml).
+PIP_VERSION := 26.3
 # The suite runs on every core (pytest-xdist), with one worker more than cores: its tests wait for
 # hubs, brokers and browsers a third of the time, which a third worker fills (2 cores: 362 s with
 # 3 workers, 402 s with 2, 379 s with 4). A test file per worker at a time, so module-scoped
@@ -42,9 +44,12 @@ bench: setup
 clean:
 	rm -rf var/
 
-# Refresh the Python locks from pyproject.toml (after changing a dependency; commit both files).
+# Refresh the Python locks from pyproject.toml (after changing a dependency, the build backend or
+# PIP_VERSION; commit the three files).
 lock:
 	$(PYTHON) -m pip install -q --disable-pip-version-check 'uv==0.13.9'
+	{ echo 'pip==$(PIP_VERSION)'; $(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'; } | \
+		$(VENV)/bin/uv pip compile - --generate-hashes --python-version 3.11 -q -o requirements-build.txt
 	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q \
 		--upgrade -o requirements.txt
 	$(VENV)/bin/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 -q \

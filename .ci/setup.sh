@@ -110,31 +110,39 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV" || die "'$PY -m venv' failed (on Debian: apt-get install python3-venv)"
 fi
 
-# Python packages come from a lock with exact versions and hashes (requirements*.txt,
-# made from pyproject.toml by `make lock`), so a release upstream cannot change a fresh install.
-# The project itself is installed editable on top, without dependencies.
+# Python packages come from locks with exact versions and hashes (requirements*.txt, made from
+# pyproject.toml by `make lock`), so a release upstream cannot change a fresh install: pip and
+# the build backend (setuptools) from requirements-build.txt, then the hub's packages. The
+# project itself is installed editable on top, without dependencies and with that backend (no
+# build isolation: pip would fetch the backend again, unchecked).
 extras="base"
-PIP_VERSION=26.3
+BUILD_LOCK=requirements-build.txt
 LOCK=requirements.txt
 if [ "$TEST" = 1 ]; then
     extras="test"
     LOCK=requirements-test.txt
 fi
-[ -f "$LOCK" ] || die "$LOCK is missing: restore it from git, or run 'make lock' to make it"
-# Fast path: stamp newer than the lock and pyproject.toml, and made with the test lock if we
+for lock in "$BUILD_LOCK" "$LOCK"; do
+    [ -f "$lock" ] || die "$lock is missing: restore it from git, or run 'make lock' to make it"
+done
+# Fast path: stamp newer than the locks and pyproject.toml, and made with the test lock if we
 # need it (the test lock holds every package of the base one).
-if [ -f "$STAMP" ] && [ "$STAMP" -nt "$LOCK" ] && [ "$STAMP" -nt pyproject.toml ] &&
+if [ -f "$STAMP" ] && [ "$STAMP" -nt "$LOCK" ] && [ "$STAMP" -nt "$BUILD_LOCK" ] &&
+    [ "$STAMP" -nt pyproject.toml ] &&
     { [ "$extras" = base ] || grep -qx test "$STAMP"; }; then
     say "Python packages: up to date ($STAMP)"
 else
-    # pip itself at a known version too, not whatever was released today.
-    say "pip $PIP_VERSION"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "pip==$PIP_VERSION"
+    # pip itself and the build backend at known versions too, not whatever was released today.
+    say "installing pip and setuptools from $BUILD_LOCK (exact versions, hashes checked)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+        -r "$BUILD_LOCK" ||
+        die "pip could not install $BUILD_LOCK: check the network to the package index"
     say "installing Python packages from $LOCK (exact versions, hashes checked)"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
         -r "$LOCK" || die "pip could not install $LOCK: check the network to the package index"
-    say "installing the hub itself: pip install --no-deps -e ."
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
+    say "installing the hub itself: pip install --no-deps --no-build-isolation -e ."
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+        --no-build-isolation -e .
     echo "$extras" >"$STAMP"
 fi
 

@@ -20,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "township-rescue-hub"
 LOCKS = {"base": ROOT / "requirements.txt",
          "test": ROOT / "requirements-test.txt"}
+# pip and the build backend, installed first (.ci/setup.sh), the editable install without build
+# isolation so that pip fetches no backend of its own.
+BUILD_LOCK = ROOT / "requirements-build.txt"
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s\\;]+)")
 
 
@@ -89,3 +92,16 @@ def test_the_test_lock_installs_the_same_base_packages():
     test, _, _ = read_lock(LOCKS["test"])
     differ = {n: (v, test.get(n)) for n, v in base.items() if test.get(n) != v}
     assert not differ, f"base and test locks pin these differently: {differ}; run `make lock`"
+
+
+def test_the_build_lock_pins_pip_and_the_build_backend_with_hashes():
+    pins, hashes, _ = read_lock(BUILD_LOCK)
+    system = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    wanted = [Requirement(r) for r in system["requires"]]
+    pip_version = re.search(r"^PIP_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    wanted.append(Requirement(f"pip=={pip_version.group(1)}"))
+    problems = [str(req) for req in wanted if not req.specifier.contains(
+        pins.get(canonicalize_name(req.name), "0"), prereleases=True)]
+    assert not problems, f"{BUILD_LOCK.name} does not pin {problems}; run `make lock`"
+    unhashed = sorted(name for name in pins if not hashes[name])
+    assert not unhashed, f"{unhashed} have no --hash in {BUILD_LOCK.name}; run `make lock`"
