@@ -363,7 +363,6 @@ def pytest_collection_modifyitems(config, items):
     items[:] = sorted(keep, key=_slow_first)
 
 
-
 # Tests between two settlings of the test process's heap (pytest_runtest_teardown).
 SETTLE_EVERY = 100
 _settled = {"tests": 0}

@@ -149,6 +149,8 @@ def test_settle_heap_freezes_what_the_started_worker_holds():
         gc.unfreeze()
     walked = {id(o) for o in gc.get_objects()}
     assert all(id(k) in walked for k in kept)
+
+
 def _leaving(tmp_path, status: str) -> subprocess.CompletedProcess:
     """A process that logs to a file, writes to stdout without a newline and calls leave()."""
     heap = Path(__file__).parents[2] / "dispatch" / "core" / "heap.py"
