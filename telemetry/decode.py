@@ -30,7 +30,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatch.core import strict_json
 
@@ -53,9 +53,9 @@ TIMESTAMP = re.compile(
 _UNSTORABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-@dataclass(frozen=True)
-class Reading:
-    """One decoded reading, its time in UTC, and its position in the message."""
+class Reading(NamedTuple):
+    """One decoded reading, its time in UTC, and its position in the message (a named tuple,
+    as Decoded: measured, a frozen dataclass's __init__ was ~4 % of the ingest writer)."""
 
     sensor: str
     ts: datetime
@@ -75,8 +75,7 @@ class Rejection:
     sensor: str | None = None
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
     """The readings a message yields and what was refused."""
 
     readings: list[Reading]

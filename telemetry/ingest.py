@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, insert, select, tuple_, update
@@ -82,9 +82,10 @@ def hour_of(ts: datetime) -> datetime:
     return floor - timedelta(hours=1) if floor == ts else floor
 
 
-@dataclass(frozen=True)
-class SensorRow:
-    """What ingest reads of a sensor (telemetry.sensor_memory takes it in place of a Sensor)."""
+class SensorRow(NamedTuple):
+    """What ingest reads of a sensor (telemetry.sensor_memory takes it in place of a Sensor).
+    A named tuple: one is made per sensor and batch, and a frozen dataclass's __init__ cost
+    more than the rest of the bookkeeping."""
 
     id: int
     code: str
@@ -104,14 +105,11 @@ class SensorRow:
 
     @classmethod
     def columns(cls) -> list:
-        return [getattr(Sensor, f) for f in cls.__dataclass_fields__]
+        return [getattr(Sensor, f) for f in cls._fields]
 
     def after(self, count: int, newest: tuple[datetime, float, str]) -> SensorRow:
-        """This row as a commit that stored `count` readings, the newest `newest`, leaves it
-        (positional: dataclasses.replace cost more than the rest of the bookkeeping)."""
-        return SensorRow(self.id, self.code, self.kind, self.unit, self.gateway_id,
-                         self.range_min, self.range_max, self.interval_s, self.qc, self.retired,
-                         self.revision + count, "reporting", *newest)
+        """This row as a commit that stored `count` readings, the newest `newest`, leaves it."""
+        return SensorRow(*self[:10], self.revision + count, "reporting", *newest)
 
 
 @dataclass
@@ -147,8 +145,7 @@ def _check(reading: Reading, sensor: SensorRow | None, gateway_id: int | None) -
     return None
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """One message to ingest: its raw payload and where it came from."""
 
     raw: bytes
@@ -199,6 +196,7 @@ class Ingest:
         self._loaded: dict[str, SensorRow] = {}  # read from the database in this transaction
         self._staged: dict[tuple[int, datetime], _Staged] = {}
         self._local = Pending()
+        self._overlay = _Overlay(self)
         self._repeats: list[_Staged] = []
         # Counted into /metrics by apply(), after the commit: a rolled-back, retried batch is
         # counted once, and the counters never run ahead of the rows.
@@ -320,7 +318,7 @@ class Ingest:
                     index, reason, _detail(reason, reading, sensor), reading.sensor))
                 continue
             qc = self.state.flag(self.session, sensor, reading.ts, reading.value,
-                                 _Overlay(self.pending, self._local), self.now)
+                                 self._overlay, self.now)
             self._local.add(sensor.id, reading.ts, reading.value, qc.flag.value)
             self._staged[(sensor.id, reading.ts)] = _Staged(
                 sensor, reading, qc.flag.value, ",".join(qc.reasons), result, index, message)
@@ -340,7 +338,9 @@ class Ingest:
             item.result.stored += 1
             item.result.stored_readings.append((item.sensor.code, item.reading, item.flag))
             self.pending.add(item.sensor.id, item.reading.ts, item.reading.value, item.flag)
-            touched = self._touched.setdefault(item.sensor.id, _Touched(item.sensor))
+            touched = self._touched.get(item.sensor.id)
+            if touched is None:
+                touched = self._touched[item.sensor.id] = _Touched(item.sensor)
             touched.count += 1
             if touched.newest is None or item.reading.ts > touched.newest[0]:
                 touched.newest = (item.reading.ts, item.reading.value, item.flag)
@@ -493,15 +493,17 @@ def counted(counts: Counter | dict) -> None:
 
 
 class _Overlay(Pending):
-    """The transaction's pending readings plus the current message's, for QC history."""
+    """The transaction's pending readings plus the current batch's, for QC history (one per
+    Ingest: it reads the layers the Ingest holds at the time)."""
 
-    def __init__(self, *layers: Pending):
+    def __init__(self, ingest: Ingest):
         super().__init__()
-        self.layers = layers
+        self.ingest = ingest
 
     def of(self, sensor_id: int) -> list[tuple[datetime, float]]:
-        return [(ts, value) for layer in self.layers
-                for ts, value, _ in layer.readings.get(sensor_id, ())]
+        layers = (self.ingest.pending.readings.get(sensor_id),
+                  self.ingest._local.readings.get(sensor_id))
+        return [(ts, value) for layer in layers if layer for ts, value, _ in layer]
 
 
 def _item_json(item: Any) -> bytes:

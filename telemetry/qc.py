@@ -19,7 +19,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -101,6 +101,25 @@ class QcParams:
         """Seconds without a report after which the sensor is missing."""
         return self.silence_factor * self.expected_interval_s
 
+    @cached_property
+    def silence(self) -> timedelta:
+        """silence_s as a timedelta (compared with time differences as they are)."""
+        return timedelta(seconds=self.silence_s)
+
+    @cached_property
+    def looks_back(self) -> bool:
+        """Whether any test that reads the history is on (spike, rate of change, flat line)."""
+        return (self.spike_threshold is not None or self.spike_fail_threshold is not None
+                or self.rate_of_change_max is not None or self.stuck_count is not None
+                or self.stuck_fail_count is not None)
+
+    @cached_property
+    def only_flat_line_looks_back(self) -> bool:
+        """Whether the flat line test is the only one that reads the history (a rain gauge's
+        dry 0 then needs none: it is exempt from that test)."""
+        return (self.spike_threshold is None and self.spike_fail_threshold is None
+                and self.rate_of_change_max is None)
+
 
 @dataclass(frozen=True)
 class QcResult:
@@ -181,12 +200,21 @@ def _consecutive(ts: datetime, previous: Sequence[tuple[datetime, float]],
     else:
         earlier = [r for r in previous if r[0] < ts]
         earlier.sort()
-    start, after, silence = len(earlier), ts, p.silence_s
+    start, silence = len(earlier), p.silence
     stop = max(0, start - p.history_needed)
-    while start > stop and (after - earlier[start - 1][0]).total_seconds() <= silence:
+    if start == stop or ts - earlier[stop][0] <= silence:
+        # All of them within one silence of ts: no gap between two of them can be longer.
+        return earlier[stop:]
+    after = ts
+    while start > stop and after - earlier[start - 1][0] <= silence:
         start -= 1
         after = earlier[start][0]
     return earlier[start:]
+
+
+# The result of most readings (one object, not one per reading).
+_GOOD = QcResult(Flag.GOOD, ())
+_TESTS = ("gross_range", "spike", "rate_of_change", "flat_line")
 
 
 def check(value: float, ts: datetime, previous: Sequence[tuple[datetime, float]],
@@ -195,15 +223,22 @@ def check(value: float, ts: datetime, previous: Sequence[tuple[datetime, float]]
     `ordered` says the history is in time order and all of it before ts (the usual case)."""
     if not math.isfinite(value):
         return QcResult(Flag.FAIL, ("gross_range",))
+    gross = _gross_range(value, params)
+    # The history is read only for a test that is on and that this reading does not skip (a
+    # rain gauge's dry 0 skips the flat line test): the writer flags every reading.
+    if not params.looks_back or (value == 0 and kind == RAIN_GAUGE
+                                 and params.only_flat_line_looks_back):
+        if gross is Flag.GOOD:
+            return _GOOD
+        return QcResult(gross, ("gross_range",))
     history = _consecutive(ts, previous, params, ordered)
-    results = {
-        "gross_range": _gross_range(value, params),
-        "spike": _spike(value, history, params),
-        "rate_of_change": _rate_of_change(value, ts, history, params),
-        "flat_line": _flat_line(value, history, params, kind),
-    }
-    flag = _worst(list(results.values()))
-    return QcResult(flag, tuple(name for name, f in results.items() if f is not Flag.GOOD))
+    flags = (gross, _spike(value, history, params), _rate_of_change(value, ts, history, params),
+             _flat_line(value, history, params, kind))
+    if flags == (Flag.GOOD,) * 4:
+        return _GOOD
+    return QcResult(_worst(flags),
+                    tuple(name for name, f in zip(_TESTS, flags, strict=True)
+                          if f is not Flag.GOOD))
 
 
 def is_silent(last_ts: datetime | None, now: datetime, params: QcParams) -> bool:

@@ -147,11 +147,18 @@ class TelemetryState:
         memory = self.memory(session, sensor)
         with self._lock:
             history, waiting = memory.history, pending.of(sensor.id)
-            ordered = not waiting and not (history and ts <= history[-1][0])
-            if ordered:  # the usual case: a reading newer than all the sensor has
-                previous = history[-memory.params.history_needed:]
+            needed = memory.params.history_needed
+            if waiting:
+                # Readings of this sensor earlier in the same transaction: usually each newer
+                # than the last, so the history they extend is still in time order.
+                ordered = all(a[0] < b[0] for a, b in pairwise(waiting)) and \
+                    ts > waiting[-1][0] and not (history and waiting[0][0] <= history[-1][0])
+                previous = (history[-needed:] + waiting)[-needed:] if ordered \
+                    else history + waiting
             else:
-                previous = history + waiting
+                ordered = not (history and ts <= history[-1][0])
+                # The usual case: a reading newer than all the sensor has.
+                previous = history[-needed:] if ordered else history
         return check(value, ts, previous, memory.params, sensor.kind, ordered=ordered)
 
     def apply(self, pending: Pending, revisions: Mapping[int, int]) -> None:

@@ -206,3 +206,18 @@ def test_writers_take_turns_on_spatialite_and_a_failure_rolls_back(app):
         db.session.flush()
         raise RuntimeError("refused")
     assert db.session.get(Heartbeat, "turn-test") is None
+
+
+def test_spatialite_connections_keep_statement_journals_in_memory_and_a_larger_cache(tmp_path):
+    """Ingest's multi-row INSERT … ON CONFLICT writes a statement journal: in memory, not a
+    temporary file; each connection caches SQLITE_CACHE_KIB of pages (dispatch.core.db)."""
+    from dispatch.core.db import SQLITE_CACHE_KIB, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}/x.sqlite")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    finally:
+        engine.dispose()

@@ -178,3 +178,52 @@ def test_a_reading_is_judged_the_same_on_only_the_history_the_tests_need():
         shuffled = rng.sample(readings, len(readings))
         assert check(value, now, readings[-p.history_needed:], p, "crack_meter",
                      ordered=True) == check(value, now, shuffled, p, "crack_meter")
+
+
+def _reference(value, ts, previous, p, kind):
+    """check() as DESIGN §6 states it, without its shortcuts: every test runs, on every
+    reading before ts back to the first gap longer than silence."""
+    from telemetry import qc
+
+    if not math.isfinite(value):
+        return QcResult(Flag.FAIL, ("gross_range",))
+    earlier = sorted(r for r in previous if r[0] < ts)
+    start, after = len(earlier), ts
+    while start > 0 and (after - earlier[start - 1][0]).total_seconds() <= p.silence_s:
+        start -= 1
+        after = earlier[start][0]
+    consecutive = earlier[start:]
+    results = {"gross_range": qc._gross_range(value, p),
+               "spike": qc._spike(value, consecutive, p),
+               "rate_of_change": qc._rate_of_change(value, ts, consecutive, p),
+               "flat_line": qc._flat_line(value, consecutive, p, kind)}
+    flag = max(results.values(), key=qc.SEVERITY.__getitem__)
+    return QcResult(flag, tuple(name for name, f in results.items() if f is not Flag.GOOD))
+
+
+@pytest.mark.parametrize(("kind", "settings"), [
+    ("rain_gauge", {"suspect_max": 40.0, "stuck_count": 24}),  # the rain gauge's defaults
+    ("rain_gauge", {"suspect_max": 40.0, "stuck_count": 3, "spike_threshold": 2}),
+    ("water_level", {"spike_threshold": 1.5, "rate_of_change_max": 0.005, "stuck_count": 4}),
+    ("tilt", {}),  # no test reads the history
+    ("crack_meter", {"stuck_count": 3, "stuck_fail_count": 5, "fail_max": 8.0}),
+])
+def test_the_shortcuts_change_no_flag(kind, settings):
+    """check() skips the history when no test needs it (a rain gauge's dry 0 is exempt from
+    the only one that would) and stops at the first reading within one silence of ts: the flag
+    and reasons are those of every test run on the whole consecutive history."""
+    import random
+
+    rng = random.Random(19)
+    p = params(**settings)
+    for _ in range(400):
+        ts, readings = T0, []
+        for _ in range(rng.randint(0, 40)):
+            ts += rng.choice([timedelta(seconds=20), STEP, STEP, STEP * 4])
+            readings.append((ts, rng.choice([0.0, 0.0, 1.0, 1.0, 4.0, 9.0, 45.0])))
+        now = ts + rng.choice([timedelta(seconds=20), STEP, STEP * 4])
+        value = rng.choice([0.0, 0.0, 1.0, 4.0, 9.0, 45.0, math.inf])
+        expected = _reference(value, now, readings, p, kind)
+        assert check(value, now, readings, p, kind) == expected
+        assert check(value, now, readings[-p.history_needed:], p, kind,
+                     ordered=True) == expected

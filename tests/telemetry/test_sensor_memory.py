@@ -125,3 +125,29 @@ def test_a_commit_of_this_process_comes_after_what_was_followed_before_it():
     assert memory.history == [(T0, 1.0), (T0 + timedelta(minutes=5), 3.0)]
     assert memory.rain.window(T0 + timedelta(minutes=5), 600).mm == 4.0
     assert memory.key[0] == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=40), max_size=30),
+       st.lists(st.tuples(st.integers(min_value=-20, max_value=60),
+                          st.sampled_from([0.0, 1.0, 1.0, 3.0])), min_size=1, max_size=8))
+def test_property_a_reading_is_flagged_against_the_history_and_its_transactions_readings(
+        stored, batch):
+    """flag() judges a reading on the memory plus the readings flagged before it in the same
+    transaction (ordered or not): the same as check() on all of them, unordered."""
+    from telemetry.qc import check
+
+    sensor = SimpleNamespace(**{**vars(gauge()), "qc": {"stuck_count": 3, "spike_threshold": 2}})
+    history = sorted({(T0 + timedelta(minutes=5 * m), 1.0) for m in stored})[-HISTORY:]
+    state = TelemetryState()
+    memory = Memory(_key(sensor), qc_params(sensor.kind, sensor.qc, sensor.interval_s),
+                    list(history))
+    state._memories[sensor.id] = memory
+    pending = Pending()
+    for minutes, value in batch:
+        ts = T0 + timedelta(minutes=5 * minutes)
+        if any(t == ts for t, _v, _f in pending.readings.get(sensor.id, ())):
+            continue  # ingest takes a repeat of (sensor, ts) aside before flagging it
+        expected = check(value, ts, history + pending.of(sensor.id), memory.params, sensor.kind)
+        assert state.flag(None, sensor, ts, value, pending, T0) == expected
+        pending.add(sensor.id, ts, value, expected.flag.value)
