@@ -450,12 +450,18 @@ class Ingest:
         hour when the reading is within its sensor's interval of it, since a late reading
         shortens the time the next report stands for (telemetry.rain)."""
         hours = set()
+        intervals = intervals or {}
+        # Sensors report at shared instants: each (ts, interval) is worked out once per batch.
+        spans: dict[tuple[datetime, int | None], tuple[datetime, ...]] = {}
         for sid, ts in readings:
-            hour = hour_of(ts)
-            hours.add((sid, hour))
-            interval = (intervals or {}).get(sid)
-            if interval is None or ts + timedelta(seconds=interval) > hour + HOUR:
-                hours.add((sid, hour + HOUR))
+            interval = intervals.get(sid)
+            marked = spans.get((ts, interval))
+            if marked is None:
+                hour = hour_of(ts)
+                marked = spans[(ts, interval)] = (hour, hour + HOUR) if interval is None or \
+                    ts + timedelta(seconds=interval) > hour + HOUR else (hour,)
+            for hour in marked:
+                hours.add((sid, hour))
         # An hour this process marked less than MARK_AGAIN_S ago is still marked: the roll-up
         # job keeps marks younger than KEEP_MARK_S (telemetry.jobs), longer than this.
         fresh = self.state.marked_recently(hours, time.monotonic())

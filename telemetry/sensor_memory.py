@@ -64,8 +64,9 @@ def qc_params(kind: str, qc: Mapping[str, Any] | None, interval_s: float) -> QcP
 
 
 def _key(sensor: Sensor) -> tuple:
-    return (sensor.revision, sensor.interval_s,
-            repr(sorted(sensor.qc.items())) if sensor.qc else "")
+    """What a memory was built from: compared with the sensor's every time the writer flags a
+    reading (its QC settings as they are: dicts compare by value)."""
+    return (sensor.revision, sensor.interval_s, sensor.qc or None)
 
 
 @dataclass
@@ -295,7 +296,9 @@ class TelemetryState:
 
 def _load(session: Session, sensor: Sensor) -> Memory:
     history, _ = batch_sql.recent_readings(session, sensor.id, limit=HISTORY, since=None)
-    return Memory(_key(sensor), qc_params(sensor.kind, sensor.qc, sensor.interval_s), history)
+    # A copy of the QC settings: the memory must not change with the sensor's dict.
+    key = (sensor.revision, sensor.interval_s, dict(sensor.qc) if sensor.qc else None)
+    return Memory(key, qc_params(sensor.kind, sensor.qc, sensor.interval_s), history)
 
 
 def state_of(app: Flask) -> TelemetryState:

@@ -147,18 +147,23 @@ def gateway_status(session, gateway: str, payload: bytes, now) -> list[dict]:
 def serve(conn, app_factory: Callable[..., Flask], settings_values: dict, log_level: str,
           log_file: str | None) -> None:
     """The child's main loop: build the app, say ready, then store batch after batch."""
+    from dispatch.core.db import db
     from dispatch.core.runtime import child_logging
     from dispatch.core.settings import Settings
 
     child_logging(log_level, log_file, "writer")
     gc.set_threshold(*GC_THRESHOLDS)
     store = Store(app_factory(settings=Settings(settings_values)))
+    with store.app.app_context():
+        checkpointer = db.checkpointer
+    if checkpointer is not None:
+        # The parent's background (dispatch.core.runtime) runs the WAL checkpointer from
+        # before it starts this child until after it stopped it.
+        checkpointer.leave_to_parent()
     conn.send(("ready", os.getpid()))
     _store_batches(conn, store)
     # Every batch it was sent is committed and acknowledged: close the database's connections
     # and leave without the interpreter's teardown (dispatch.core.heap.leave).
-    from dispatch.core.db import db
-
     with store.app.app_context():
         db.engine.dispose()
     leave(0)

@@ -221,3 +221,21 @@ def test_spatialite_connections_keep_statement_journals_in_memory_and_a_larger_c
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     finally:
         engine.dispose()
+
+
+def test_a_child_leaves_checkpoints_to_its_parent(tmp_path):
+    """The ingest writer's connections never checkpoint on commit (its parent's checkpointer
+    does, off both their commits), and it runs no checkpointer thread of its own."""
+    import threading
+
+    from dispatch.core.db import WalCheckpointer, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    try:
+        checkpointer = WalCheckpointer(engine)
+        before = {t.name for t in threading.enumerate()}
+        checkpointer.leave_to_parent()
+        assert _autocheckpoint(engine) == 0
+        assert {t.name for t in threading.enumerate()} == before
+    finally:
+        engine.dispose()

@@ -401,8 +401,11 @@ def test_broker_killed_with_a_backlog_loses_nothing_the_hub_received(data_dir, r
     hub, stored, received = kill_broker_mid_stream(data_dir, running, total=total,
                                                    per_message=1, messages_per_s=5000,
                                                    kill_at=total - 1)
-    assert 0 < received <= total
-    assert stored == received, tail(hub)
+    # A message whose PUBACK died with the broker may come again after the restart (QoS 1 is
+    # at least once; seen once on a loaded machine): counted a duplicate, never stored twice.
+    duplicates = metrics(hub)["rescuehub_readings_duplicate_total"]
+    assert 0 < received - duplicates <= total
+    assert stored == received - duplicates, tail(hub)
 
 
 # --- 2. the hub killed mid-stream --------------------------------------------------------------
