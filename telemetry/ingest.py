@@ -109,7 +109,11 @@ class SensorRow(NamedTuple):
 
     def after(self, count: int, newest: tuple[datetime, float, str]) -> SensorRow:
         """This row as a commit that stored `count` readings, the newest `newest`, leaves it."""
-        return SensorRow(*self[:10], self.revision + count, "reporting", *newest)
+        return SensorRow(*self[:_REVISION], self.revision + count, "reporting", *newest)
+
+
+# SensorRow.after keeps the fields before this one and replaces it and the four after it.
+_REVISION = SensorRow._fields.index("revision")
 
 
 @dataclass

@@ -107,18 +107,17 @@ class QcParams:
         return timedelta(seconds=self.silence_s)
 
     @cached_property
-    def looks_back(self) -> bool:
-        """Whether any test that reads the history is on (spike, rate of change, flat line)."""
-        return (self.spike_threshold is not None or self.spike_fail_threshold is not None
-                or self.rate_of_change_max is not None or self.stuck_count is not None
-                or self.stuck_fail_count is not None)
-
-    @cached_property
     def only_flat_line_looks_back(self) -> bool:
-        """Whether the flat line test is the only one that reads the history (a rain gauge's
-        dry 0 then needs none: it is exempt from that test)."""
+        """Whether the flat line test is the only one that may read the history (a rain
+        gauge's dry 0 then needs none: it is exempt from that test)."""
         return (self.spike_threshold is None and self.spike_fail_threshold is None
                 and self.rate_of_change_max is None)
+
+    @cached_property
+    def looks_back(self) -> bool:
+        """Whether any test that reads the history is on (spike, rate of change, flat line)."""
+        return not self.only_flat_line_looks_back or self.stuck_count is not None \
+            or self.stuck_fail_count is not None
 
 
 @dataclass(frozen=True)

@@ -63,10 +63,12 @@ def qc_params(kind: str, qc: Mapping[str, Any] | None, interval_s: float) -> QcP
         {k: v for k, v in merged.items() if v is not None or k not in _NOT_NULL}, interval_s)
 
 
-def _key(sensor: Sensor) -> tuple:
+def _key(sensor: Sensor, *, copy: bool = False) -> tuple:
     """What a memory was built from: compared with the sensor's every time the writer flags a
-    reading (its QC settings as they are: dicts compare by value)."""
-    return (sensor.revision, sensor.interval_s, sensor.qc or None)
+    reading (its QC settings as they are: dicts compare by value); `copy` for the key a memory
+    keeps, which must not change with the sensor's dict."""
+    qc = sensor.qc or None
+    return (sensor.revision, sensor.interval_s, dict(qc) if copy and qc else qc)
 
 
 @dataclass
@@ -296,9 +298,8 @@ class TelemetryState:
 
 def _load(session: Session, sensor: Sensor) -> Memory:
     history, _ = batch_sql.recent_readings(session, sensor.id, limit=HISTORY, since=None)
-    # A copy of the QC settings: the memory must not change with the sensor's dict.
-    key = (sensor.revision, sensor.interval_s, dict(sensor.qc) if sensor.qc else None)
-    return Memory(key, qc_params(sensor.kind, sensor.qc, sensor.interval_s), history)
+    return Memory(_key(sensor, copy=True),
+                  qc_params(sensor.kind, sensor.qc, sensor.interval_s), history)
 
 
 def state_of(app: Flask) -> TelemetryState:

@@ -151,3 +151,16 @@ def test_property_a_reading_is_flagged_against_the_history_and_its_transactions_
         expected = check(value, ts, history + pending.of(sensor.id), memory.params, sensor.kind)
         assert state.flag(None, sensor, ts, value, pending, T0) == expected
         pending.add(sensor.id, ts, value, expected.flag.value)
+
+
+def test_a_sensor_row_after_a_commit_keeps_its_registry_fields():
+    """SensorRow.after (ingest's cached row after its commit) raises the revision, marks the
+    sensor reporting, moves its last reading, and keeps every other field."""
+    from telemetry.ingest import SensorRow
+
+    row = SensorRow(7, "RG-7", "rain_gauge", "mm", 3, 0.0, 200.0, 300, {"stuck_count": 5}, False,
+                    4, "missing", T0, 1.0, "good")
+    after = row.after(2, (T0 + timedelta(minutes=5), 2.5, "suspect"))
+    assert after == row._replace(revision=6, status="reporting",
+                                 last_ts=T0 + timedelta(minutes=5), last_value=2.5,
+                                 last_flag="suspect")
