@@ -14,11 +14,12 @@ without the process that owns MQTT holding more than that unacknowledged.
 
 The cyclic garbage collector of the process that owns MQTT runs less often while the bridge is
 attached, and the objects that process holds at attach time (the app, its modules) are frozen
-out of its collections (`gc.freeze`): paho builds a few objects per message (the message, its
-MQTTMessageInfo with a Condition and a lock), so at the default thresholds (700, 10, 10) a young
-collection ran every ~100 messages and a full one, walking the whole app and the gauges'
-memories, every few thousand. Measured (bench/alerts.py, rules on, py-spy --native): the
-collector was 55 % of that process's CPU; the writer child does the same (GC_THRESHOLDS there).
+out of its collections (`gc.freeze`): the MQTT client builds objects per message (over MQTT 5
+paho's message, its MQTTMessageInfo with a Condition and a lock), so at the default thresholds
+(700, 10, 10) a young collection ran every ~100 messages and a full one, walking the whole app
+and the gauges' memories, every few thousand. Measured (bench/alerts.py, rules on, py-spy
+--native): the collector was 55 % of that process's CPU; the writer child does the same
+(GC_THRESHOLDS there).
 """
 
 from __future__ import annotations
