@@ -384,10 +384,16 @@ def evaluate(session: Session, app: Flask, index: SubjectIndex, caches: dict,
     inputs.load(session, [*gauges, *(g for v in villages for g in v.gauges),
                           *(s for h in hazards for s in h.gauges + h.sensors)])
     inputs.prime_antecedents(session, now)
-    inputs.actives = {a.active_key: a for a in session.scalars(
-        select(Alert).where(Alert.active_key.is_not(None)))}
-    for held in session.scalars(select(Alert).where(Alert.holds_off.is_(True))
-                                .order_by(Alert.id)):
+    # The active alerts (and those holding off a new one) of the subjects judged only: under
+    # load most passes judge a few subjects while hundreds of alerts are active elsewhere.
+    active = Alert.active_key.is_not(None)
+    holding = Alert.holds_off.is_(True)
+    if keys is not None:
+        codes = {code for _group, code in keys}
+        active = active & Alert.subject_code.in_(codes)
+        holding = holding & Alert.subject_code.in_(codes)
+    inputs.actives = {a.active_key: a for a in session.scalars(select(Alert).where(active))}
+    for held in session.scalars(select(Alert).where(holding).order_by(Alert.id)):
         inputs.held[f"{held.kind}:{held.subject_code}"] = held
     changes = service.Changes()
     for sid in gauges:

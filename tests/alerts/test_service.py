@@ -18,6 +18,7 @@ from dispatch.core.models import AuditEntry
 from maps import service as maps_service
 from maps.models import Village
 from telemetry import service as telemetry_service
+from telemetry.models import Sensor
 
 XSD = Path(__file__).parent / "standards" / "cap-v1.2.xsd"
 WORKED = {"gauges": ["RG-V"], "windows_h": [1, 3, 6],
@@ -102,6 +103,25 @@ def test_a_storm_raises_prepare_then_evacuate_and_the_level_never_falls(app, cli
     actions = db.session.scalars(select(AuditEntry.action).where(
         AuditEntry.entity_type == "alert")).all()
     assert "alert.raised" in actions and "alert.upgraded" in actions
+
+
+def test_a_pass_for_a_gauges_readings_upgrades_the_alert_it_raised(app, client, village):
+    """The readings' path judges only that gauge's subjects, with their active alerts: a pass
+    that did not see them would try to raise a second alert instead of upgrading the first."""
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    _rain(client, village, [0.0] * 36, now - timedelta(hours=3))
+    _rain(client, village, [1.8] * 35, now)
+    evaluator = Evaluator(app, service.announce)
+    gauge = db.session.scalar(select(Sensor.id).where(Sensor.code == "RG-V"))
+    evaluator.run({gauge})
+    assert [a.level for a in _alerts("flash_flood")] == ["prepare"]
+    _rain(client, village, [22.5, 22.5], now + timedelta(minutes=2), step_min=1)
+    evaluator.run({gauge})
+    db.session.expire_all()
+    assert [(a.level, a.state) for a in _alerts("flash_flood")] == [("evacuate", "raised")]
+    evaluator.run(set(), quiet={gauge})  # a dry reading: judged, since an alert is active
+    db.session.expire_all()
+    assert [(a.level, a.state) for a in _alerts("flash_flood")] == [("evacuate", "raised")]
 
 
 def test_people_act_on_alerts_by_role_and_closed_alerts_refuse(app, client, village, bearer):

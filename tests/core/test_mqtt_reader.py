@@ -11,7 +11,7 @@ import pytest
 from paho.mqtt import _packet
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 
-from dispatch.core.mqtt import RECV_BYTES, Received, _Client, _remaining_length
+from dispatch.core.mqtt import RECV_BYTES, HubMqtt, Received, _Client, _remaining_length
 
 
 def _length(n: int) -> bytes:
@@ -171,3 +171,22 @@ def test_a_malformed_packet_is_a_protocol_error(reader, packet):
 def test_a_closed_connection_is_lost(reader):
     reader.peer.close()
     assert reader.client._packet_read() == MQTTErrorCode.MQTT_ERR_CONN_LOST
+
+
+def test_the_hub_routes_each_topic_to_the_handlers_whose_filters_match():
+    hub = HubMqtt(host="127.0.0.1", port=1, client_id="test-route", username="u", password="p",
+                  session_expiry_s=60)
+    seen: list = []
+    hub.subscribe("rescuehub/v1/readings/+", lambda m: seen.append(("readings", m.topic)))
+    hub.subscribe("rescuehub/v1/#", lambda m: seen.append(("all", m.topic)))
+    message = Received("rescuehub/v1/readings/GW-1", b"{}", 1, False, 7)
+    for handler in hub._route(message.topic):
+        handler(message)
+    assert seen == [("readings", message.topic), ("all", message.topic)]
+    assert hub._route("owntracks/a/b") == (hub._unhandled,)
+    # A subscription added later is routed to at once, the remembered routes notwithstanding.
+    hub.subscribe("owntracks/+/+", lambda m: seen.append(("owntracks", m.topic)))
+    seen.clear()
+    for handler in hub._route("owntracks/a/b"):
+        handler(message._replace(topic="owntracks/a/b"))
+    assert seen == [("owntracks", "owntracks/a/b")]
