@@ -107,6 +107,13 @@ def _remaining_length(data: bytes, at: int, end: int) -> tuple[int, int]:
     return -1, 0
 
 
+def _in_packet(command: int, body: bytes) -> dict:
+    """paho's record of the packet being read, complete (`command` 0: none, as paho resets it)."""
+    return {"command": command, "have_remaining": int(command != 0), "remaining_count": [],
+            "remaining_mult": 1, "remaining_length": len(body), "packet": bytearray(body),
+            "to_process": 0, "pos": 0}
+
+
 class _Client(paho.Client):
     """paho's client reading packets in bulk (module docstring). `route(topic)` gives the
     handlers of a topic."""
@@ -132,7 +139,7 @@ class _Client(paho.Client):
             return MQTTErrorCode.MQTT_ERR_CONN_LOST
         with self._msgtime_mutex:
             self._last_bytes_received = paho.time_func()
-        if self._rx:
+        if self._rx:  # a packet larger than a read (up to max_packet_size) is joined read by read
             data = self._rx + data
         end = len(data)
         pos = 0
@@ -187,17 +194,13 @@ class _Client(paho.Client):
 
     def _paho_handles(self, header: int, body: bytes) -> MQTTErrorCode:
         """Any other packet, handled by paho as its own `_packet_read` would."""
-        self._in_packet = {"command": header, "have_remaining": 1, "remaining_count": [],
-                           "remaining_mult": 1, "remaining_length": len(body),
-                           "packet": bytearray(body), "to_process": 0, "pos": 0}
+        self._in_packet = _in_packet(header, body)
         try:
             rc = self._packet_handle()
         except MalformedPacket as exc:
             self._easy_log(paho.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
             rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
-        self._in_packet = {"command": 0, "have_remaining": 0, "remaining_count": [],
-                           "remaining_mult": 1, "remaining_length": 0,
-                           "packet": bytearray(b""), "to_process": 0, "pos": 0}
+        self._in_packet = _in_packet(0, b"")
         return rc
 
 
