@@ -17,6 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
@@ -89,28 +90,73 @@ def child_logging(level: str, file: str | None, name: str) -> None:
     quiet_routine_loggers(level)
 
 
-_job_app: Flask | None = None
+_child_app: Flask | None = None
 JOBS_NICENESS = 10
 # An own-process job first runs this long after the start (at most its interval), not at once:
 # a hub restarting after an outage drains the broker's backlog first.
 FIRST_RUN_DELAY = timedelta(minutes=1)
 
 
-def _start_jobs_process(app_factory: Callable[..., Flask], settings_values: dict, level: str,
-                        file: str | None) -> None:
-    global _job_app
+def _start_child(app_factory: Callable[..., Flask], settings_values: dict, level: str,
+                 file: str | None, name: str) -> None:
+    global _child_app
 
-    child_logging(level, file, "jobs")
+    child_logging(level, file, name)
     # Background work yields the CPU to receiving and storing readings: on 2 cores a roll-up
     # competing at equal priority still raised the publish-to-event p99 above a second.
     os.nice(JOBS_NICENESS)
-    _job_app = app_factory(settings=Settings(settings_values))
+    _child_app = app_factory(settings=Settings(settings_values))
 
 
-def _run_in_jobs_process(func: Callable[[], None]) -> None:
-    assert _job_app is not None
-    with _job_app.app_context():
-        func()
+def _run_in_child(func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    assert _child_app is not None
+    with _child_app.app_context():
+        return func(*args, **kwargs)
+
+
+class ChildProcess:
+    """A spawned process with its own app, for CPU-heavy work of the process that owns MQTT
+    (the jobs process; the evacuation planner's). Started on first use, again after it died;
+    at JOBS_NICENESS. One call at a time: calls queue in order."""
+
+    def __init__(self, app: Flask, name: str):
+        self.app = app
+        self.name = name
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _process(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                level = logging.getLevelName(logging.getLogger().level)
+                self._pool = ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_child,
+                    initargs=(self.app.config["APP_FACTORY"],
+                              self.app.config["SETTINGS"].as_dict(), level, log_file(),
+                              self.name))
+            return self._pool
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`func(*args, **kwargs)` in the child's app context (a module-level function, its
+        arguments and result picklable); its result, or its exception. BrokenProcessPool when
+        the process died (the next call starts another)."""
+        try:
+            return self._process().submit(_run_in_child, func, args, kwargs).result()
+        except BrokenProcessPool:
+            with self._lock:
+                self._pool = None
+            raise
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
 
 def hub_mqtt_password(settings: Settings) -> str:
@@ -234,22 +280,16 @@ class Background:
                             keepalive_s=settings.mqtt.keepalive_s)
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
-        self._pool: ProcessPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._children: dict[str, ChildProcess] = {}
+        self._children_lock = threading.Lock()
         self._checkpointer: WalCheckpointer | None = None
 
-    def _jobs_process(self) -> ProcessPoolExecutor:
-        """The one process that runs `own_process` jobs, started on first use (again after it
-        died)."""
-        with self._pool_lock:
-            if self._pool is None:
-                level = logging.getLevelName(logging.getLogger().level)
-                self._pool = ProcessPoolExecutor(
-                    1, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_jobs_process,
-                    initargs=(self.app.config["APP_FACTORY"],
-                              self.app.config["SETTINGS"].as_dict(), level, log_file()))
-            return self._pool
+    def child(self, name: str) -> ChildProcess:
+        """This hub's child process of that name ("jobs" runs the `own_process` jobs)."""
+        with self._children_lock:
+            if name not in self._children:
+                self._children[name] = ChildProcess(self.app, name)
+            return self._children[name]
 
     def _wrap(self, job: Job) -> Callable[[], None]:
         def run() -> None:
@@ -265,12 +305,10 @@ class Background:
         def attempt() -> None:
             if job.own_process:
                 try:
-                    self._jobs_process().submit(_run_in_jobs_process, job.func).result()
+                    self.child("jobs").call(job.func)
                 except BrokenProcessPool:
                     log.error("job %s: the jobs process died; it starts again next time",
                               job.name)
-                    with self._pool_lock:
-                        self._pool = None
                 except Exception:
                     log.exception("job %s failed", job.name)
                 return
@@ -307,13 +345,13 @@ class Background:
         """Stop the scheduler and disconnect MQTT cleanly."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
         for stop in self._stops:
             stop()
         self.mqtt.stop()
+        with self._children_lock:
+            children, self._children = list(self._children.values()), {}
+        for child in children:
+            child.stop()
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None

@@ -11,8 +11,11 @@ from dispatch.evacuation.planner import EXTENSION, LAYER_TRIGGERS, Planner, inpu
 
 
 def attach(app: Flask, _mqtt=None):
-    """Start this process's planner; returns its stop function."""
-    planner = Planner(app)
+    """Start this process's planner; returns its stop function. Under the hub's background
+    work the plans are made in a child process of their own (see planner.py's docstring);
+    without it (attached alone, as in tests), in the planner's thread."""
+    background = app.extensions.get("rescuehub.background")
+    planner = Planner(app, background.child("planner").call if background else None)
     app.extensions[EXTENSION] = planner
     planner.start()
     planner.request("manual", "start")  # inputs may have changed while the hub was down

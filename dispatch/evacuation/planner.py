@@ -2,8 +2,13 @@
 opened or closed, a shelter's status or occupancy change, or a request makes a new version and a
 `plan` event).
 
-One planner thread per serving process (`attach`, in the process that owns MQTT, where the rules
-raise alerts; a web process of a scale-out has none). Changes reach it two ways:
+One planner per hub (`attach`, in the process that owns MQTT, where the rules raise alerts; a web
+process of a scale-out has none). Its thread gathers the requests there; the plan itself is
+computed and stored in a child process of its own (`Background.child("planner")`), and the
+`plan` event sent from here once the version is stored. Measured (bench/alerts.py, prefecture,
+1,000 readings/s): planning in the MQTT process took 17 s of CPU per 106 s and its GIL from the
+rules, and the publish-to-alert p99 was 339-526 ms; with no re-planning, 231 ms. Changes reach
+it two ways:
 - the kernel's signals, in this process: `warning_changed` (alerts), `feature_changed` (roads,
   shelters, villages changed through the API), at once;
 - the `refresh_plan` job every few seconds: a cheap key of the inputs (levels, closures, shelters,
@@ -19,12 +24,13 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from dispatch.core.db import db, utcnow
@@ -53,10 +59,10 @@ def plan_event(plan) -> dict[str, Any]:
     return service.summary(plan)
 
 
-def make_plan(app: Flask, *, trigger: str, ref: str, actor: str = "hub",
-              drill_levels: dict[str, str] | None = None, mode: str | None = None,
-              only_if_changed: bool = False):
-    """Compute and store a version, then send the `plan` event (None when nothing changed)."""
+def store_plan(app: Flask, *, trigger: str, ref: str, actor: str = "hub",
+               drill_levels: dict[str, str] | None = None, mode: str | None = None,
+               only_if_changed: bool = False):
+    """Compute and store a version (None when `only_if_changed` and nothing changed)."""
     with db.transaction() as s:
         previous = service.latest(s, live_only=True)
         mode = mode or (previous.mode if previous is not None else "split")
@@ -67,18 +73,63 @@ def make_plan(app: Flask, *, trigger: str, ref: str, actor: str = "hub",
             if idle or same:
                 return None
         plan = service.store(s, doc, trigger=trigger, ref=ref, actor=actor)
-    notify("plan", plan_event(plan))
     log.info("evacuation: plan version %d (%s %s): %d to move, %d placed, %.0f ms",
              plan.version, trigger, ref, plan.to_move, plan.placed,
              doc["metrics"]["total_ms"])
     return plan
 
 
+def make_plan(app: Flask, *, trigger: str, ref: str, actor: str = "hub",
+              drill_levels: dict[str, str] | None = None, mode: str | None = None,
+              only_if_changed: bool = False):
+    """Compute and store a version, then send the `plan` event (None when nothing changed)."""
+    plan = store_plan(app, trigger=trigger, ref=ref, actor=actor, drill_levels=drill_levels,
+                      mode=mode, only_if_changed=only_if_changed)
+    if plan is not None:
+        notify("plan", plan_event(plan))
+    return plan
+
+
+def replan(trigger: str, ref: str) -> dict[str, Any] | None:
+    """A re-planning (in the planner's process, or this one): the new version's `plan` event,
+    None when nothing changed or no plan can be made (logged)."""
+    try:
+        plan = store_plan(current_app, trigger=trigger, ref=ref, only_if_changed=True)
+        return None if plan is None else plan_event(plan)
+    except HubError as exc:  # no roads yet, a road that cannot be routed
+        log.warning("evacuation: no plan: %s", exc.message)
+    except Exception:
+        log.exception("evacuation: planning failed; the next change or the refresh job "
+                      "tries again")
+    finally:
+        db.remove()
+    return None
+
+
+def nothing_to_move(session) -> bool:
+    """True when no village or hazard zone is at a warning level and the latest live version
+    moves nobody: `replan` would store nothing (read here, so an idle hub never starts the
+    planner's process)."""
+    warned = session.scalar(select(func.count(Village.id)).where(Village.warning_level != "none"))
+    warned = warned or session.scalar(select(func.count(HazardZone.id))
+                                      .where(HazardZone.warning_level != "none"))
+    if warned:
+        return False
+    previous = service.latest(session, live_only=True)
+    return previous is None or previous.to_move == 0
+
+
+Runner = Callable[..., Any]
+
+
 class Planner:
     """The thread that makes new versions when asked (merged within the debounce time)."""
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, run: Runner | None = None):
+        """`run(func, *args)` calls `replan` where it should run: in a child process
+        (`ChildProcess.call`), or by default in this thread."""
         self.app = app
+        self.run = run or self._in_this_thread
         self.queue: queue.Queue[Request | None] = queue.Queue()
         self.key: tuple | None = None
         self._stop = threading.Event()
@@ -92,6 +143,10 @@ class Planner:
         self._stop.set()
         self.queue.put(None)
         self._thread.join(10)
+
+    def _in_this_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+        with self.app.app_context():
+            return func(*args)
 
     def request(self, kind: str, ref: str = "") -> None:
         self.queue.put(Request(kind, ref))
@@ -123,17 +178,20 @@ class Planner:
             first = min(wanted, key=lambda r: TRIGGER_ORDER.index(r.kind))
             refs = sorted({code for r in wanted if r.kind == first.kind
                            for code in r.ref.split(",") if code})
-            with self.app.app_context():
-                try:
-                    make_plan(self.app, trigger=first.kind, ref=",".join(refs)[:200],
-                              only_if_changed=True)
-                except HubError as exc:  # no roads yet, a road that cannot be routed
-                    log.warning("evacuation: no plan: %s", exc.message)
-                except Exception:
-                    log.exception("evacuation: planning failed; the next change or the "
-                                  "refresh job tries again")
-                finally:
-                    db.remove()
+            try:
+                with self.app.app_context():
+                    try:
+                        idle = nothing_to_move(db.session)
+                    finally:
+                        db.remove()
+                event = None if idle else self.run(replan, first.kind, ",".join(refs)[:200])
+            except Exception:  # the planner's process died, or the database is away
+                log.exception("evacuation: planning failed; the next change or the refresh "
+                              "job tries again")
+                continue
+            if event is not None:
+                with self.app.app_context():
+                    notify("plan", event)
 
 
 def inputs_key(session, settings, now: datetime | None = None) -> tuple:

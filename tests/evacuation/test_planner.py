@@ -1,5 +1,6 @@
 """Re-planning: the planner thread makes a version after a change (signals in this process, the
-refresh job for changes committed elsewhere), merges bursts and writes nothing when idle."""
+refresh job for changes committed elsewhere), merges bursts and writes nothing when idle; under
+the hub's background work the plan is computed in a process of its own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from sqlalchemy import select
 from alerts.models import Alert
 from dispatch.core.db import db, utcnow
 from dispatch.core.events import WarningChanged, warning_changed
-from dispatch.evacuation import jobs
+from dispatch.core.realtime import NAMESPACE
+from dispatch.core.runtime import Background
+from dispatch.evacuation import jobs, service
 from dispatch.evacuation.models import EvacuationPlan
 from maps.models import RoadSegment, Village
 from tests.evacuation.test_plans import editor, township  # noqa: F401  (fixtures)
@@ -90,3 +93,45 @@ def test_the_refresh_job_sees_changes_made_by_other_processes(app, planner):
         db.session.rollback()
     assert _wait_for(lambda: len(_versions(app)) == 2)
     assert _versions(app)[1][1:] == ("road", "refresh")
+
+
+def _raise_v1() -> None:
+    with db.transaction() as s:
+        s.query(Village).filter_by(code="V1").update({"warning_level": "evacuate"})
+        s.add(Alert(kind="flash_flood", level="evacuate", state="raised",
+                    subject_type="village", subject_code="V1",
+                    active_key="flash_flood:V1", villages=["V1"], people=100))
+
+
+@pytest.mark.any_backend
+def test_under_the_hub_the_plan_is_made_in_its_own_process_and_announced_here(
+        app, township, login, sio):  # noqa: F811
+    login("dispatcher")
+    office = sio()
+    office.get_received(NAMESPACE)
+    background = Background(app, [])
+    app.extensions["rescuehub.background"] = background
+    service._networks.clear()
+    stop = jobs.attach(app)
+    try:
+        time.sleep(0.5)  # the start request: nobody to move, so no process is started for it
+        assert not background.child("planner").started and _versions(app) == []
+        _raise_v1()
+        warning_changed.send(WarningChanged(("V1",), ()))
+        assert _wait_for(lambda: len(_versions(app)) == 1, timeout=30)
+        plans: list[dict] = []
+
+        def plan_event_came() -> bool:
+            plans.extend(e["args"][0] for e in office.get_received(NAMESPACE)
+                         if e["name"] == "plan")
+            return bool(plans)
+
+        assert _wait_for(plan_event_came)
+        assert plans[0]["version"] == 1 and plans[0]["trigger"]["kind"] == "alert"
+        assert background.child("planner").started
+        # Computed elsewhere: this process never built the road network.
+        assert service._networks == {}
+    finally:
+        stop()
+        background.stop()
+        app.extensions.pop("rescuehub.background", None)
