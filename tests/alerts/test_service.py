@@ -113,8 +113,13 @@ def test_a_pass_for_a_gauges_readings_upgrades_the_alert_it_raised(app, client, 
     _rain(client, village, [1.8] * 35, now)
     evaluator = Evaluator(app, service.announce)
     gauge = db.session.scalar(select(Sensor.id).where(Sensor.code == "RG-V"))
+    evaluator.run(set(), quiet={gauge})  # a dry reading, no alert active: nothing to judge
+    assert evaluator.passes == 0
     evaluator.run({gauge})
     assert [a.level for a in _alerts("flash_flood")] == ["prepare"]
+    # Its own raise drops the kept list of alerted subjects: the next dry reading is judged.
+    evaluator.run(set(), quiet={gauge})
+    assert evaluator.passes == 2
     _rain(client, village, [22.5, 22.5], now + timedelta(minutes=2), step_min=1)
     evaluator.run({gauge})
     db.session.expire_all()

@@ -134,7 +134,7 @@ RECORD_BADGE = """() => {
   const pill = document.querySelector('#system-status [data-check="live"] .pill');
   const note = () => window.__badge.push({state: badge.dataset.state,
     text: badge.textContent.trim(), title: badge.title, pill: pill && pill.dataset.state,
-    pillText: pill && pill.textContent.trim()});
+    pillText: pill && pill.textContent.trim(), colour: getComputedStyle(badge).color});
   new MutationObserver(note).observe(badge, {attributes: true, childList: true, subtree: true,
                                              characterData: true});
 }"""
@@ -155,14 +155,16 @@ def test_badge_is_grey_while_connected_without_events_and_live_when_they_arrive(
     assert quiet["text"] == "已连接，无消息", quiet
     assert "后台" in quiet["title"], quiet
     assert quiet["pill"] == "unknown" and quiet["pillText"] == "已连接，无消息", quiet
-    colour = page.evaluate("getComputedStyle(document.getElementById('live')).color")
-    # The next heartbeat (every 10 s of real time) brings "Live" back.
+    # The next heartbeat (every 10 s of real time) brings "Live" back, in another colour (both
+    # colours as noted at each change: the heartbeat may come right after "quiet").
     page.wait_for_function(
         "() => { const i = window.__badge.findIndex((s) => s.state === 'quiet');"
         " return window.__badge.slice(i).some((s) => s.state === 'online'); }",
         timeout=25_000)
     expect(live).to_have_text("实时")
-    assert page.evaluate("getComputedStyle(document.getElementById('live')).color") != colour
+    back = page.evaluate("(() => { const i = window.__badge.findIndex((s) => s.state === 'quiet');"
+                         " return window.__badge.slice(i).find((s) => s.state === 'online'); })()")
+    assert back["colour"] != quiet["colour"], (quiet, back)
     assert page.errors == []
 
 
