@@ -46,6 +46,10 @@ EXTENSION = "evacuation.planner"
 TRIGGER_ORDER = ("alert", "road", "shelter", "manual")
 LAYER_TRIGGERS = {"roads": "road", "shelters": "shelter", "villages": "manual",
                   "hazards": "alert"}
+# The planner's process is started and its road network built this long after the hub's start
+# when nothing asked for a plan before (get_ready): not at once, so a hub's start does not
+# pay for it (~2 s of CPU: imports, app, graph) before it serves.
+GET_READY_AFTER_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,18 @@ def replan(trigger: str, ref: str) -> dict[str, Any] | None:
     return None
 
 
+def get_ready() -> None:
+    """In the planner's process, soon after the hub's start: build the road network. Measured on
+    the demo township under `rescuehub simulate storm`, starting the process and building the
+    graph at the first alert put the first version 8 s after it; the next ones took 1-3 s."""
+    try:
+        service.network(db.session)
+    except HubError as exc:  # no roads yet: the first plan says so
+        log.info("evacuation: no road network to prepare: %s", exc.message)
+    finally:
+        db.remove()
+
+
 def nothing_to_move(session) -> bool:
     """True when no village or hazard zone is at a warning level and the latest live version
     moves nobody: `replan` would store nothing (read here, so an idle hub never starts the
@@ -127,8 +143,10 @@ class Planner:
 
     def __init__(self, app: Flask, run: Runner | None = None):
         """`run(func, *args)` calls `replan` where it should run: in a child process
-        (`ChildProcess.call`), or by default in this thread."""
+        (`ChildProcess.call`, which the thread gets ready first: `get_ready`), or by default
+        in this thread."""
         self.app = app
+        self.elsewhere = run is not None
         self.run = run or self._in_this_thread
         self.queue: queue.Queue[Request | None] = queue.Queue()
         self.key: tuple | None = None
@@ -151,8 +169,13 @@ class Planner:
     def request(self, kind: str, ref: str = "") -> None:
         self.queue.put(Request(kind, ref))
 
-    def _gather(self) -> list[Request]:
-        first = self.queue.get()
+    def _gather(self, timeout: float | None = None) -> list[Request] | None:
+        """The requests of one version (a burst within the debounce time); [] to stop, None
+        when none came within `timeout`."""
+        try:
+            first = self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
         if first is None:
             return []
         wanted = [first]
@@ -168,9 +191,23 @@ class Planner:
             wanted.append(item)
         return wanted
 
+    def _get_ready(self) -> None:
+        try:
+            self.run(get_ready)
+        except Exception:
+            log.exception("evacuation: the planner's process did not start; the first change "
+                          "tries again")
+
     def _loop(self) -> None:
+        # Until the planner's process has been used: when to get it ready (GET_READY_AFTER_S).
+        ready_at = time.monotonic() + GET_READY_AFTER_S if self.elsewhere else None
         while not self._stop.is_set():
-            wanted = self._gather()
+            wait = None if ready_at is None else max(0.0, ready_at - time.monotonic())
+            wanted = self._gather(wait)
+            if wanted is None:
+                ready_at = None
+                self._get_ready()
+                continue
             if not wanted or self._stop.is_set():
                 continue
             # The most telling cause names the version (an alert before a road before a shelter
@@ -184,7 +221,10 @@ class Planner:
                         idle = nothing_to_move(db.session)
                     finally:
                         db.remove()
-                event = None if idle else self.run(replan, first.kind, ",".join(refs)[:200])
+                if idle:
+                    continue
+                ready_at = None
+                event = self.run(replan, first.kind, ",".join(refs)[:200])
             except Exception:  # the planner's process died, or the database is away
                 log.exception("evacuation: planning failed; the next change or the refresh "
                               "job tries again")

@@ -15,6 +15,7 @@ from dispatch.core.events import WarningChanged, warning_changed
 from dispatch.core.realtime import NAMESPACE
 from dispatch.core.runtime import Background
 from dispatch.evacuation import jobs, service
+from dispatch.evacuation import planner as planner_module
 from dispatch.evacuation.models import EvacuationPlan
 from maps.models import RoadSegment, Village
 from tests.evacuation.test_plans import editor, township  # noqa: F401  (fixtures)
@@ -105,7 +106,8 @@ def _raise_v1() -> None:
 
 @pytest.mark.any_backend
 def test_under_the_hub_the_plan_is_made_in_its_own_process_and_announced_here(
-        app, township, login, sio):  # noqa: F811
+        app, township, login, sio, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(planner_module, "GET_READY_AFTER_S", 1.0)
     login("dispatcher")
     office = sio()
     office.get_received(NAMESPACE)
@@ -114,8 +116,11 @@ def test_under_the_hub_the_plan_is_made_in_its_own_process_and_announced_here(
     service._networks.clear()
     stop = jobs.attach(app)
     try:
-        time.sleep(0.5)  # the start request: nobody to move, so no process is started for it
+        # The start request: nobody to move, nothing stored, no process started for it; the
+        # process is started (and its road network built) a while after the start.
+        time.sleep(0.5)
         assert not background.child("planner").started and _versions(app) == []
+        assert _wait_for(lambda: background.child("planner").started)
         _raise_v1()
         warning_changed.send(WarningChanged(("V1",), ()))
         assert _wait_for(lambda: len(_versions(app)) == 1, timeout=30)
@@ -128,7 +133,6 @@ def test_under_the_hub_the_plan_is_made_in_its_own_process_and_announced_here(
 
         assert _wait_for(plan_event_came)
         assert plans[0]["version"] == 1 and plans[0]["trigger"]["kind"] == "alert"
-        assert background.child("planner").started
         # Computed elsewhere: this process never built the road network.
         assert service._networks == {}
     finally:
