@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from flask import current_app
 
 from dispatch.core.runtime import ROUTINE_LOGGERS, Background, Job, quiet_routine_loggers
@@ -39,6 +43,45 @@ def test_own_process_jobs_run_in_another_process_which_comes_back_after_dying(ap
         assert int(pid_file.read_text()) not in {first, os.getpid()}
     finally:
         background.stop()
+
+
+ORPHANED = """
+import os, pickle, sys
+from dispatch import create_app
+from dispatch.core.settings import Settings
+from dispatch.core.runtime import ChildProcess
+
+with open(sys.argv[1], "rb") as f:
+    app = create_app(settings=Settings(pickle.load(f)))
+child = ChildProcess(app, "probe")
+print(child.call(os.getpid), flush=True)
+os._exit(0)  # as a kill -9 would leave it: the pool never told to stop
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether the process runs (an exited one that nobody reaped yet is a zombie: gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.any_backend
+def test_a_child_process_leaves_when_its_parent_is_gone(app, tmp_path):
+    values = tmp_path / "settings.pickle"
+    values.write_bytes(pickle.dumps(app.config["SETTINGS"].as_dict()))
+    done = subprocess.run([sys.executable, "-c", ORPHANED, str(values)], capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    child = int(done.stdout.split()[-1])
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = _running(child)
+    if alive:
+        os.kill(child, 9)
+    assert not alive, "the child outlived its parent"
 
 
 def test_the_log_says_which_job_ran_long_and_keeps_routine_lines_below_info(app, caplog):
