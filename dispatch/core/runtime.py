@@ -97,6 +97,8 @@ JOBS_NICENESS = 10
 FIRST_RUN_DELAY = timedelta(minutes=1)
 # How often a child process checks that its parent still lives.
 CHILD_WATCH_S = 1.0
+# How long stopping a child process waits for the call under way.
+CHILD_STOP_S = 5.0
 
 
 def _leave_with(parent: int) -> None:
@@ -166,10 +168,17 @@ class ChildProcess:
             raise
 
     def stop(self) -> None:
+        """Stop the process: waits up to CHILD_STOP_S for a call under way. A stopped pool lets
+        go of its queues' semaphores; left to the hub's exit without teardown, multiprocessing's
+        resource tracker warned of "leaked semaphore objects" at every stop."""
         with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+            pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        stopping = threading.Thread(target=pool.shutdown, kwargs={"cancel_futures": True},
+                                    name=f"stop-{self.name}", daemon=True)
+        stopping.start()
+        stopping.join(CHILD_STOP_S)
 
 
 def hub_mqtt_password(settings: Settings) -> str:

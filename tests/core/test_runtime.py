@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 from flask import current_app
 
-from dispatch.core.runtime import ROUTINE_LOGGERS, Background, Job, quiet_routine_loggers
+from dispatch.core.runtime import (
+    ROUTINE_LOGGERS,
+    Background,
+    ChildProcess,
+    Job,
+    quiet_routine_loggers,
+)
 
 
 def record_pid() -> None:
@@ -82,6 +88,17 @@ def test_a_child_process_leaves_when_its_parent_is_gone(app, tmp_path):
     if alive:
         os.kill(child, 9)
     assert not alive, "the child outlived its parent"
+
+
+@pytest.mark.any_backend
+def test_stopping_a_child_process_waits_for_it_to_leave(app):
+    """Stopped, the pool is shut down and its worker gone at once (not left to its parent's
+    exit, where multiprocessing's resource tracker warned of leaked semaphores)."""
+    child = ChildProcess(app, "probe")
+    pid = child.call(os.getpid)
+    assert pid != os.getpid() and _running(pid)
+    child.stop()
+    assert not child.started and not _running(pid)
 
 
 def test_the_log_says_which_job_ran_long_and_keeps_routine_lines_below_info(app, caplog):
