@@ -1,4 +1,5 @@
-# Township Rescue Hub. Everything is installed by .ci/setup.sh (idempotent, fast when done).
+# Township Rescue Hub. Everything is installed by .ci/setup.sh (idempotent, fast when done), the
+# Python packages from the hash-pinned locks requirements*.txt (`make lock` remakes them).
 #   make run                      install what is missing, then start the hub
 #   make test PYTEST_ARGS='-k x'  install test dependencies too, then ruff + pytest
 

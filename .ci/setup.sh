@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One-shot, idempotent setup of Township Rescue Hub on Debian 12.
 #
-#   .ci/setup.sh           Debian packages, .venv (pip install -e .), npm assets
-#   .ci/setup.sh --test    also test extras, PostgreSQL + PostGIS, Chromium, Redis
+#   .ci/setup.sh           Debian packages, .venv with the Python packages of requirements.txt
+#                          (exact versions, hashes checked), the hub itself, npm assets
+#   .ci/setup.sh --test    the same from requirements-test.txt, and PostgreSQL + PostGIS,
+#                          Chromium, Redis
 #
 # Run as root or as a user with sudo. A second run with nothing to do takes about a second.
 set -euo pipefail
