@@ -107,7 +107,7 @@ def _raise_v1() -> None:
 @pytest.mark.any_backend
 def test_under_the_hub_the_plan_is_made_in_its_own_process_and_announced_here(
         app, township, login, sio, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(planner_module, "GET_READY_AFTER_S", 1.0)
+    monkeypatch.setattr(planner_module, "GET_READY_AFTER_S", 3.0)
     login("dispatcher")
     office = sio()
     office.get_received(NAMESPACE)
